@@ -1,0 +1,44 @@
+# The README's commands. Each installs what is missing, configures, builds and runs.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test asan-test demo bench bench-smoke format format-check tidy clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+asan-test: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_SANITIZE=ON -DSSX_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600
+
+demo: build
+	@if [ -x $(BUILD)/tools/ssx/ssx ]; then $(BUILD)/tools/ssx/ssx demo; \
+	else scripts/example-demo $(BUILD); fi
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+
+tidy: build
+	run-clang-tidy -quiet -p $(BUILD) "$(CURDIR)/(src|tools)/.*\.cpp" > $(BUILD)/tidy.log 2>&1 \
+	  || { grep -E 'error:|warning:' $(BUILD)/tidy.log | sort -u | head -50; exit 1; }
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,275 @@
+/* ssx/ssx.h — socket-level security for POSIX sockets.
+ *
+ * Secure sockets. An application states *requirements* on a plain socket ("encryption is
+ * required", "cleartext is allowed"), names the peer it expects, connects or accepts, and then
+ * asks what security was applied and who the peer is. The administrator's policy file
+ * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
+ * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
+ * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3.
+ *
+ * The life of a client socket:
+ *
+ *   int fd = socket(AF_INET, SOCK_STREAM, 0);
+ *   struct ssx_security_settings s = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+ *   ssx_set_socket_security(fd, &s);
+ *   ssx_set_socket_peer_target_name(fd, "db.example", NULL, 0);
+ *   ssx_connect(fd, addr, addr_len);           // connect + handshake + peer checks
+ *   ssx_send(fd, ...); ssx_recv(fd, ...);      // application bytes, protected
+ *   ssx_query_socket_security(fd, NULL, 0, &info); ... ssx_free_security_info(info);
+ *   ssx_close(fd);                             // close_notify, then close(2)
+ *
+ * A server calls ssx_set_socket_security on the listening socket before bind(2); sockets that
+ * ssx_accept returns inherit the listener's settings and peer target names.
+ *
+ * Conventions. Every function that returns int returns 0 (or a count) on success and -1 on
+ * failure with errno set to a standard value (see the table in docs/errors.md), and records a
+ * human-readable reason that ssx_last_error() returns on the same thread. Pointers handed to ssx
+ * are borrowed for the duration of the call unless a function says otherwise.
+ *
+ * Fail closed. Unless the application sets SSX_ALLOW_INSECURE *and* the policy that applies says
+ * `allow_insecure = true`, no application byte is ever sent in cleartext, whatever happens during
+ * negotiation.
+ *
+ * Threads. Different sockets may be used concurrently from any threads. On one socket, one thread
+ * may send while another receives; other calls on the same socket are serialised internally.
+ *
+ * Closing. A secured socket must be closed with ssx_close, not close(2): ssx keeps state for the
+ * socket, and only ssx_close sends the TLS close_notify that lets the peer tell a clean end from a
+ * truncation. If a program does close(2) a secured socket, ssx notices when the descriptor number
+ * is reused and never applies the dead connection's state to the new socket, but the state's
+ * memory is held until then.
+ *
+ * Signals. ssx never raises SIGPIPE: it sends with MSG_NOSIGNAL and reports EPIPE instead.
+ */
+
+#ifndef SSX_SSX_H
+#define SSX_SSX_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SSX_EXPORT __attribute__((visibility("default")))
+#else
+#define SSX_EXPORT
+#endif
+
+/* Protocols.
+ *
+ * ssx_protocol names a security protocol. Applications normally pass SSX_PROTOCOL_DEFAULT and let
+ * the administrator's policy choose; an explicit protocol is honoured only when the policy allows
+ * it. In a query result, SSX_PROTOCOL_NONE means the connection runs in cleartext. */
+enum ssx_protocol {
+  SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP) */
+  SSX_PROTOCOL_TLS = 1,     /* TLS 1.3 (1.2 where the policy allows it) over OpenSSL */
+  SSX_PROTOCOL_LOCAL = 2,   /* reserved: kernel-attested AF_UNIX credentials (not yet built) */
+  SSX_PROTOCOL_DTLS = 3,    /* reserved: DTLS for UDP (not yet built) */
+  SSX_PROTOCOL_NONE = 4     /* query only: no security protocol, cleartext */
+};
+
+/* Settings flags (ssx_security_settings.flags). */
+
+/* SSX_GUARANTEE_ENCRYPTION requires that the traffic be encrypted; if that cannot be had, the
+ * connection fails and nothing is sent. It always holds, whatever the policy says. */
+#define SSX_GUARANTEE_ENCRYPTION 0x1u
+/* SSX_ALLOW_INSECURE lets the connection fall back to cleartext when the peer plainly does not
+ * speak the security protocol, but only where the policy also says `allow_insecure = true`.
+ * Ignored when SSX_GUARANTEE_ENCRYPTION is set. */
+#define SSX_ALLOW_INSECURE 0x2u
+
+/* ssx_security_settings is what an application requires of a socket. */
+struct ssx_security_settings {
+  enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT or SSX_PROTOCOL_TLS */
+  uint32_t flags;             /* SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE */
+};
+
+/* Query flags (ssx_security_info.flags). */
+#define SSX_INFO_SECURED 0x01u              /* a security protocol protects the traffic */
+#define SSX_INFO_ENCRYPTED 0x02u            /* the traffic is encrypted (implies SECURED) */
+#define SSX_INFO_PEER_AUTHENTICATED 0x04u   /* the peer presented a certificate that verified */
+#define SSX_INFO_PEER_NAME_VERIFIED 0x08u   /* the peer satisfied a required target name */
+#define SSX_INFO_RESUMED 0x10u              /* the session was resumed (no full handshake) */
+#define SSX_INFO_KERNEL_OFFLOAD 0x20u       /* record protection runs in the kernel (kTLS) */
+
+/* ssx_security_info is what ssx_query_socket_security reports. It is allocated by ssx as one
+ * block and freed with ssx_free_security_info; every string is NUL-terminated and owned by the
+ * block. A string that does not apply is NULL (never dangling). New fields are only ever added
+ * at the end, so callers must never allocate this structure themselves. */
+struct ssx_security_info {
+  enum ssx_protocol protocol; /* SSX_PROTOCOL_TLS, or SSX_PROTOCOL_NONE for cleartext */
+  uint32_t flags;             /* SSX_INFO_* */
+  const char *version;        /* "TLSv1.3", "TLSv1.2"; NULL in cleartext */
+  const char *cipher;         /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
+  const char *group;          /* key-exchange group, e.g. "x25519"; NULL if unknown */
+  const char *peer_principal; /* URI SAN if any, else the first DNS SAN, else the subject DN */
+  const char *const *peer_names; /* NULL-terminated: every DNS/IP/URI/email SAN, then the subject
+                                    CN; an empty list (not NULL) when the peer has no certificate */
+  const char *peer_spki_sha256;  /* hex SHA-256 of the peer's SubjectPublicKeyInfo */
+  const char *peer_chain_pem;    /* the chain the peer sent, PEM, leaf first */
+  const char *local_principal;   /* our own certificate's principal; NULL when we sent none */
+  const char *policy_rule;       /* the policy rule that applied, or "defaults" */
+  uint64_t handshake_ns;         /* wall time of the handshake (TCP connect excluded) */
+};
+
+/* Setting up a socket. */
+
+/* ssx_set_socket_security turns security on for |fd| and records the application's
+ * requirements. |settings| NULL means {SSX_PROTOCOL_DEFAULT, 0}: protected as policy says, never
+ * in cleartext.
+ *
+ * When: once per socket, after socket(2) and before connect (clients) or before bind (servers).
+ * Sockets returned by ssx_accept inherit the listener's settings and must not call it again.
+ *
+ * Returns 0, or -1 with errno:
+ *   EBADF         |fd| is not open.           ENOTSOCK  |fd| is not a socket.
+ *   EALREADY      security was already set on this socket.
+ *   EISCONN       the socket is already connected, bound or listening.
+ *   EAFNOSUPPORT  the family is not AF_INET/AF_INET6 (AF_UNIX is not supported yet).
+ *   EINVAL        bad |settings| (unknown protocol or flags), or not SOCK_STREAM (datagram
+ *                 sockets are not supported yet).
+ *   EPROTONOSUPPORT  an explicit protocol this build cannot provide.
+ * Thread safety: safe; do not race it against other calls on the same fd. Never blocks. */
+SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings);
+
+/* ssx_set_socket_peer_target_name adds |name| to the names the peer must satisfy; the peer must
+ * satisfy at least one of the names set. A name is one of:
+ *   - a DNS name, "db.example" (matched against DNS SANs with RFC 6125 wildcard rules, and the
+ *     first one set is sent as SNI);
+ *   - an IP literal, "192.0.2.7" or "2001:db8::7" (matched against IP SANs);
+ *   - a URI such as a SPIFFE ID, "spiffe://trust.domain/path" (matched exactly against URI SANs);
+ *   - a key pin, "sha256:" followed by 64 hex digits: the SHA-256 of the peer's
+ *     SubjectPublicKeyInfo. The chain must still verify; a pin narrows, it never widens.
+ * On a listening socket the names apply to the client certificates of accepted connections.
+ * |peer| must be NULL and |peer_len| 0 for stream sockets (datagram peers come later).
+ *
+ * When: after ssx_set_socket_security, before ssx_connect / listen.
+ * Returns 0, or -1 with errno:
+ *   EINVAL    malformed name (ssx_last_error says why), or non-NULL |peer|.
+ *   EFAULT    |name| is NULL.
+ *   EPERM     ssx_set_socket_security was not called on |fd| first.
+ *   EISCONN   the socket is already connected: names can no longer change.
+ *   EBADF, ENOTSOCK  as for ssx_set_socket_security.
+ * Copies |name|. Never blocks. */
+SSX_EXPORT int ssx_set_socket_peer_target_name(int fd, const char *name, const struct sockaddr *peer,
+                                               socklen_t peer_len);
+
+/* ssx_delete_socket_peer_target_name removes every target name set on |fd|. |peer| must be NULL
+ * for stream sockets. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not set),
+ * EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer|). */
+SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* Connecting and accepting. */
+
+/* ssx_connect connects |fd| to |addr| and runs the security handshake, checking the peer's
+ * certificate chain against the policy's trust and the peer against the target names.
+ * A socket on which ssx_set_socket_security was never called is secured with default settings.
+ *
+ * Blocking sockets: returns once the handshake is done. The TCP connect takes as long as the
+ * kernel says; the handshake is bounded by the policy's handshake_timeout_ms (ETIMEDOUT).
+ * Non-blocking sockets (O_NONBLOCK): returns -1 with errno EINPROGRESS; drive the connection with
+ * ssx_handshake, waiting for the events ssx_wants returns. ssx_send and ssx_recv drive it too.
+ *
+ * Returns 0, or -1 with errno:
+ *   EACCES        refused by policy (a `deny` rule, no target name where one is required,
+ *                 an invalid policy file, cleartext not permitted, ...).
+ *   EKEYREJECTED  the peer's certificate did not verify, or did not match any target name.
+ *   EKEYEXPIRED   the peer's certificate (or one in its chain) has expired or is not yet valid.
+ *   EPROTO        protocol failure: no common version or cipher (a downgrade), not TLS, alert.
+ *   ETIMEDOUT     the handshake did not finish in time.
+ *   ECONNRESET    the peer closed the connection during the handshake.
+ *   EINPROGRESS   non-blocking socket: in progress (not a failure).
+ *   any errno connect(2) reports (ECONNREFUSED, ENETUNREACH, ...).
+ * After a failure the socket is unusable; close it with ssx_close. */
+SSX_EXPORT int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_len);
+
+/* ssx_accept accepts a connection on |listen_fd| and secures it as the listener's settings and
+ * the policy say. |addr|/|addr_len| are as for accept(2) and may be NULL. The new descriptor has
+ * FD_CLOEXEC set.
+ *
+ * Blocking listener: waits for a connection, runs the handshake (bounded by handshake_timeout_ms)
+ * and returns the new descriptor, ready. A failed handshake closes that connection and returns -1
+ * with the reason; the listener stays usable, so a server loop logs it and goes on.
+ * Non-blocking listener: returns -1 with EAGAIN when nothing is pending; otherwise returns the new
+ * descriptor at once, non-blocking and still handshaking: drive it with ssx_handshake (or simply
+ * ssx_recv / ssx_send), which return -1 with EAGAIN until it is done.
+ *
+ * Returns the new fd, or -1 with errno as for ssx_connect, or as accept(2) reports, or EACCES when
+ * the server has no certificate configured. */
+SSX_EXPORT int ssx_accept(int listen_fd, struct sockaddr *addr, socklen_t *addr_len);
+
+/* ssx_handshake advances the connect or handshake of a non-blocking socket. Returns 0 once it is
+ * established (and every later call), or -1 with EAGAIN (wait for ssx_wants(fd) then call again)
+ * or with a failure as for ssx_connect. On a blocking socket it completes the handshake. */
+SSX_EXPORT int ssx_handshake(int fd);
+
+/* ssx_wants returns the poll(2) events the socket waits for: POLLIN, POLLOUT, or 0 when it waits
+ * for nothing (established and idle, failed, or not an ssx socket). Call it after a call failed
+ * with EAGAIN or EINPROGRESS. Never blocks. */
+SSX_EXPORT short ssx_wants(int fd);
+
+/* Data. */
+
+/* ssx_send sends |len| bytes from |buf|, protected. |flags| may hold MSG_DONTWAIT, MSG_NOSIGNAL
+ * (always implied) and MSG_MORE (ignored); any other flag is EOPNOTSUPP.
+ * Blocking: sends everything, or fails. Non-blocking (O_NONBLOCK or MSG_DONTWAIT): sends what it
+ * can and returns the count, or -1 with EAGAIN when nothing could be sent; a send that returned
+ * EAGAIN must be retried with the same bytes (at least as many, same start).
+ * Drives an unfinished handshake first. Returns the count, or -1 with errno: EPIPE (peer gone;
+ * never SIGPIPE), ECONNRESET, ENOTCONN (not connected), ESHUTDOWN (after ssx_shutdown SHUT_WR),
+ * EAGAIN, or handshake failures as for ssx_connect. */
+SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
+
+/* ssx_recv receives up to |len| bytes into |buf|. |flags| may hold MSG_DONTWAIT, MSG_PEEK and
+ * MSG_WAITALL; any other flag is EOPNOTSUPP.
+ * Returns the count, 0 only at a clean end of stream (the peer sent close_notify), or -1 with
+ * errno: ECONNRESET when the TCP stream ended without close_notify (truncation: the data may be
+ * cut short), EAGAIN (non-blocking, nothing yet), EPROTO (corrupt or forged records), ENOTCONN,
+ * or handshake failures as for ssx_connect. A blocking call honours SO_RCVTIMEO (EAGAIN). */
+SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
+
+/* ssx_shutdown ends one or both directions. SHUT_WR (or SHUT_RDWR) sends close_notify and then
+ * shuts the TCP write side, so the peer's ssx_recv returns 0; the socket can still receive.
+ * Returns 0, or -1 with errno EINVAL (bad |how|), ENOTCONN, or as send(2) reports. */
+SSX_EXPORT int ssx_shutdown(int fd, int how);
+
+/* ssx_close sends close_notify if the connection is established and has not been shut down
+ * (without waiting for the peer), forgets the socket's security state and closes |fd|.
+ * Safe to call on a descriptor ssx never saw (it just closes it). Returns close(2)'s result. */
+SSX_EXPORT int ssx_close(int fd);
+
+/* Query. */
+
+/* ssx_query_socket_security reports the security applied to the established connection |fd|.
+ * On success |*out| owns a newly allocated ssx_security_info; free it with
+ * ssx_free_security_info. |peer| must be NULL for stream sockets.
+ * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished), EPERM
+ * (not an ssx socket), EINVAL (non-NULL |peer|), ENOMEM. */
+SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t peer_len,
+                                         struct ssx_security_info **out);
+
+/* ssx_free_security_info frees what ssx_query_socket_security returned. NULL is a no-op. */
+SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
+
+/* Errors. */
+
+/* ssx_last_error returns the reason for the last failure of an ssx call on the calling thread,
+ * e.g. `peer certificate does not match target name "db.example": DNS SANs are www.example`.
+ * Never NULL; "" when no call on this thread has failed. The string is valid until the next ssx
+ * call on the same thread. Never contains key material. */
+SSX_EXPORT const char *ssx_last_error(void);
+
+/* ssx_version returns the library version, e.g. "0.1.0". */
+SSX_EXPORT const char *ssx_version(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SSX_SSX_H */

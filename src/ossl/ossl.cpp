@@ -1,0 +1,44 @@
+#include "ossl/ossl.hpp"
+
+#include <openssl/sha.h>
+
+namespace ssx::ossl {
+
+std::string drain_errors() {
+  std::string out;
+  unsigned long code = 0;
+  char buf[256];
+  while ((code = ERR_get_error()) != 0) {
+    ERR_error_string_n(code, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+UniquePtr<BIO> read_file_bio(const std::string &path) {
+  return UniquePtr<BIO>(BIO_new_file(path.c_str(), "r"));
+}
+
+std::string to_hex(const unsigned char *bytes, size_t len) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string spki_sha256_hex(X509 *cert) {
+  unsigned char *der = nullptr;
+  int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (len <= 0) return {};
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<size_t>(len), digest);
+  OPENSSL_free(der);
+  return to_hex(digest, sizeof digest);
+}
+
+}  // namespace ssx::ossl

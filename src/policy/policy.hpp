@@ -1,0 +1,135 @@
+// policy/policy.hpp — the administrator's policy: what it says, and how a socket finds its rule.
+//
+// A Policy is an immutable value built once from /etc/ssx/policy.toml ($SSX_POLICY overrides the
+// path; docs/policy.md is the reference). Everything in it has been validated when it was built,
+// so code downstream never re-checks a key: an invalid file never produces a Policy, and the caller
+// keeps failing closed (EACCES) with the loader's FILE:LINE:COLUMN message instead.
+//
+// Thread safety: a Policy is read-only after construction and may be shared between threads.
+
+#ifndef SSX_POLICY_POLICY_HPP
+#define SSX_POLICY_POLICY_HPP
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ssx/result.hpp"
+
+namespace ssx::policy {
+
+enum class Protocol { tls, local, dtls };
+enum class TlsVersion { v1_2, v1_3 };
+enum class PeerAuthentication { none, optional, required };
+enum class Direction { inbound, outbound };
+
+// Settings are the keys of [defaults] that every [[rule]] may override. The member initialisers
+// are the built-in defaults that apply when no policy file exists: TLS 1.3 only, the system trust
+// store, no local certificate, a peer target name required, cleartext never allowed.
+struct Settings {
+  Protocol protocol = Protocol::tls;
+  TlsVersion min_tls_version = TlsVersion::v1_3;
+  std::vector<std::string> cipher_suites;  // TLS 1.3 IANA names; empty = OpenSSL's defaults
+  std::string tls12_ciphers;               // OpenSSL cipher string; empty = our safe default
+  std::vector<std::string> groups;         // "X25519", "P-256", …; empty = OpenSSL's defaults
+  std::string certificate;                 // PEM path (leaf first, then chain); empty = none
+  std::string private_key;                 // PEM path; empty = none
+  std::string trust_bundle = "system";     // file, directory, or "system"
+  std::string crl;                         // PEM path; empty = revocation not checked
+  PeerAuthentication peer_authentication = PeerAuthentication::none;  // server side
+  bool require_peer_target_name = true;
+  bool allow_insecure = false;
+  std::uint32_t handshake_timeout_ms = 10000;
+  bool session_tickets = true;
+  std::vector<std::string> peer_names;  // names the peer must satisfy besides the application's
+  bool deny = false;                    // refuse matching sockets with EACCES
+};
+
+// PortRange is an inclusive range; a single port has lo == hi.
+struct PortRange {
+  std::uint16_t lo = 0;
+  std::uint16_t hi = 0;
+};
+
+// Cidr is an IPv4 or IPv6 network. An IPv4 network also matches IPv4-mapped IPv6 addresses.
+struct Cidr {
+  int family = AF_INET;        // AF_INET or AF_INET6
+  unsigned char bytes[16]{};   // network address, first 4 bytes used for AF_INET
+  int prefix_len = 0;
+  bool contains(const sockaddr *address) const;
+};
+
+// Match holds a rule's match keys; an absent key matches everything.
+struct Match {
+  std::optional<Direction> direction;
+  std::vector<PortRange> ports;       // `port` and `ports` together; empty = any
+  std::optional<Cidr> address;        // remote address outbound, local address inbound
+  std::optional<std::string> program; // absolute path compared with /proc/self/exe's target
+};
+
+// Rule is one [[rule]] table. |settings| is already [defaults] with the rule's overrides applied.
+struct Rule {
+  std::string name;
+  Match match;
+  Settings settings;
+};
+
+// IdentityMapping is one [[identity]] table: peer principals to a local account.
+struct IdentityMapping {
+  std::string peer;      // exact principal, or a prefix when |prefix| is set (trailing `*`)
+  bool prefix = false;
+  std::optional<std::string> user;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<std::vector<std::string>> groups;
+};
+
+// MatchQuery describes a socket for rule matching.
+struct MatchQuery {
+  Direction direction = Direction::outbound;
+  const sockaddr *remote = nullptr;  // may be null when unknown (inbound before accept)
+  const sockaddr *local = nullptr;   // may be null when unknown
+  std::string_view program;          // the process's executable path; empty = unknown
+};
+
+// Effective is what matching yields: the settings to apply and the name of the rule that applied
+// ("defaults" when none did).
+struct Effective {
+  const Settings *settings = nullptr;
+  std::string_view rule_name;
+};
+
+struct Policy {
+  std::string source;  // the file it came from, or "(built-in defaults)"
+  Settings defaults;
+  std::vector<Rule> rules;
+  std::vector<IdentityMapping> identities;
+
+  // match returns the first rule whose match keys all hold for |query|, else the defaults.
+  // The port compared is the remote port outbound and the local port inbound.
+  Effective match(const MatchQuery &query) const;
+};
+
+// builtin_policy returns the policy in force when no policy file exists.
+Policy builtin_policy();
+
+// parse_policy parses and validates TOML |text|. |source| names it in messages, which read
+// "SOURCE:LINE:COLUMN: message". Credential files named by the policy are checked too (readable,
+// key matches certificate, key not readable by group or others).
+Result<Policy> parse_policy(std::string_view text, std::string_view source);
+
+// load_policy_file reads and parses the file at |path|. A missing file is ENOENT; an unreadable
+// one its errno; an invalid one EINVAL with the first error as "PATH:LINE:COLUMN: message".
+Result<Policy> load_policy_file(const std::string &path);
+
+// policy_path returns $SSX_POLICY when set and non-empty, else "/etc/ssx/policy.toml".
+std::string policy_path();
+
+}  // namespace ssx::policy
+
+#endif  // SSX_POLICY_POLICY_HPP
