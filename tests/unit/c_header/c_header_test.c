@@ -1,0 +1,46 @@
+/* Compiles ssx.h as strict C99 (-pedantic, no extensions) and links against libssx, so the public
+ * header stays usable from C. It also checks, at run time, values a C caller relies on. */
+#include <ssx/ssx.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                              \
+  do {                                                           \
+    if (!(cond)) {                                               \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                \
+    }                                                            \
+  } while (0)
+
+int main(void) {
+  struct ssx_security_settings settings = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+  struct ssx_security_info *info = NULL;
+  int fds[2];
+
+  CHECK(SSX_PROTOCOL_DEFAULT == 0);
+  CHECK((SSX_INFO_ENCRYPTED & SSX_INFO_SECURED) == 0); /* distinct bits */
+  CHECK(ssx_version() != NULL && strlen(ssx_version()) > 0);
+  CHECK(ssx_last_error() != NULL);
+
+  /* A pipe is not a socket: the C entry points must say so with ENOTSOCK. */
+  CHECK(pipe(fds) == 0);
+  errno = 0;
+  CHECK(ssx_set_socket_security(fds[0], &settings) == -1);
+  CHECK(errno == ENOTSOCK);
+  CHECK(strlen(ssx_last_error()) > 0);
+  close(fds[0]);
+  close(fds[1]);
+
+  errno = 0;
+  CHECK(ssx_query_socket_security(-1, NULL, 0, &info) == -1);
+  CHECK(errno == EBADF);
+  ssx_free_security_info(NULL);
+
+  if (failures == 0) printf("c header: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}
