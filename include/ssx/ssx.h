@@ -257,6 +257,16 @@ SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, so
 /* ssx_free_security_info frees what ssx_query_socket_security returned. NULL is a no-op. */
 SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
 
+/* Policy. */
+
+/* ssx_load_policy loads the policy file at |path| and, if it is valid, makes it the policy in
+ * force for new connections in this process; established connections keep the policy they were
+ * secured under. Without this call ssx loads $SSX_POLICY, else /etc/ssx/policy.toml, else uses
+ * the built-in defaults, on first use. On failure the policy in force does not change.
+ * Returns 0, or -1 with errno ENOENT (no such file), EACCES/EISDIR/... (unreadable: as open(2)),
+ * EINVAL (invalid: ssx_last_error gives "FILE:LINE:COLUMN: message"). Thread-safe. */
+SSX_EXPORT int ssx_load_policy(const char *path);
+
 /* Errors. */
 
 /* ssx_last_error returns the reason for the last failure of an ssx call on the calling thread,

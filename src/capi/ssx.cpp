@@ -1,0 +1,307 @@
+// capi/ssx.cpp — the extern "C" entry points: argument checks, the exception firewall, errno.
+//
+// Every entry point clears OpenSSL's error queue first (stale entries would lie about the cause),
+// converts a Failure into -1 + errno + ssx_last_error(), and never lets a C++ exception cross into
+// C: allocation failure becomes ENOMEM, anything else EIO.
+
+#include "ssx/ssx.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "base/last_error.hpp"
+#include "capi/info_block.hpp"
+#include "core/registry.hpp"
+#include "core/policy_state.hpp"
+#include "ossl/ossl.hpp"
+
+namespace {
+
+using ssx::Failure;
+using ssx::Result;
+using ssx::fail;
+using ssx::core::SecureSocket;
+
+template <class T>
+T failed(const Failure &failure, T value) {
+  ssx::base::record_failure(failure);
+  return value;
+}
+
+// guarded runs |body| behind the exception firewall; |on_error| is the C failure value.
+template <class F, class T>
+T guarded(F &&body, T on_error) {
+  ssx::ossl::ErrorQueueGuard clear_stale_errors;
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    return failed(fail(ENOMEM, "out of memory"), on_error);
+  } catch (const std::exception &e) {
+    return failed(fail(EIO, std::string("internal error: ") + e.what()), on_error);
+  } catch (...) {
+    return failed(fail(EIO, "internal error"), on_error);
+  }
+}
+
+int to_c(const Result<void> &r) { return r ? 0 : failed(r.error(), -1); }
+
+// check_socket explains why |fd| cannot be an ssx TCP socket, if it cannot.
+Result<void> check_socket(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(EBADF, "fd " + std::to_string(fd) + " is not open");
+  if (!S_ISSOCK(st.st_mode)) return fail(ENOTSOCK, "fd " + std::to_string(fd) + " is not a socket");
+  int domain = 0;
+  int type = 0;
+  socklen_t len = sizeof domain;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  len = sizeof type;
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  if (domain == AF_UNIX) {
+    return fail(EAFNOSUPPORT,
+                "AF_UNIX sockets are not supported yet (kernel-attested local credentials are "
+                "planned)");
+  }
+  if (domain != AF_INET && domain != AF_INET6) {
+    return fail(EAFNOSUPPORT, "only AF_INET and AF_INET6 sockets can be secured");
+  }
+  if (type != SOCK_STREAM) {
+    return fail(EINVAL, type == SOCK_DGRAM
+                            ? "datagram sockets are not supported yet (DTLS is planned)"
+                            : "only SOCK_STREAM sockets can be secured");
+  }
+  return {};
+}
+
+// lookup returns the ssx socket for |fd|, or says why there is none.
+Result<std::shared_ptr<SecureSocket>> lookup(int fd) {
+  if (auto socket = ssx::core::find_socket(fd)) return socket;
+  if (auto r = check_socket(fd); !r) return r.error();
+  return fail(EPERM, "fd " + std::to_string(fd) +
+                         " is not an ssx socket: call ssx_set_socket_security first");
+}
+
+// lookup_or_default returns the ssx socket for |fd|, securing it with default settings when
+// the application never called ssx_set_socket_security (secure by default).
+Result<std::shared_ptr<SecureSocket>> lookup_or_default(int fd) {
+  if (auto socket = ssx::core::find_socket(fd)) return socket;
+  if (auto r = check_socket(fd); !r) return r.error();
+  auto socket = std::make_shared<SecureSocket>(fd, ssx::core::AppSettings{});
+  ssx::core::register_socket(socket);
+  return socket;
+}
+
+Result<void> no_peer_address(const struct sockaddr *peer, socklen_t peer_len) {
+  if (peer != nullptr || peer_len != 0) {
+    return fail(EINVAL, "peer address must be NULL for stream sockets");
+  }
+  return {};
+}
+
+}  // namespace
+
+extern "C" {
+
+int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings) {
+  return guarded(
+      [&]() -> int {
+        ssx::core::AppSettings app;
+        if (settings != nullptr) {
+          if (settings->protocol == SSX_PROTOCOL_LOCAL || settings->protocol == SSX_PROTOCOL_DTLS) {
+            return failed(fail(EPROTONOSUPPORT, "this protocol is not built yet"), -1);
+          }
+          if (settings->protocol != SSX_PROTOCOL_DEFAULT && settings->protocol != SSX_PROTOCOL_TLS) {
+            return failed(fail(EINVAL, "unknown protocol " + std::to_string(settings->protocol)),
+                          -1);
+          }
+          if ((settings->flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
+            return failed(fail(EINVAL, "unknown settings flags"), -1);
+          }
+          app.protocol = settings->protocol;
+          app.flags = settings->flags;
+        }
+        if (auto r = check_socket(fd); !r) return failed(r.error(), -1);
+        if (ssx::core::find_socket(fd)) {
+          return failed(fail(EALREADY, "security is already set on this socket"), -1);
+        }
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peer_len) == 0) {
+          return failed(fail(EISCONN, "the socket is already connected: set security before "
+                                      "connect"),
+                        -1);
+        }
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
+          return failed(fail(EISCONN, "the socket is already listening: set security before "
+                                      "bind and listen"),
+                        -1);
+        }
+        ssx::core::register_socket(std::make_shared<SecureSocket>(fd, std::move(app)));
+        return 0;
+      },
+      -1);
+}
+
+int ssx_set_socket_peer_target_name(int fd, const char *name, const struct sockaddr *peer,
+                                    socklen_t peer_len) {
+  return guarded(
+      [&]() -> int {
+        if (name == nullptr) return failed(fail(EFAULT, "name is NULL"), -1);
+        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        auto parsed = ssx::identity::parse_target_name(name);
+        if (!parsed) return failed(parsed.error(), -1);
+        return to_c((*socket)->add_target_name(std::move(*parsed)));
+      },
+      -1);
+}
+
+int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer, socklen_t peer_len) {
+  return guarded(
+      [&]() -> int {
+        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        return to_c((*socket)->clear_target_names());
+      },
+      -1);
+}
+
+int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_len) {
+  return guarded(
+      [&]() -> int {
+        auto socket = lookup_or_default(fd);
+        if (!socket) return failed(socket.error(), -1);
+        return to_c((*socket)->connect(addr, addr_len));
+      },
+      -1);
+}
+
+int ssx_accept(int listen_fd, struct sockaddr *addr, socklen_t *addr_len) {
+  return guarded(
+      [&]() -> int {
+        auto listener = lookup_or_default(listen_fd);
+        if (!listener) return failed(listener.error(), -1);
+        auto child = (*listener)->accept(addr, addr_len);
+        if (!child) return failed(child.error(), -1);
+        auto r = (*child)->handshake();
+        if (!r && r.error().code != EAGAIN) {
+          // This connection failed; the listener is untouched and the server loop goes on.
+          ::close((*child)->fd());
+          return failed(r.error(), -1);
+        }
+        ssx::core::register_socket(*child);
+        return (*child)->fd();
+      },
+      -1);
+}
+
+int ssx_handshake(int fd) {
+  return guarded(
+      [&]() -> int {
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        return to_c((*socket)->handshake());
+      },
+      -1);
+}
+
+short ssx_wants(int fd) {
+  return guarded(
+      [&]() -> short {
+        auto socket = ssx::core::find_socket(fd);
+        return socket ? socket->wants() : short{0};
+      },
+      short{0});
+}
+
+ssize_t ssx_send(int fd, const void *buf, size_t len, int flags) {
+  return guarded(
+      [&]() -> ssize_t {
+        if (buf == nullptr && len > 0) return failed(fail(EFAULT, "buffer is NULL"), ssize_t{-1});
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        auto n = (*socket)->send(buf, len, flags);
+        if (!n) return failed(n.error(), ssize_t{-1});
+        return static_cast<ssize_t>(*n);
+      },
+      ssize_t{-1});
+}
+
+ssize_t ssx_recv(int fd, void *buf, size_t len, int flags) {
+  return guarded(
+      [&]() -> ssize_t {
+        if (buf == nullptr && len > 0) return failed(fail(EFAULT, "buffer is NULL"), ssize_t{-1});
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        auto n = (*socket)->recv(buf, len, flags);
+        if (!n) return failed(n.error(), ssize_t{-1});
+        return static_cast<ssize_t>(*n);
+      },
+      ssize_t{-1});
+}
+
+int ssx_shutdown(int fd, int how) {
+  return guarded(
+      [&]() -> int {
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        return to_c((*socket)->shutdown(how));
+      },
+      -1);
+}
+
+int ssx_close(int fd) {
+  return guarded(
+      [&]() -> int {
+        if (auto socket = ssx::core::unregister_socket(fd)) {
+          // Only send close_notify on the socket that is still ours (not a reused number).
+          if (ssx::core::inode_of(fd) == socket->identity()) socket->close_notify_best_effort();
+        }
+        if (::close(fd) != 0) return failed(fail(errno, std::strerror(errno)), -1);
+        return 0;
+      },
+      -1);
+}
+
+int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t peer_len,
+                              struct ssx_security_info **out) {
+  return guarded(
+      [&]() -> int {
+        if (out == nullptr) return failed(fail(EFAULT, "out is NULL"), -1);
+        *out = nullptr;
+        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        auto report = (*socket)->query();
+        if (!report) return failed(report.error(), -1);
+        *out = ssx::capi::make_info_block(*report);
+        if (*out == nullptr) return failed(fail(ENOMEM, "out of memory"), -1);
+        return 0;
+      },
+      -1);
+}
+
+void ssx_free_security_info(struct ssx_security_info *info) { std::free(info); }
+
+int ssx_load_policy(const char *path) {
+  return guarded(
+      [&]() -> int {
+        if (path == nullptr) return failed(fail(EFAULT, "path is NULL"), -1);
+        return to_c(ssx::core::install_policy_file(path));
+      },
+      -1);
+}
+
+const char *ssx_last_error(void) { return ssx::base::last_error(); }
+
+const char *ssx_version(void) { return "0.1.0"; }
+
+}  // extern "C"

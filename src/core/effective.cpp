@@ -1,0 +1,66 @@
+#include "core/effective.hpp"
+
+#include <cerrno>
+
+namespace ssx::core {
+namespace {
+
+const char *protocol_name(policy::Protocol p) {
+  switch (p) {
+    case policy::Protocol::tls:
+      return "tls";
+    case policy::Protocol::local:
+      return "local";
+    case policy::Protocol::dtls:
+      return "dtls";
+    default:
+      return "unknown";
+  }
+}
+
+std::string rule_label(std::string_view rule) {
+  return rule == "defaults" ? std::string("the policy defaults")
+                            : "policy rule \"" + std::string(rule) + "\"";
+}
+
+}  // namespace
+
+Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot> snapshot,
+                         const policy::MatchQuery &query) {
+  policy::Effective matched = snapshot->policy().match(query);
+  const policy::Settings &s = *matched.settings;
+  Effective e;
+  e.rule = std::string(matched.rule_name);
+  e.settings = &s;
+
+  if (s.deny) return fail(EACCES, "refused by " + rule_label(e.rule) + " (deny = true)");
+  if (s.protocol != policy::Protocol::tls) {
+    return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
+                            "\", which ssx cannot provide for TCP sockets");
+  }
+  if (app.protocol != SSX_PROTOCOL_DEFAULT && app.protocol != SSX_PROTOCOL_TLS) {
+    return fail(EACCES, "the application's protocol is not allowed by " + rule_label(e.rule));
+  }
+
+  const bool guarantee = (app.flags & SSX_GUARANTEE_ENCRYPTION) != 0;
+  e.cleartext_fallback = !guarantee && (app.flags & SSX_ALLOW_INSECURE) != 0 && s.allow_insecure;
+
+  e.requirements.app_names = app.names;
+  e.requirements.policy_rule = e.rule;
+  for (const auto &text : s.peer_names) {
+    auto name = identity::parse_target_name(text);
+    if (!name) return fail(EACCES, rule_label(e.rule) + ": " + name.error().message);
+    e.requirements.policy_names.push_back(std::move(*name));
+  }
+
+  if (query.direction == policy::Direction::outbound && s.require_peer_target_name &&
+      e.requirements.app_names.empty() && e.requirements.policy_names.empty()) {
+    return fail(EACCES,
+                "no peer target name: call ssx_set_socket_peer_target_name before connecting "
+                "(" + rule_label(e.rule) + " requires one; require_peer_target_name = true)");
+  }
+  e.snapshot = std::move(snapshot);
+  return e;
+}
+
+}  // namespace ssx::core

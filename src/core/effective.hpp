@@ -1,0 +1,54 @@
+// core/effective.hpp — the one place where security is decided for a socket.
+//
+// decide(application settings, matching policy rule) yields the immutable Effective policy that
+// everything downstream reads; nothing downstream re-decides. The application can only
+// strengthen what the policy says:
+//   - SSX_GUARANTEE_ENCRYPTION always holds (and cancels SSX_ALLOW_INSECURE);
+//   - SSX_ALLOW_INSECURE takes effect only where the rule says allow_insecure = true;
+//   - an explicit application protocol is honoured only if the rule selects that protocol;
+//   - the peer must satisfy one of the application's target names AND one of the rule's
+//     peer_names (each list only when non-empty);
+//   - a `deny` rule refuses the socket whatever the application asks.
+// docs/policy.md has the same table for administrators; tests/unit/core/effective_test.cpp has a
+// case per row.
+
+#ifndef SSX_CORE_EFFECTIVE_HPP
+#define SSX_CORE_EFFECTIVE_HPP
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/policy_state.hpp"
+#include "identity/target_name.hpp"
+#include "protocol/tls/session.hpp"
+#include "ssx/ssx.h"
+
+namespace ssx::core {
+
+// AppSettings is what the application asked for on one socket.
+struct AppSettings {
+  ssx_protocol protocol = SSX_PROTOCOL_DEFAULT;
+  std::uint32_t flags = 0;
+  std::vector<identity::TargetName> names;
+};
+
+// Effective is the decision for one connection.
+struct Effective {
+  std::shared_ptr<PolicySnapshot> snapshot;  // keeps |settings| alive
+  const policy::Settings *settings = nullptr;
+  std::string rule;                 // rule name, or "defaults"
+  bool cleartext_fallback = false;  // both the application and the rule allow cleartext
+  tls::PeerRequirements requirements;
+};
+
+// decide matches |query| against |snapshot|'s policy and merges |app| into the result.
+// EACCES when the rule denies the socket, selects a protocol ssx cannot run here, conflicts with
+// an explicit application protocol, or (outbound) no target name exists where one is required.
+Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot> snapshot,
+                         const policy::MatchQuery &query);
+
+}  // namespace ssx::core
+
+#endif  // SSX_CORE_EFFECTIVE_HPP

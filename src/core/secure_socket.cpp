@@ -1,0 +1,516 @@
+#include "core/secure_socket.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace ssx::core {
+namespace {
+
+constexpr unsigned char kTlsHandshakeRecord = 22;
+
+Failure errno_failure(int code, const std::string &what) {
+  return fail(code, what + ": " + std::strerror(code));
+}
+
+bool is_stream_established(SecureSocket::State s) {
+  return s == SecureSocket::State::established || s == SecureSocket::State::cleartext;
+}
+
+short events_for(tls::Want want) {
+  return want == tls::Want::write ? POLLOUT : want == tls::Want::read ? POLLIN : 0;
+}
+
+std::string server_name_for(const tls::PeerRequirements &req) {
+  for (const auto *list : {&req.app_names, &req.policy_names}) {
+    for (const auto &n : *list) {
+      if (n.kind == identity::TargetName::Kind::dns) return n.value;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+ino_t inode_of(int fd, dev_t *device) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return 0;
+  if (device != nullptr) *device = st.st_dev;
+  return st.st_ino;
+}
+
+SecureSocket::SecureSocket(int fd, AppSettings app) : fd_(fd), app_(std::move(app)) {
+  identity_ = inode_of(fd, &device_);
+}
+
+bool SecureSocket::nonblocking(int flags) const {
+  return (flags & MSG_DONTWAIT) != 0 || net::is_nonblocking(fd_);
+}
+
+Failure SecureSocket::fail_with(Failure failure) {
+  state_ = State::failed;
+  wants_ = 0;
+  failure_ = failure;
+  session_.reset();
+  return failure;
+}
+
+Result<void> SecureSocket::add_target_name(identity::TargetName name) {
+  Lock lock(mu_);
+  if (state_ != State::configured && state_ != State::listener) {
+    return fail(EISCONN, "peer target names can no longer change: the socket is connected");
+  }
+  if (std::find(app_.names.begin(), app_.names.end(), name) == app_.names.end()) {
+    app_.names.push_back(std::move(name));
+  }
+  return {};
+}
+
+Result<void> SecureSocket::clear_target_names() {
+  Lock lock(mu_);
+  if (state_ != State::configured && state_ != State::listener) {
+    return fail(EISCONN, "peer target names can no longer change: the socket is connected");
+  }
+  app_.names.clear();
+  return {};
+}
+
+Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
+  Lock lock(mu_);
+  switch (state_) {
+    case State::configured:
+      break;
+    case State::connecting:
+    case State::cleartext_connecting:
+    case State::sniffing:
+    case State::handshaking:
+      return fail(EALREADY, "a connect is already in progress on this socket");
+    case State::established:
+    case State::cleartext:
+      return fail(EISCONN, "the socket is already connected");
+    case State::listener:
+      return fail(EINVAL, "cannot connect a listening socket");
+    case State::failed:
+    default:
+      return fail(failure_.code, "an earlier connect failed: " + failure_.message);
+  }
+  if (address == nullptr) return fail(EFAULT, "address is NULL");
+  if ((address->sa_family != AF_INET || length < sizeof(sockaddr_in)) &&
+      (address->sa_family != AF_INET6 || length < sizeof(sockaddr_in6))) {
+    return fail(EAFNOSUPPORT, "address must be a complete AF_INET or AF_INET6 address");
+  }
+  if (auto r = begin_outbound(address, length); !r) return fail_with(r.error());
+  auto r = drive(lock, nonblocking(0));
+  if (!r && r.error().code == EAGAIN) {
+    return fail(EINPROGRESS, "connection in progress: wait for ssx_wants() and call ssx_handshake");
+  }
+  return r;
+}
+
+Result<void> SecureSocket::begin_outbound(const sockaddr *address, socklen_t length) {
+  auto snapshot = current_policy();
+  if (!snapshot) return snapshot.error();
+  policy::MatchQuery query{policy::Direction::outbound, address, nullptr, executable_path()};
+  auto decided = decide(app_, *snapshot, query);
+  if (!decided) return decided.error();
+  effective_ = std::move(*decided);
+  client_ = true;
+  std::memcpy(&peer_, address, std::min<size_t>(length, sizeof peer_));
+  peer_len_ = length;
+
+  if (::connect(fd_, address, length) == 0) return start_tls(tls::Role::client);
+  // EINTR: the kernel goes on connecting in the background, exactly as for EINPROGRESS.
+  if (errno == EINPROGRESS || errno == EINTR) {
+    state_ = State::connecting;
+    wants_ = POLLOUT;
+    return {};
+  }
+  return errno_failure(errno, "connect to " + net::address_to_string(address));
+}
+
+Result<void> SecureSocket::start_tls(tls::Role role) {
+  auto context = effective_->snapshot->tls_context(*effective_->settings, role);
+  if (!context) return context.error();
+  std::string server_name;
+  std::string cache_key;
+  if (role == tls::Role::client) {
+    server_name = server_name_for(effective_->requirements);
+    // Resumption is only offered to the same address, name and requirements.
+    cache_key = net::address_to_string(reinterpret_cast<const sockaddr *>(&peer_)) + "|" +
+                server_name;
+    for (const auto &n : effective_->requirements.app_names) cache_key += "|" + n.text();
+  }
+  auto session = tls::Session::create(*context, fd_, effective_->requirements, server_name,
+                                      std::move(cache_key));
+  if (!session) return session.error();
+  session_ = std::move(*session);
+  handshake_start_ = net::Clock::now();
+  deadline_ = handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  state_ = State::handshaking;
+  wants_ = role == tls::Role::client ? POLLOUT : POLLIN;
+  return {};
+}
+
+Result<void> SecureSocket::begin_inbound() {
+  auto snapshot = current_policy();
+  if (!snapshot) return snapshot.error();
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof local;
+  socklen_t peer_len = sizeof peer_;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr *>(&local), &local_len) != 0 ||
+      ::getpeername(fd_, reinterpret_cast<sockaddr *>(&peer_), &peer_len) != 0) {
+    return errno_failure(errno, "accepted connection");
+  }
+  peer_len_ = peer_len;
+  policy::MatchQuery query{policy::Direction::inbound, reinterpret_cast<sockaddr *>(&peer_),
+                           reinterpret_cast<sockaddr *>(&local), executable_path()};
+  auto decided = decide(app_, *snapshot, query);
+  if (!decided) return decided.error();
+  effective_ = std::move(*decided);
+  if (!effective_->cleartext_fallback) return start_tls(tls::Role::server);
+  // Cleartext is allowed: look at the client's first byte before choosing.
+  handshake_start_ = net::Clock::now();
+  deadline_ = handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  state_ = State::sniffing;
+  wants_ = POLLIN;
+  return {};
+}
+
+Result<std::shared_ptr<SecureSocket>> SecureSocket::accept(sockaddr *address, socklen_t *length) {
+  AppSettings app;
+  {
+    Lock lock(mu_);
+    if (state_ == State::configured) state_ = State::listener;
+    if (state_ != State::listener) return fail(EINVAL, "not a listening socket");
+    app = app_;
+  }
+  // The listener's lock is not held while accept(2) blocks: other threads may accept too.
+  const bool nb = net::is_nonblocking(fd_);
+  int child_fd = -1;
+  do {
+    child_fd = ::accept4(fd_, address, length, SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0));
+  } while (child_fd < 0 && errno == EINTR);
+  if (child_fd < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(EAGAIN, "no connection pending");
+    return errno_failure(errno, "accept");
+  }
+  auto child = std::make_shared<SecureSocket>(child_fd, std::move(app));
+  Lock child_lock(child->mu_);
+  if (auto r = child->begin_inbound(); !r) {
+    ::close(child_fd);
+    return r.error();
+  }
+  return child;
+}
+
+Result<void> SecureSocket::reconnect_cleartext() {
+  // The peer answered our ClientHello with something that is not TLS. Both the application and
+  // the policy allow cleartext, so start afresh on a new TCP connection — the old one carried
+  // only the ClientHello, never an application byte — and put it on the same fd number.
+  session_.reset();
+  const bool nb = net::is_nonblocking(fd_);
+  const int fd_flags = ::fcntl(fd_, F_GETFD);
+  int fresh = ::socket(peer_.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
+  if (fresh < 0) return errno_failure(errno, "cleartext fallback: socket");
+  int rc = ::connect(fresh, reinterpret_cast<sockaddr *>(&peer_), peer_len_);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
+    int err = errno;
+    ::close(fresh);
+    return errno_failure(err, "cleartext fallback: connect");
+  }
+  if (::dup2(fresh, fd_) < 0) {
+    int err = errno;
+    ::close(fresh);
+    return errno_failure(err, "cleartext fallback: dup2");
+  }
+  ::close(fresh);
+  if (fd_flags >= 0) ::fcntl(fd_, F_SETFD, fd_flags);
+  identity_ = inode_of(fd_);
+  state_ = rc == 0 ? State::cleartext : State::cleartext_connecting;
+  wants_ = rc == 0 ? 0 : POLLOUT;
+  return {};
+}
+
+Result<short> SecureSocket::advance() {
+  for (;;) {
+    switch (state_) {
+      case State::established:
+      case State::cleartext:
+        return short{0};
+      case State::failed:
+        return failure_;
+      case State::configured:
+        return fail(ENOTCONN, "not connected: call ssx_connect first");
+      case State::listener:
+        return fail(EINVAL, "a listening socket has no connection of its own");
+      case State::connecting:
+      case State::cleartext_connecting: {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err != 0) {
+          return errno_failure(err, "connect to " + net::address_to_string(
+                                                        reinterpret_cast<sockaddr *>(&peer_)));
+        }
+        sockaddr_storage ignored{};
+        socklen_t ignored_len = sizeof ignored;
+        if (::getpeername(fd_, reinterpret_cast<sockaddr *>(&ignored), &ignored_len) != 0) {
+          if (errno == ENOTCONN) return short{POLLOUT};
+          return errno_failure(errno, "connect");
+        }
+        if (state_ == State::cleartext_connecting) {
+          state_ = State::cleartext;
+          continue;
+        }
+        if (auto r = start_tls(tls::Role::client); !r) return r.error();
+        continue;
+      }
+      case State::sniffing: {
+        unsigned char first = 0;
+        ssize_t n = ::recv(fd_, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 1) {
+          if (first == kTlsHandshakeRecord) {
+            if (auto r = start_tls(tls::Role::server); !r) return r.error();
+            handshake_start_ = net::Clock::now();
+          } else {
+            state_ = State::cleartext;
+          }
+          continue;
+        }
+        if (n == 0) return fail(ECONNRESET, "peer closed the connection before sending anything");
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return errno_failure(errno, "receive");
+        }
+        if (net::Clock::now() >= deadline_) {
+          return fail(ETIMEDOUT, "peer sent nothing within " +
+                                     std::to_string(effective_->settings->handshake_timeout_ms) +
+                                     " ms (handshake_timeout_ms)");
+        }
+        return short{POLLIN};
+      }
+      case State::handshaking: {
+        if (net::Clock::now() >= deadline_) {
+          return fail(ETIMEDOUT, "TLS handshake with " +
+                                     net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)) +
+                                     " did not finish within " +
+                                     std::to_string(effective_->settings->handshake_timeout_ms) +
+                                     " ms (handshake_timeout_ms)");
+        }
+        auto want = session_->handshake();
+        if (!want) {
+          if (client_ && effective_->cleartext_fallback && session_->peer_spoke_cleartext()) {
+            if (auto r = reconnect_cleartext(); !r) return r.error();
+            continue;
+          }
+          return want.error();
+        }
+        if (*want == tls::Want::nothing) {
+          handshake_ns_ = static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(net::Clock::now() -
+                                                                   handshake_start_)
+                  .count());
+          state_ = State::established;
+          continue;
+        }
+        return events_for(*want);
+      }
+      default:
+        return fail(EIO, "socket in an unknown state");
+    }
+  }
+}
+
+Result<void> SecureSocket::wait_unlocked(Lock &lock, short events, net::Deadline deadline) {
+  lock.unlock();
+  auto r = net::wait_fd(fd_, events, deadline);
+  lock.lock();
+  return r;
+}
+
+Result<void> SecureSocket::drive(Lock &lock, bool nb) {
+  for (;;) {
+    auto events = advance();
+    if (!events) {
+      if (state_ != State::failed) return fail_with(events.error());
+      return events.error();
+    }
+    wants_ = *events;
+    if (*events == 0) return {};
+    if (nb) return fail(EAGAIN, "handshake in progress: wait for ssx_wants() and call again");
+    const bool connecting = state_ == State::connecting || state_ == State::cleartext_connecting;
+    net::Deadline deadline;
+    if (!connecting) deadline = deadline_;
+    auto waited = wait_unlocked(lock, *events, deadline);
+    if (!waited && waited.error().code != ETIMEDOUT) return fail_with(waited.error());
+    // On ETIMEDOUT the next advance() reports the handshake timeout with its full message.
+  }
+}
+
+Result<void> SecureSocket::handshake() {
+  Lock lock(mu_);
+  return drive(lock, nonblocking(0));
+}
+
+Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
+  if ((flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)) != 0) {
+    return fail(EOPNOTSUPP, "ssx_send supports only MSG_DONTWAIT, MSG_NOSIGNAL and MSG_MORE");
+  }
+  std::lock_guard sender(send_mu_);
+  Lock lock(mu_);
+  const bool nb = nonblocking(flags);
+  if (!is_stream_established(state_)) {
+    if (auto r = drive(lock, nb); !r) return r.error();
+  }
+  if (write_shut_) return fail(EPIPE, "the socket was shut down for writing");
+  if (length == 0) return size_t{0};
+  if (state_ == State::cleartext) {
+    lock.unlock();
+    ssize_t n = ::send(fd_, data, length, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
+    if (n < 0) return errno_failure(errno, "send");
+    return static_cast<size_t>(n);
+  }
+  const auto *bytes = static_cast<const unsigned char *>(data);
+  size_t sent = 0;
+  while (sent < length) {
+    if (!session_) return fail(failure_.code, failure_.message);
+    auto r = session_->write(bytes + sent, length - sent);
+    if (!r) return fail_with(r.error());
+    if (r->bytes > 0) {
+      sent += r->bytes;
+      continue;
+    }
+    if (nb) {
+      wants_ = events_for(r->want);
+      if (sent > 0) return sent;
+      return fail(EAGAIN, "send would block");
+    }
+    auto waited = wait_unlocked(lock, events_for(r->want), net::socket_timeout(fd_, false));
+    if (!waited) {
+      if (sent > 0) return sent;
+      if (waited.error().code == ETIMEDOUT) return fail(EAGAIN, "send timed out (SO_SNDTIMEO)");
+      return waited.error();
+    }
+  }
+  return sent;
+}
+
+Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
+  if ((flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)) != 0) {
+    return fail(EOPNOTSUPP, "ssx_recv supports only MSG_DONTWAIT, MSG_PEEK and MSG_WAITALL");
+  }
+  std::lock_guard receiver(recv_mu_);
+  Lock lock(mu_);
+  const bool nb = nonblocking(flags);
+  if (!is_stream_established(state_)) {
+    if (auto r = drive(lock, nb); !r) return r.error();
+  }
+  if (read_shut_ || length == 0) return size_t{0};
+  if (state_ == State::cleartext) {
+    lock.unlock();
+    ssize_t n = ::recv(fd_, buffer, length, flags);
+    if (n < 0) return errno_failure(errno, "receive");
+    return static_cast<size_t>(n);
+  }
+  if (peer_closed_) return size_t{0};
+  const bool peek = (flags & MSG_PEEK) != 0;
+  const bool all = (flags & MSG_WAITALL) != 0 && !peek;
+  auto *bytes = static_cast<unsigned char *>(buffer);
+  size_t got = 0;
+  for (;;) {
+    if (!session_) return fail(failure_.code, failure_.message);
+    auto r = session_->read(bytes + got, length - got, peek);
+    if (!r) {
+      if (got > 0) return got;  // the failure repeats on the next call
+      return fail_with(r.error());
+    }
+    if (r->end_of_stream) {
+      peer_closed_ = true;
+      return got;
+    }
+    if (r->bytes > 0) {
+      got += r->bytes;
+      if (!all || got == length) return got;
+      continue;
+    }
+    if (nb) {
+      wants_ = events_for(r->want);
+      if (got > 0) return got;
+      return fail(EAGAIN, "no data available yet");
+    }
+    auto waited = wait_unlocked(lock, events_for(r->want), net::socket_timeout(fd_, true));
+    if (!waited) {
+      if (got > 0) return got;
+      if (waited.error().code == ETIMEDOUT) return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
+      return waited.error();
+    }
+  }
+}
+
+Result<void> SecureSocket::shutdown(int how) {
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+    return fail(EINVAL, "how must be SHUT_RD, SHUT_WR or SHUT_RDWR");
+  }
+  Lock lock(mu_);
+  if (!is_stream_established(state_)) return fail(ENOTCONN, "the socket is not connected");
+  if (how != SHUT_RD && !write_shut_) {
+    while (state_ == State::established && session_) {
+      auto w = session_->send_close_notify();
+      if (!w) return w.error();
+      if (*w == tls::Want::nothing) break;
+      if (net::is_nonblocking(fd_)) return fail(EAGAIN, "close_notify could not be sent yet");
+      if (auto r = wait_unlocked(lock, events_for(*w), net::socket_timeout(fd_, false)); !r) {
+        return r.error();
+      }
+    }
+    if (::shutdown(fd_, SHUT_WR) != 0 && errno != ENOTCONN) {
+      return errno_failure(errno, "shutdown");
+    }
+    write_shut_ = true;
+  }
+  if (how != SHUT_WR) {
+    ::shutdown(fd_, SHUT_RD);
+    read_shut_ = true;
+  }
+  return {};
+}
+
+void SecureSocket::close_notify_best_effort() {
+  Lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
+  if (state_ == State::established && session_ && !write_shut_) {
+    (void)session_->send_close_notify();
+  }
+}
+
+Result<Report> SecureSocket::query() {
+  Lock lock(mu_);
+  Report report;
+  switch (state_) {
+    case State::established: {
+      report.protocol = SSX_PROTOCOL_TLS;
+      report.tls = session_->details();
+      report.flags = SSX_INFO_SECURED | SSX_INFO_ENCRYPTED;
+      if (report.tls.peer_authenticated) report.flags |= SSX_INFO_PEER_AUTHENTICATED;
+      if (report.tls.peer_name_verified) report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
+      if (report.tls.resumed) report.flags |= SSX_INFO_RESUMED;
+      break;
+    }
+    case State::cleartext:
+      report.protocol = SSX_PROTOCOL_NONE;
+      break;
+    case State::failed:
+      return fail(ENOTCONN, "the connection failed: " + failure_.message);
+    default:
+      return fail(ENOTCONN, "the connection is not established yet");
+  }
+  report.rule = effective_ ? effective_->rule : "defaults";
+  report.handshake_ns = handshake_ns_;
+  return report;
+}
+
+}  // namespace ssx::core

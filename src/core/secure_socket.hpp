@@ -1,0 +1,132 @@
+// core/secure_socket.hpp — one secured socket: its state machine and its blocking behaviour.
+//
+// States (every call checks the state it needs and fails with the documented errno otherwise):
+//
+//   configured ──connect──▶ connecting ──TCP up──▶ handshaking ──▶ established
+//        │                                  │             │
+//        │ (accepted)        sniffing ◀─────┘(server,     └──▶ failed
+//        │                      │             cleartext allowed)
+//        └──listen/accept──▶ listener           └── non-TLS first byte ──▶ cleartext
+//
+// A client whose peer plainly does not speak TLS, when cleartext is allowed, reconnects
+// (cleartext_connecting) and ends in `cleartext`. No other path leads to cleartext.
+//
+// Waiting: the TLS session never blocks (see tls::Session). When the socket is blocking, calls
+// wait here with poll(2) *outside* the socket's lock, so one thread may send while another
+// receives. Everything else on a socket is serialised by that lock.
+
+#ifndef SSX_CORE_SECURE_SOCKET_HPP
+#define SSX_CORE_SECURE_SOCKET_HPP
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/effective.hpp"
+#include "net/wait.hpp"
+
+namespace ssx::core {
+
+// Report is what a query returns.
+struct Report {
+  ssx_protocol protocol = SSX_PROTOCOL_NONE;
+  std::uint32_t flags = 0;
+  tls::Details tls;
+  std::string rule;
+  std::uint64_t handshake_ns = 0;
+};
+
+class SecureSocket {
+ public:
+  enum class State {
+    configured,
+    listener,
+    connecting,
+    cleartext_connecting,
+    sniffing,
+    handshaking,
+    established,
+    cleartext,
+    failed,
+  };
+
+  SecureSocket(int fd, AppSettings app);
+
+  int fd() const { return fd_; }
+  // identity is the socket's inode: a new socket on a reused fd number has another one.
+  ino_t identity() const { return identity_.load(); }
+  dev_t device() const { return device_; }
+
+  Result<void> add_target_name(identity::TargetName name);
+  Result<void> clear_target_names();
+
+  // connect starts (and for blocking sockets finishes) connect + handshake.
+  Result<void> connect(const sockaddr *address, socklen_t length);
+  // accept takes one connection from this listener; returns the new socket (already registered
+  // by the caller) — see ssx_accept for blocking behaviour.
+  Result<std::shared_ptr<SecureSocket>> accept(sockaddr *address, socklen_t *length);
+
+  // handshake drives a pending connect/handshake; blocking sockets finish it.
+  Result<void> handshake();
+  short wants() const { return wants_.load(); }
+
+  Result<size_t> send(const void *data, size_t length, int flags);
+  Result<size_t> recv(void *buffer, size_t length, int flags);
+  Result<void> shutdown(int how);
+  // close_notify_best_effort sends close_notify if it can without waiting (used by ssx_close).
+  void close_notify_best_effort();
+
+  Result<Report> query();
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+
+  Result<void> begin_outbound(const sockaddr *address, socklen_t length);
+  Result<void> begin_inbound();
+  Result<void> start_tls(tls::Role role);
+  // advance makes one non-blocking step of the connect/handshake under |lock|; returns the
+  // events to wait for (0 when established).
+  Result<short> advance();
+  // drive runs advance until established, waiting when the socket is blocking; EAGAIN when
+  // non-blocking and not done.
+  Result<void> drive(Lock &lock, bool nonblocking);
+  Result<void> reconnect_cleartext();
+  Failure fail_with(Failure failure);  // enters `failed` and returns |failure|
+  Result<void> wait_unlocked(Lock &lock, short events, net::Deadline deadline);
+  bool nonblocking(int flags) const;
+
+  int fd_;
+  std::atomic<ino_t> identity_{0};
+  dev_t device_ = 0;
+  AppSettings app_;
+  mutable std::mutex mu_;   // the state below; never held while waiting
+  std::mutex send_mu_;      // one ssx_send at a time, across its waits (records must not interleave)
+  std::mutex recv_mu_;      // one ssx_recv at a time
+  State state_ = State::configured;
+  std::atomic<short> wants_{0};
+  std::optional<Effective> effective_;
+  std::unique_ptr<tls::Session> session_;
+  sockaddr_storage peer_{};
+  socklen_t peer_len_ = 0;
+  net::Clock::time_point handshake_start_{};
+  net::Clock::time_point deadline_{};
+  std::uint64_t handshake_ns_ = 0;
+  Failure failure_;
+  bool client_ = false;
+  bool write_shut_ = false;
+  bool read_shut_ = false;
+  bool peer_closed_ = false;
+};
+
+// inode_of returns |fd|'s inode (0 if fstat fails) and optionally its device.
+ino_t inode_of(int fd, dev_t *device = nullptr);
+
+}  // namespace ssx::core
+
+#endif  // SSX_CORE_SECURE_SOCKET_HPP

@@ -1,0 +1,40 @@
+// identity/target_name.hpp — the names an application or policy gives the peer it expects.
+//
+// One type covers the four ways to name a peer: a DNS name, an IP literal, a URI (SPIFFE IDs
+// among them) and a key pin over the SubjectPublicKeyInfo. Parsing happens once, when a name is
+// set, so that matching never meets a malformed name.
+
+#ifndef SSX_IDENTITY_TARGET_NAME_HPP
+#define SSX_IDENTITY_TARGET_NAME_HPP
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ssx/result.hpp"
+
+namespace ssx::identity {
+
+struct TargetName {
+  enum class Kind { dns, ip, uri, spki_pin };
+  Kind kind = Kind::dns;
+  // The canonical value: a lowercase DNS name without a trailing dot; the IP as written; the URI
+  // exactly as given; the pin's 64 lowercase hex digits (without "sha256:").
+  std::string value;
+
+  // text returns the name as a user would write it ("sha256:…" for pins).
+  std::string text() const;
+  bool operator==(const TargetName &) const = default;
+};
+
+// parse_target_name classifies and checks |name|. EINVAL with the reason when it is none of the
+// four forms: e.g. a DNS label longer than 63 bytes, a wildcard (names a peer, not a pattern), a
+// URI without "scheme://", a pin that is not 64 hex digits.
+Result<TargetName> parse_target_name(std::string_view name);
+
+// describe_kind returns "DNS name", "IP address", "URI" or "key pin".
+const char *describe_kind(TargetName::Kind kind);
+
+}  // namespace ssx::identity
+
+#endif  // SSX_IDENTITY_TARGET_NAME_HPP

@@ -1,0 +1,184 @@
+#include "protocol/tls/context.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/tls/peer_names.hpp"
+
+namespace ssx::tls {
+namespace {
+
+// Forward secrecy and AEAD only: what TLS 1.2 may offer when the policy allows 1.2 at all.
+constexpr const char *kDefaultTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL";
+
+// Bounded so that a client talking to many servers cannot grow its cache without limit.
+constexpr size_t kMaxCachedSessions = 1024;
+
+Failure config_error(const std::string &what) {
+  std::string detail = ossl::drain_errors();
+  return fail(EACCES, what + (detail.empty() ? "" : " (" + detail + ")"));
+}
+
+std::string join(const std::vector<std::string> &items, char sep) {
+  std::string out;
+  for (const auto &item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+Result<void> load_trust(SSL_CTX *ctx, const policy::Settings &s) {
+  if (s.trust_bundle == "system") {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+      return config_error("cannot load the system trust store");
+    }
+    return {};
+  }
+  struct stat st {};
+  if (::stat(s.trust_bundle.c_str(), &st) != 0) {
+    return fail(EACCES, "trust_bundle " + s.trust_bundle + ": " + std::strerror(errno));
+  }
+  const bool dir = S_ISDIR(st.st_mode);
+  if (SSL_CTX_load_verify_locations(ctx, dir ? nullptr : s.trust_bundle.c_str(),
+                                    dir ? s.trust_bundle.c_str() : nullptr) != 1) {
+    return config_error("trust_bundle " + s.trust_bundle + ": no usable certificates");
+  }
+  return {};
+}
+
+Result<void> load_crl(SSL_CTX *ctx, const policy::Settings &s) {
+  if (s.crl.empty()) return {};
+  auto bio = ossl::read_file_bio(s.crl);
+  if (!bio) return config_error("crl " + s.crl + ": cannot open");
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  int loaded = 0;
+  while (ossl::UniquePtr<X509_CRL> crl{PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (X509_STORE_add_crl(store, crl.get()) != 1) return config_error("crl " + s.crl);
+    ++loaded;
+  }
+  ERR_clear_error();  // the loop ends on a "no start line" error by design
+  if (loaded == 0) return config_error("crl " + s.crl + ": no CRL in file");
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  return {};
+}
+
+Result<void> load_credentials(SSL_CTX *ctx, const policy::Settings &s, std::string &principal) {
+  if (s.certificate.empty()) return {};
+  if (SSL_CTX_use_certificate_chain_file(ctx, s.certificate.c_str()) != 1) {
+    return config_error("certificate " + s.certificate + ": cannot load");
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, s.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return config_error("private_key " + s.private_key + ": cannot load");
+  }
+  // Guards against a half-rotated pair: a key that does not belong to the certificate.
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return config_error("private_key " + s.private_key + " does not match certificate " +
+                        s.certificate);
+  }
+  principal = principal_of(certificate_names(SSL_CTX_get0_certificate(ctx)));
+  return {};
+}
+
+int on_new_session(SSL *ssl, SSL_SESSION *session);
+
+}  // namespace
+
+Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role role) {
+  ossl::ErrorQueueGuard guard;
+  std::shared_ptr<Context> c(new Context());
+  c->role_ = role;
+  c->ctx_.reset(SSL_CTX_new(role == Role::client ? TLS_client_method() : TLS_server_method()));
+  SSL_CTX *ctx = c->ctx_.get();
+  if (ctx == nullptr) return config_error("cannot create TLS context");
+
+  const int min = s.min_tls_version == policy::TlsVersion::v1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  SSL_CTX_set_min_proto_version(ctx, min);
+  SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE |
+                               (s.session_tickets ? 0 : SSL_OP_NO_TICKET));
+  // Partial writes let a non-blocking ssx_send report what it sent; the moving buffer lets a
+  // retry come from a different address with the same bytes. Idle connections give their
+  // buffers back, which matters at thousands of connections.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  // Read whole records in one recv(2) rather than header, then body.
+  SSL_CTX_set_read_ahead(ctx, 1);
+
+  if (!s.cipher_suites.empty() &&
+      SSL_CTX_set_ciphersuites(ctx, join(s.cipher_suites, ':').c_str()) != 1) {
+    return config_error("cipher_suites: none usable");
+  }
+  const std::string tls12 = s.tls12_ciphers.empty() ? kDefaultTls12Ciphers : s.tls12_ciphers;
+  if (SSL_CTX_set_cipher_list(ctx, tls12.c_str()) != 1) {
+    return config_error("tls12_ciphers: none usable");
+  }
+  if (!s.groups.empty() && SSL_CTX_set1_groups_list(ctx, join(s.groups, ':').c_str()) != 1) {
+    return config_error("groups: none usable");
+  }
+  if (auto r = load_trust(ctx, s); !r) return r.error();
+  if (auto r = load_crl(ctx, s); !r) return r.error();
+  if (auto r = load_credentials(ctx, s, c->local_principal_); !r) return r.error();
+
+  int verify_mode = SSL_VERIFY_PEER;  // a client always verifies the server
+  if (role == Role::server) {
+    verify_mode = s.peer_authentication == policy::PeerAuthentication::required
+                      ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                  : s.peer_authentication == policy::PeerAuthentication::optional
+                      ? SSL_VERIFY_PEER
+                      : SSL_VERIFY_NONE;
+  }
+  SSL_CTX_set_verify(ctx, verify_mode, nullptr);
+
+  if (role == Role::server) {
+    if (s.certificate.empty()) {
+      return fail(EACCES,
+                  "no server certificate: set certificate and private_key in the policy");
+    }
+    static constexpr unsigned char kSessionContext[] = "ssx";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  }
+  SSL_CTX_set_app_data(ctx, c.get());  // the Context owns the SSL_CTX, so it outlives it
+  return c;
+}
+
+ossl::UniquePtr<SSL_SESSION> Context::take_session(const std::string &key) {
+  std::lock_guard lock(sessions_mu_);
+  auto it = sessions_.find(key);
+  if (it == sessions_.end()) return nullptr;
+  ossl::UniquePtr<SSL_SESSION> out = std::move(it->second);
+  sessions_.erase(it);
+  return out;
+}
+
+void Context::store_session(const std::string &key, SSL_SESSION *session) {
+  std::lock_guard lock(sessions_mu_);
+  if (sessions_.size() >= kMaxCachedSessions && sessions_.find(key) == sessions_.end()) {
+    sessions_.erase(sessions_.begin());
+  }
+  SSL_SESSION_up_ref(session);
+  sessions_[key].reset(session);
+}
+
+int session_key_index() {
+  static const int kIndex = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return kIndex;
+}
+
+namespace {
+int on_new_session(SSL *ssl, SSL_SESSION *session) {
+  auto *key = static_cast<std::string *>(SSL_get_ex_data(ssl, session_key_index()));
+  auto *ctx = static_cast<Context *>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (key == nullptr || ctx == nullptr || !SSL_SESSION_is_resumable(session)) return 0;
+  ctx->store_session(*key, session);
+  return 0;  // we took our own reference
+}
+}  // namespace
+
+}  // namespace ssx::tls

@@ -1,0 +1,53 @@
+// protocol/tls/context.hpp — an OpenSSL SSL_CTX built from one set of policy settings.
+//
+// Building a context is costly (the system trust store alone takes milliseconds), so one Context
+// serves every connection made under the same policy settings and role; see core/policy_state.
+// A Context is immutable once built, except for its client session cache, which has its own lock.
+
+#ifndef SSX_PROTOCOL_TLS_CONTEXT_HPP
+#define SSX_PROTOCOL_TLS_CONTEXT_HPP
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ossl/ossl.hpp"
+#include "policy/policy.hpp"
+
+namespace ssx::tls {
+
+enum class Role { client, server };
+
+class Context {
+ public:
+  // build makes a context for |settings| in |role|. A server without a certificate is EACCES;
+  // unreadable or inconsistent credentials, trust or CRL files are EACCES naming the file.
+  static Result<std::shared_ptr<Context>> build(const policy::Settings &settings, Role role);
+
+  SSL_CTX *native() const { return ctx_.get(); }
+  Role role() const { return role_; }
+  // local_principal is our certificate's principal, "" when we have none.
+  const std::string &local_principal() const { return local_principal_; }
+
+  // Client session cache for resumption, keyed by peer address and server name. take_session
+  // removes what it returns: TLS 1.3 tickets are single use (RFC 8446 §C.4).
+  ossl::UniquePtr<SSL_SESSION> take_session(const std::string &key);
+  void store_session(const std::string &key, SSL_SESSION *session);  // takes a reference
+
+ private:
+  Context() = default;
+  ossl::UniquePtr<SSL_CTX> ctx_;
+  Role role_ = Role::client;
+  std::string local_principal_;
+  std::mutex sessions_mu_;
+  std::map<std::string, ossl::UniquePtr<SSL_SESSION>> sessions_;
+};
+
+// session_key_index is the SSL ex_data slot that holds a client connection's session-cache key
+// (a std::string owned by the connection) for the new-session callback.
+int session_key_index();
+
+}  // namespace ssx::tls
+
+#endif  // SSX_PROTOCOL_TLS_CONTEXT_HPP

@@ -1,0 +1,342 @@
+#include "protocol/tls/session.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "protocol/tls/peer_names.hpp"
+
+namespace ssx::tls {
+namespace {
+
+std::string quoted_list(const std::vector<identity::TargetName> &names) {
+  std::string out;
+  for (const auto &n : names) {
+    if (!out.empty()) out += ", ";
+    out += "\"" + n.text() + "\"";
+  }
+  return out;
+}
+
+bool matches_any(X509 *cert, const std::vector<identity::TargetName> &names) {
+  for (const auto &n : names) {
+    if (certificate_matches(cert, n)) return true;
+  }
+  return false;
+}
+
+std::string pem_of(X509 *cert) {
+  ossl::UniquePtr<BIO> mem(BIO_new(BIO_s_mem()));
+  if (!mem || PEM_write_bio_X509(mem.get(), cert) != 1) return {};
+  char *data = nullptr;
+  long len = BIO_get_mem_data(mem.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+bool is_tls_record_type(int byte) { return byte >= 20 && byte <= 23; }
+
+Failure with_detail(int code, std::string message) {
+  std::string detail = ossl::drain_errors();
+  if (!detail.empty()) message += " [" + detail + "]";
+  return fail(code, std::move(message));
+}
+
+}  // namespace
+
+int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
+  SSL *ssl = static_cast<SSL *>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto *session = static_cast<Session *>(SSL_get_app_data(ssl));
+  if (session == nullptr) return preverify_ok;
+  if (!preverify_ok) return 0;  // chain errors: SSL_get_verify_result says which
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
+
+  X509 *leaf = X509_STORE_CTX_get_current_cert(store);
+  const PeerRequirements &req = session->requirements_;
+  if (!req.app_names.empty() && !matches_any(leaf, req.app_names)) {
+    session->name_mismatch_ =
+        (req.app_names.size() == 1 ? "peer certificate does not match target name "
+                                   : "peer certificate matches none of the target names ") +
+        quoted_list(req.app_names) + ": " + describe_names(leaf);
+  } else if (!req.policy_names.empty() && !matches_any(leaf, req.policy_names)) {
+    session->name_mismatch_ = "peer certificate does not match the peer_names of policy rule \"" +
+                              req.policy_rule + "\" (" + quoted_list(req.policy_names) +
+                              "): " + describe_names(leaf);
+  }
+  if (!session->name_mismatch_.empty()) {
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  session->name_verified_ = !req.app_names.empty() || !req.policy_names.empty();
+  return 1;
+}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> context, int fd,
+                                                 PeerRequirements requirements,
+                                                 const std::string &server_name,
+                                                 std::string cache_key) {
+  std::unique_ptr<Session> s(new Session());
+  s->context_ = std::move(context);
+  s->requirements_ = std::move(requirements);
+  s->cache_key_ = std::move(cache_key);
+  s->bio_state_.fd = fd;
+  s->ssl_.reset(SSL_new(s->context_->native()));
+  if (!s->ssl_) return with_detail(ENOMEM, "cannot create TLS connection");
+  SSL *ssl = s->ssl_.get();
+  SSL_set_app_data(ssl, s.get());
+
+  auto bio = new_socket_bio(&s->bio_state_);
+  if (!bio) return with_detail(ENOMEM, "cannot create socket BIO");
+  BIO *raw = bio.release();
+  SSL_set_bio(ssl, raw, raw);  // the SSL owns the BIO (one reference for both directions)
+
+  const bool names = !s->requirements_.app_names.empty() || !s->requirements_.policy_names.empty();
+  int mode = SSL_CTX_get_verify_mode(s->context_->native());
+  if (s->context_->role() == Role::client) {
+    mode = SSL_VERIFY_PEER;  // a client always verifies the server's chain
+    SSL_set_connect_state(ssl);
+    if (!server_name.empty() && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) {
+      return with_detail(EINVAL, "cannot use \"" + server_name + "\" as server name");
+    }
+    if (!s->cache_key_.empty()) {
+      SSL_set_ex_data(ssl, session_key_index(), &s->cache_key_);
+      if (auto cached = s->context_->take_session(s->cache_key_)) SSL_set_session(ssl, cached.get());
+    }
+  } else {
+    // Names required of clients imply that a client certificate is required.
+    if (names) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_set_accept_state(ssl);
+  }
+  SSL_set_verify(ssl, mode, verify_callback);
+  return s;
+}
+
+Session::~Session() {
+  if (ssl_) SSL_set_ex_data(ssl_.get(), session_key_index(), nullptr);
+}
+
+bool Session::peer_spoke_cleartext() const {
+  return bio_state_.bytes_in > 0 && !is_tls_record_type(bio_state_.first_byte);
+}
+
+Result<Want> Session::handshake() {
+  if (established_) return Want::nothing;
+  ERR_clear_error();
+  int ret = SSL_do_handshake(ssl_.get());
+  if (ret == 1) {
+    // A resumed session skips certificate verification, so the names are checked again against
+    // the certificate the session remembers: a session made for one name must not serve another.
+    if (SSL_session_reused(ssl_.get()) == 1) {
+      if (auto mismatch = recheck_resumed_names(); !mismatch.empty()) {
+        return with_detail(EKEYREJECTED, mismatch);
+      }
+    }
+    established_ = true;
+    return Want::nothing;
+  }
+  int err = SSL_get_error(ssl_.get(), ret);
+  if (err == SSL_ERROR_WANT_READ) return Want::read;
+  if (err == SSL_ERROR_WANT_WRITE) return Want::write;
+  return handshake_failure(err);
+}
+
+std::string Session::recheck_resumed_names() {
+  const auto &req = requirements_;
+  if (req.app_names.empty() && req.policy_names.empty()) return {};
+  X509 *leaf = SSL_get0_peer_certificate(ssl_.get());
+  if (leaf == nullptr) return "resumed session has no peer certificate, but target names are set";
+  if (!req.app_names.empty() && !matches_any(leaf, req.app_names)) {
+    return "resumed session's peer does not match target names " + quoted_list(req.app_names);
+  }
+  if (!req.policy_names.empty() && !matches_any(leaf, req.policy_names)) {
+    return "resumed session's peer does not match the peer_names of policy rule \"" +
+           req.policy_rule + "\"";
+  }
+  name_verified_ = true;
+  return {};
+}
+
+Failure Session::handshake_failure(int ssl_error) {
+  const bool client = context_->role() == Role::client;
+  if (!name_mismatch_.empty()) return with_detail(EKEYREJECTED, name_mismatch_);
+  long verify = SSL_get_verify_result(ssl_.get());
+  if (verify != X509_V_OK && SSL_get0_peer_certificate(ssl_.get()) != nullptr) {
+    std::string why = X509_verify_cert_error_string(verify);
+    X509 *leaf = SSL_get0_peer_certificate(ssl_.get());
+    std::string who = principal_of(certificate_names(leaf));
+    int code = EKEYREJECTED;
+    if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID ||
+        verify == X509_V_ERR_CRL_HAS_EXPIRED || verify == X509_V_ERR_CRL_NOT_YET_VALID) {
+      code = EKEYEXPIRED;
+    } else if (verify == X509_V_ERR_CERT_REVOKED) {
+      code = EKEYREVOKED;
+    }
+    return with_detail(code, std::string(client ? "server" : "client") + " certificate of \"" +
+                                 who + "\" rejected: " + why);
+  }
+  if (peer_spoke_cleartext()) {
+    return with_detail(EPROTO, "peer does not speak TLS (its first byte was 0x" +
+                                   ossl::to_hex(reinterpret_cast<const unsigned char *>(
+                                                    &bio_state_.first_byte), 1) +
+                                   ", not a TLS record)");
+  }
+  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
+    if (bio_state_.last_errno != 0) {
+      return with_detail(bio_state_.last_errno, std::string("connection failed during the TLS "
+                                                            "handshake: ") +
+                                                    std::strerror(bio_state_.last_errno));
+    }
+    return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+  }
+  unsigned long e = ERR_peek_error();
+  int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+  const char *reason_text = ERR_reason_error_string(e);
+  std::string alert = reason_text ? reason_text : "unknown";
+  switch (reason) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_WRONG_SSL_VERSION:
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SUITABLE_KEY_SHARE:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
+      return with_detail(EPROTO, "no TLS version, cipher suite or group in common with the peer "
+                                 "that the policy allows (" + alert + ")");
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_RECORD_LENGTH_MISMATCH:
+      return with_detail(EPROTO, "peer does not speak TLS (" + alert + ")");
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return with_detail(EKEYREJECTED,
+                         "client presented no certificate, but the policy requires one");
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      return with_detail(EKEYEXPIRED, "peer rejected our certificate as expired (" + alert + ")");
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      return with_detail(EKEYREJECTED, "peer rejected our certificate (" + alert + ")");
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+      return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+    default:
+      return with_detail(EPROTO, "TLS handshake failed");
+  }
+}
+
+Failure Session::io_failure(int ssl_error, const char *operation) {
+  unsigned long e = ERR_peek_error();
+  int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+  if (ssl_error == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    if (bio_state_.last_errno != 0) {
+      return with_detail(bio_state_.last_errno,
+                         std::string(operation) + ": " + std::strerror(bio_state_.last_errno));
+    }
+    return with_detail(ECONNRESET,
+                       "peer closed the TCP connection without a TLS close_notify: "
+                       "the data may have been truncated");
+  }
+  switch (reason) {
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      // TLS 1.3 clients learn that the server refused their certificate only now (RFC 8446 §4.4.2.4).
+      return with_detail(EKEYREJECTED, std::string("peer rejected our certificate (") +
+                                           ERR_reason_error_string(e) + ")");
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      return with_detail(EKEYEXPIRED, "peer rejected our certificate as expired");
+    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+      return with_detail(EPROTO, "corrupt or forged TLS record");
+    default:
+      return with_detail(EPROTO, std::string(operation) + " failed: TLS protocol error");
+  }
+}
+
+Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
+  ERR_clear_error();
+  std::size_t n = 0;
+  int ret = peek ? SSL_peek_ex(ssl_.get(), buffer, length, &n)
+                 : SSL_read_ex(ssl_.get(), buffer, length, &n);
+  if (ret == 1) return IoResult{n};
+  int err = SSL_get_error(ssl_.get(), ret);
+  switch (err) {
+    case SSL_ERROR_ZERO_RETURN:
+      return IoResult{0, Want::nothing, true};
+    case SSL_ERROR_WANT_READ:
+      return IoResult{0, Want::read};
+    case SSL_ERROR_WANT_WRITE:
+      return IoResult{0, Want::write};
+    default:
+      return io_failure(err, "receive");
+  }
+}
+
+Result<IoResult> Session::write(const void *data, std::size_t length) {
+  ERR_clear_error();
+  std::size_t n = 0;
+  int ret = SSL_write_ex(ssl_.get(), data, length, &n);
+  if (ret == 1) return IoResult{n};
+  int err = SSL_get_error(ssl_.get(), ret);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+      return IoResult{0, Want::read};
+    case SSL_ERROR_WANT_WRITE:
+      return IoResult{0, Want::write};
+    default:
+      return io_failure(err, "send");
+  }
+}
+
+Result<Want> Session::send_close_notify() {
+  if (close_notify_sent_) return Want::nothing;
+  ERR_clear_error();
+  int ret = SSL_shutdown(ssl_.get());
+  if (ret >= 0) {
+    // 0: our close_notify is out and the peer's has not arrived; that is all we wait for.
+    close_notify_sent_ = true;
+    return Want::nothing;
+  }
+  int err = SSL_get_error(ssl_.get(), ret);
+  if (err == SSL_ERROR_WANT_WRITE) return Want::write;
+  if (err == SSL_ERROR_WANT_READ) return Want::read;
+  return io_failure(err, "close_notify");
+}
+
+Details Session::details() const {
+  Details d;
+  SSL *ssl = ssl_.get();
+  d.version = SSL_get_version(ssl);
+  if (const SSL_CIPHER *c = SSL_get_current_cipher(ssl)) d.cipher = SSL_CIPHER_standard_name(c);
+  int group = SSL_get_negotiated_group(ssl);
+  if (group != 0) {
+    const char *name = SSL_group_to_name(ssl, group);
+    if (name != nullptr) d.group = name;
+  }
+  d.resumed = SSL_session_reused(ssl) == 1;
+  d.local_principal = context_->local_principal();
+  d.peer_name_verified = name_verified_;
+  if (X509 *leaf = SSL_get0_peer_certificate(ssl)) {
+    CertificateNames names = certificate_names(leaf);
+    d.peer_principal = principal_of(names);
+    d.peer_names = all_names(names);
+    d.peer_spki_sha256 = ossl::spki_sha256_hex(leaf);
+    d.peer_authenticated = SSL_get_verify_result(ssl) == X509_V_OK;
+    d.peer_chain_pem = pem_of(leaf);
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+      X509 *c = sk_X509_value(chain, i);
+      if (X509_cmp(c, leaf) != 0) d.peer_chain_pem += pem_of(c);
+    }
+  }
+  return d;
+}
+
+}  // namespace ssx::tls

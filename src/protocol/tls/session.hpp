@@ -1,0 +1,101 @@
+// protocol/tls/session.hpp — one TLS connection on a socket: handshake, records, close_notify.
+//
+// A Session never waits. Each call does what it can without blocking and says what it needs next
+// (Want::read or Want::write), or fails with a Failure whose errno follows docs/errors.md. The
+// caller (core/secure_socket) owns waiting, deadlines and locking; a Session must not be used by
+// two threads at once.
+
+#ifndef SSX_PROTOCOL_TLS_SESSION_HPP
+#define SSX_PROTOCOL_TLS_SESSION_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "identity/target_name.hpp"
+#include "protocol/tls/context.hpp"
+#include "protocol/tls/socket_bio.hpp"
+
+namespace ssx::tls {
+
+enum class Want { nothing, read, write };
+
+// PeerRequirements are the names the peer must satisfy: one of |app_names| (when not empty) and
+// one of |policy_names| (when not empty). |policy_rule| names the rule for messages.
+struct PeerRequirements {
+  std::vector<identity::TargetName> app_names;
+  std::vector<identity::TargetName> policy_names;
+  std::string policy_rule;
+};
+
+// Details is what the query reports about an established session.
+struct Details {
+  std::string version, cipher, group;
+  std::string peer_principal, peer_spki_sha256, peer_chain_pem, local_principal;
+  std::vector<std::string> peer_names;
+  bool peer_authenticated = false;
+  bool peer_name_verified = false;
+  bool resumed = false;
+};
+
+// IoResult: |bytes| moved, or |want| to wait for, or |end_of_stream| after the peer's
+// close_notify.
+struct IoResult {
+  std::size_t bytes = 0;
+  Want want = Want::nothing;
+  bool end_of_stream = false;
+};
+
+class Session {
+ public:
+  // create prepares a session on |fd|. For clients, |server_name| is sent as SNI when not empty,
+  // and |cache_key| selects a cached session to resume (empty = no resumption).
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<Context> context, int fd,
+                                                 PeerRequirements requirements,
+                                                 const std::string &server_name,
+                                                 std::string cache_key);
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  // handshake advances the handshake: Want::nothing once complete.
+  Result<Want> handshake();
+  bool established() const { return established_; }
+
+  // peer_spoke_cleartext reports whether the peer's first bytes were not a TLS record, i.e.
+  // the peer plainly does not speak TLS (used for the permitted cleartext fallback).
+  bool peer_spoke_cleartext() const;
+
+  Result<IoResult> read(void *buffer, std::size_t length, bool peek);
+  Result<IoResult> write(const void *data, std::size_t length);
+
+  // send_close_notify queues and flushes our close_notify (once). Want::write if it could not
+  // all be sent yet.
+  Result<Want> send_close_notify();
+
+  // details computes what the query reports; only valid once established.
+  Details details() const;
+
+ private:
+  Session() = default;
+  Failure handshake_failure(int ssl_error);
+  std::string recheck_resumed_names();  // "" when the names hold
+  Failure io_failure(int ssl_error, const char *operation);
+  friend int verify_callback(int preverify_ok, X509_STORE_CTX *store);
+
+  std::shared_ptr<Context> context_;
+  ossl::UniquePtr<SSL> ssl_;
+  SocketBioState bio_state_;
+  PeerRequirements requirements_;
+  std::string cache_key_;
+  std::string name_mismatch_;  // set by the verify callback when names fail
+  bool name_verified_ = false;
+  bool established_ = false;
+  bool close_notify_sent_ = false;
+};
+
+}  // namespace ssx::tls
+
+#endif  // SSX_PROTOCOL_TLS_SESSION_HPP

@@ -1,0 +1,35 @@
+// protocol/tls/socket_bio.hpp — OpenSSL's I/O on the socket itself, never blocking, never SIGPIPE.
+//
+// OpenSSL's own socket BIO writes with write(2), which raises SIGPIPE when the peer has gone, and
+// blocks when the socket does. This BIO sends with MSG_NOSIGNAL | MSG_DONTWAIT and receives with
+// MSG_DONTWAIT, whatever O_NONBLOCK says, so that ssx alone decides when and how long to wait
+// (net/wait.hpp). It works on the socket fd directly — no memory BIO and no extra copy.
+//
+// It also remembers what it saw, which the handshake needs to explain failures: the errno of the
+// last failed call, whether the peer closed the stream, and the first byte the peer sent (a
+// cleartext peer's first byte is not a TLS record type).
+
+#ifndef SSX_PROTOCOL_TLS_SOCKET_BIO_HPP
+#define SSX_PROTOCOL_TLS_SOCKET_BIO_HPP
+
+#include <cstddef>
+
+#include "ossl/ossl.hpp"
+
+namespace ssx::tls {
+
+struct SocketBioState {
+  int fd = -1;
+  int last_errno = 0;         // errno of the last failed send/recv (0 when it would block)
+  bool peer_closed = false;   // recv returned 0
+  std::size_t bytes_in = 0;   // bytes received so far
+  int first_byte = -1;        // first byte received, -1 before any
+};
+
+// new_socket_bio returns a BIO over |state->fd|. |state| is borrowed and must outlive the BIO.
+// The BIO does not close the fd.
+ossl::UniquePtr<BIO> new_socket_bio(SocketBioState *state);
+
+}  // namespace ssx::tls
+
+#endif  // SSX_PROTOCOL_TLS_SOCKET_BIO_HPP
