@@ -1,0 +1,62 @@
+// Tests of tests/testlib/run_command.hpp: exit codes, captured output, stdin, bounded waits and
+// that background children die with their owner.
+
+#include "testlib/run_command.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace ssx::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(RunCommand, ReportsExitCodeAndInterleavedOutput) {
+  auto result = run_command({"sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_NE(result.output.find("out\n"), std::string::npos);
+  EXPECT_NE(result.output.find("err\n"), std::string::npos);
+}
+
+TEST(RunCommand, FeedsStdin) {
+  auto result = run_command({"cat"}, std::chrono::seconds(10), "hello\n");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "hello\n");
+}
+
+TEST(RunCommand, SurvivesChildThatIgnoresStdin) {
+  // The child exits without reading; writing the rest must not raise SIGPIPE in the test.
+  auto result = run_command({"true"}, std::chrono::seconds(10), std::string(1 << 20, 'x'));
+  EXPECT_EQ(result.exit_code, 0);
+}
+
+TEST(RunCommand, KillsCommandThatOutlivesTimeout) {
+  auto start = std::chrono::steady_clock::now();
+  auto result = run_command({"sleep", "30"}, milliseconds(200));
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.exit_code, -1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(RunCommand, ThrowsWhenProgramDoesNotExist) {
+  EXPECT_THROW(run_command({"/nonexistent/ssx-no-such-program"}), std::runtime_error);
+}
+
+TEST(ChildProcess, WaitsForOutputAndIsKilledOnDestruction) {
+  pid_t pid = -1;
+  {
+    ChildProcess child({"sh", "-c", "echo ready; exec sleep 30"});
+    pid = child.pid();
+    EXPECT_TRUE(child.wait_for_output("ready", std::chrono::seconds(10))) << child.output();
+    EXPECT_FALSE(child.wait_for_output("never printed", milliseconds(50)));
+  }
+  // Reaped, so the pid no longer names our child.
+  EXPECT_EQ(kill(pid, 0), -1);
+}
+
+}  // namespace
+}  // namespace ssx::test
