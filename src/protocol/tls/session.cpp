@@ -47,7 +47,16 @@ int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
       X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto *session = static_cast<Session *>(SSL_get_app_data(ssl));
   if (session == nullptr) return preverify_ok;
-  if (!preverify_ok) return 0;  // chain errors: SSL_get_verify_result says which
+  if (!preverify_ok) {
+    // Remember the first chain error and whose certificate it was: OpenSSL does not keep the
+    // peer's certificate on every failure path, and the message must say who was refused.
+    if (session->chain_error_ == X509_V_OK) {
+      session->chain_error_ = X509_STORE_CTX_get_error(store);
+      X509 *cert = X509_STORE_CTX_get0_cert(store);  // the leaf, whatever depth failed
+      if (cert != nullptr) session->chain_error_subject_ = principal_of(certificate_names(cert));
+    }
+    return 0;
+  }
   if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;
 
   X509 *leaf = X509_STORE_CTX_get_current_cert(store);
@@ -158,11 +167,13 @@ std::string Session::recheck_resumed_names() {
 Failure Session::handshake_failure(int ssl_error) {
   const bool client = context_->role() == Role::client;
   if (!name_mismatch_.empty()) return with_detail(EKEYREJECTED, name_mismatch_);
-  long verify = SSL_get_verify_result(ssl_.get());
-  if (verify != X509_V_OK && SSL_get0_peer_certificate(ssl_.get()) != nullptr) {
+  long verify = chain_error_ != X509_V_OK ? chain_error_ : SSL_get_verify_result(ssl_.get());
+  if (verify != X509_V_OK) {
     std::string why = X509_verify_cert_error_string(verify);
-    X509 *leaf = SSL_get0_peer_certificate(ssl_.get());
-    std::string who = principal_of(certificate_names(leaf));
+    std::string who = chain_error_subject_;
+    if (X509 *leaf = SSL_get0_peer_certificate(ssl_.get()); who.empty() && leaf != nullptr) {
+      who = principal_of(certificate_names(leaf));
+    }
     int code = EKEYREJECTED;
     if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID ||
         verify == X509_V_ERR_CRL_HAS_EXPIRED || verify == X509_V_ERR_CRL_NOT_YET_VALID) {

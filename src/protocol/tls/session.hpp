@@ -91,6 +91,8 @@ class Session {
   PeerRequirements requirements_;
   std::string cache_key_;
   std::string name_mismatch_;  // set by the verify callback when names fail
+  long chain_error_ = X509_V_OK;     // first chain verification error, from the callback
+  std::string chain_error_subject_;  // principal of the leaf whose chain failed
   bool name_verified_ = false;
   bool established_ = false;
   bool close_notify_sent_ = false;
