@@ -1,0 +1,143 @@
+// The C API's contract on socket states, argument checks and descriptor reuse.
+
+#include <gtest/gtest.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "tls_fixture.hpp"
+
+namespace ssx::test {
+namespace {
+
+int tcp_socket() { return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); }
+
+TEST(SocketRules, SecuritySetTwiceIsEalready) {
+  Fd fd(tcp_socket());
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0) << last_error_text();
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr), -1);
+  EXPECT_EQ(errno, EALREADY);
+}
+
+TEST(SocketRules, RejectsUnsupportedFamiliesTypesAndSettings) {
+  Fd unix_fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_EQ(ssx_set_socket_security(unix_fd.get(), nullptr), -1);
+  EXPECT_EQ(errno, EAFNOSUPPORT);
+  EXPECT_NE(std::string(ssx_last_error()).find("AF_UNIX"), std::string::npos);
+
+  Fd udp(::socket(AF_INET, SOCK_DGRAM, 0));
+  EXPECT_EQ(ssx_set_socket_security(udp.get(), nullptr), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ssx_last_error()).find("DTLS"), std::string::npos);
+
+  Fd fd(tcp_socket());
+  ssx_security_settings bad_flags{SSX_PROTOCOL_DEFAULT, 0x80};
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bad_flags), -1);
+  EXPECT_EQ(errno, EINVAL);
+  ssx_security_settings local{SSX_PROTOCOL_LOCAL, 0};
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &local), -1);
+  EXPECT_EQ(errno, EPROTONOSUPPORT);
+  ssx_security_settings bogus{static_cast<ssx_protocol>(99), 0};
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bogus), -1);
+  EXPECT_EQ(errno, EINVAL);
+
+  EXPECT_EQ(ssx_set_socket_security(-1, nullptr), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST(SocketRules, SecurityAfterConnectOrListenIsEisconn) {
+  Fd listener = plain_listener();
+  EXPECT_EQ(ssx_set_socket_security(listener.get(), nullptr), -1);
+  EXPECT_EQ(errno, EISCONN);
+  Fd fd(tcp_socket());
+  sockaddr_in a = loopback_address(local_port(listener.get()));
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr), -1);
+  EXPECT_EQ(errno, EISCONN);
+}
+
+TEST(SocketRules, TargetNamesNeedSecurityFirstAndAWellFormedName) {
+  Fd fd(tcp_socket());
+  EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "db.example", nullptr, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), nullptr, nullptr, 0), -1);
+  EXPECT_EQ(errno, EFAULT);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "*.example", nullptr, 0), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ssx_last_error()).find("wildcards"), std::string::npos);
+  sockaddr_in peer = loopback_address(1);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "db.example",
+                                            reinterpret_cast<sockaddr *>(&peer), sizeof peer),
+            -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "db.example", nullptr, 0), 0);
+  EXPECT_EQ(ssx_delete_socket_peer_target_name(fd.get(), nullptr, 0), 0);
+}
+
+TEST(SocketRules, DataCallsOnPlainSocketsNeverSendCleartext) {
+  Fd listener = plain_listener();
+  Fd fd(tcp_socket());
+  sockaddr_in a = loopback_address(local_port(listener.get()));
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  EXPECT_EQ(ssx_send(fd.get(), "secret", 6, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  int peer = ::accept(listener.get(), nullptr, nullptr);
+  ASSERT_GE(peer, 0);
+  char buf[8];
+  EXPECT_EQ(::recv(peer, buf, sizeof buf, MSG_DONTWAIT), -1) << "nothing reached the peer";
+  ::close(peer);
+}
+
+TEST(SocketRules, QueryAndDataBeforeConnectAreEnotconn) {
+  Fd fd(tcp_socket());
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0);
+  ssx_security_info *info = nullptr;
+  EXPECT_EQ(ssx_query_socket_security(fd.get(), nullptr, 0, &info), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(info, nullptr);
+  EXPECT_EQ(ssx_query_socket_security(fd.get(), nullptr, 0, nullptr), -1);
+  EXPECT_EQ(errno, EFAULT);
+  char buf[4];
+  EXPECT_EQ(ssx_recv(fd.get(), buf, sizeof buf, 0), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(ssx_shutdown(fd.get(), SHUT_WR), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(ssx_send(fd.get(), buf, 1, MSG_OOB), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+}
+
+TEST(SocketRules, ReusedDescriptorNumberNeverInheritsOldState) {
+  int first = tcp_socket();
+  ASSERT_EQ(ssx_set_socket_security(first, nullptr), 0);
+  ASSERT_EQ(::close(first), 0);  // the program forgot ssx_close
+  int second = tcp_socket();
+  ASSERT_EQ(second, first) << "the kernel hands out the lowest free number";
+  Fd owner(second);
+  // Not EALREADY: the new socket is a different socket.
+  EXPECT_EQ(ssx_set_socket_security(second, nullptr), 0) << last_error_text();
+
+  int third_num = tcp_socket();
+  ASSERT_EQ(ssx_set_socket_security(third_num, nullptr), 0);
+  ::close(third_num);
+  Fd fourth(tcp_socket());
+  ASSERT_EQ(fourth.get(), third_num);
+  EXPECT_EQ(ssx_send(fourth.get(), "x", 1, 0), -1);
+  EXPECT_EQ(errno, EPERM) << "a stale entry must not make a plain socket look secured";
+}
+
+TEST(SocketRules, BrokenPolicyFailsClosedWithTheLoaderMessage) {
+  TempDir dir;
+  std::string path = dir.file("broken.toml");
+  write_text(path, "version = 1\n[defaults]\nmin_tls_version = \"1.0\"\n");
+  EXPECT_EQ(ssx_load_policy(path.c_str()), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ssx_last_error()).find(path + ":3:"), std::string::npos)
+      << ssx_last_error();
+  EXPECT_EQ(ssx_load_policy(dir.file("missing.toml").c_str()), -1);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+}  // namespace
+}  // namespace ssx::test
