@@ -28,6 +28,12 @@ enum class TlsVersion { v1_2, v1_3 };
 enum class PeerAuthentication { none, optional, required };
 enum class Direction { inbound, outbound };
 
+// to_string returns the spelling the policy file uses: "tls", "1.3", "required", "inbound", ….
+std::string_view to_string(Protocol protocol);
+std::string_view to_string(TlsVersion version);
+std::string_view to_string(PeerAuthentication authentication);
+std::string_view to_string(Direction direction);
+
 // Settings are the keys of [defaults] that every [[rule]] may override. The member initialisers
 // are the built-in defaults that apply when no policy file exists: TLS 1.3 only, the system trust
 // store, no local certificate, a peer target name required, cleartext never allowed.
@@ -38,7 +44,7 @@ struct Settings {
   std::string tls12_ciphers;               // OpenSSL cipher string; empty = our safe default
   std::vector<std::string> groups;         // "X25519", "P-256", …; empty = OpenSSL's defaults
   std::string certificate;                 // PEM path (leaf first, then chain); empty = none
-  std::string private_key;                 // PEM path; empty = none
+  std::string private_key;                 // PEM path, unencrypted, mode 0600; empty = none
   std::string trust_bundle = "system";     // file, directory, or "system"
   std::string crl;                         // PEM path; empty = revocation not checked
   PeerAuthentication peer_authentication = PeerAuthentication::none;  // server side
@@ -47,7 +53,7 @@ struct Settings {
   std::uint32_t handshake_timeout_ms = 10000;
   bool session_tickets = true;
   std::vector<std::string> peer_names;  // names the peer must satisfy besides the application's
-  bool deny = false;                    // refuse matching sockets with EACCES
+  bool deny = false;  // refuse matching sockets with EACCES (in [defaults]: default-deny)
 };
 
 // PortRange is an inclusive range; a single port has lo == hi.
@@ -58,8 +64,8 @@ struct PortRange {
 
 // Cidr is an IPv4 or IPv6 network. An IPv4 network also matches IPv4-mapped IPv6 addresses.
 struct Cidr {
-  int family = AF_INET;        // AF_INET or AF_INET6
-  unsigned char bytes[16]{};   // network address, first 4 bytes used for AF_INET
+  int family = AF_INET;       // AF_INET or AF_INET6
+  unsigned char bytes[16]{};  // network address, first 4 bytes used for AF_INET
   int prefix_len = 0;
   bool contains(const sockaddr *address) const;
 };
@@ -67,9 +73,11 @@ struct Cidr {
 // Match holds a rule's match keys; an absent key matches everything.
 struct Match {
   std::optional<Direction> direction;
-  std::vector<PortRange> ports;       // `port` and `ports` together; empty = any
-  std::optional<Cidr> address;        // remote address outbound, local address inbound
-  std::optional<std::string> program; // absolute path compared with /proc/self/exe's target
+  std::vector<PortRange> ports;  // `port` and `ports` together; empty = any
+  std::optional<Cidr> address;   // remote address outbound, local address inbound
+  // Absolute path compared with /proc/self/exe's target. Symbolic links in it are resolved when
+  // the policy is loaded (when the file exists then), since /proc/self/exe names the real file.
+  std::optional<std::string> program;
 };
 
 // Rule is one [[rule]] table. |settings| is already [defaults] with the rule's overrides applied.
@@ -81,7 +89,7 @@ struct Rule {
 
 // IdentityMapping is one [[identity]] table: peer principals to a local account.
 struct IdentityMapping {
-  std::string peer;      // exact principal, or a prefix when |prefix| is set (trailing `*`)
+  std::string peer;  // exact principal, or a prefix when |prefix| is set (trailing `*`)
   bool prefix = false;
   std::optional<std::string> user;
   std::optional<uid_t> uid;
@@ -119,15 +127,23 @@ struct Policy {
 Policy builtin_policy();
 
 // parse_policy parses and validates TOML |text|. |source| names it in messages, which read
-// "SOURCE:LINE:COLUMN: message". Credential files named by the policy are checked too (readable,
-// key matches certificate, key not readable by group or others).
+// "SOURCE:LINE:COLUMN: message", and is taken as the file's path: relative credential paths are
+// resolved against its directory (the working directory when it has none) and stored absolute.
+// Credential files named by the policy are checked too (readable, key matches certificate, key
+// not accessible by group or others). On failure the code is EINVAL and the message is the first
+// error found; docs/policy.md gives the order in which tables are checked.
 Result<Policy> parse_policy(std::string_view text, std::string_view source);
 
 // load_policy_file reads and parses the file at |path|. A missing file is ENOENT; an unreadable
-// one its errno; an invalid one EINVAL with the first error as "PATH:LINE:COLUMN: message".
+// one its errno (EISDIR for a directory); an invalid one EINVAL with the first error as
+// "PATH:LINE:COLUMN: message". A file that others may write is refused with EACCES (anyone could
+// otherwise rewrite every program's security), one above 4 MiB with EFBIG. Messages of file-level
+// failures read "PATH: reason".
 Result<Policy> load_policy_file(const std::string &path);
 
-// policy_path returns $SSX_POLICY when set and non-empty, else "/etc/ssx/policy.toml".
+// policy_path returns $SSX_POLICY when set and non-empty, else "/etc/ssx/policy.toml". The
+// variable is read with secure_getenv, so a set-user-ID or set-group-ID program always uses the
+// system path: its caller must not choose the policy that secures it.
 std::string policy_path();
 
 }  // namespace ssx::policy

@@ -1,0 +1,321 @@
+#include "policy/values.hpp"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <vector>
+
+#include "base/text.hpp"
+
+namespace ssx::policy {
+namespace {
+
+using base::quote;
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// parse_decimal accepts only plain digits (no sign, no spaces), unlike strtol.
+bool parse_decimal(std::string_view text, std::int64_t &out) {
+  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), is_digit)) {
+    return false;
+  }
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// parse_ip fills |bytes| (16 bytes) from an IPv4 or IPv6 literal and returns its family, or 0.
+int parse_ip(std::string_view text, unsigned char *bytes) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return 0;
+  const std::string copy(text);  // inet_pton needs a terminated string
+  if (inet_pton(AF_INET, copy.c_str(), bytes) == 1) return AF_INET;
+  if (inet_pton(AF_INET6, copy.c_str(), bytes) == 1) return AF_INET6;
+  return 0;
+}
+
+std::string format_ip(int family, const unsigned char *bytes) {
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_ntop(family, bytes, buf, sizeof buf) == nullptr) return "?";
+  return buf;
+}
+
+Failure bad_peer_name(std::string_view name, std::string_view why) {
+  return fail(EINVAL, "peer name " + quote(name) + " " + std::string(why));
+}
+
+// check_spiffe_id applies the SPIFFE ID format (spiffe/spiffe standards/SPIFFE-ID.md §2):
+// lower-case trust domain of [a-z0-9._-], path segments of [a-zA-Z0-9._-], no empty, "." or ".."
+// segment, no trailing slash, no query, fragment, port or user info.
+Result<void> check_spiffe_id(std::string_view name) {
+  std::string_view rest = name.substr(std::string_view("spiffe://").size());
+  const std::size_t slash = rest.find('/');
+  const std::string_view domain = rest.substr(0, slash);
+  if (domain.empty()) return bad_peer_name(name, "is not a valid SPIFFE ID (no trust domain)");
+  for (char c : domain) {
+    if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '-' || c == '_')) {
+      return bad_peer_name(name,
+                           "is not a valid SPIFFE ID (the trust domain may hold only lower-case "
+                           "letters, digits, '.', '-' and '_')");
+    }
+  }
+  if (slash == std::string_view::npos) return {};
+  std::string_view path = rest.substr(slash + 1);
+  for (;;) {
+    const std::size_t next = path.find('/');
+    const std::string_view segment = path.substr(0, next);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return bad_peer_name(name,
+                           "is not a valid SPIFFE ID (empty, \".\" or \"..\" path segment, or a "
+                           "trailing '/')");
+    }
+    for (char c : segment) {
+      if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_')) {
+        return bad_peer_name(name,
+                             "is not a valid SPIFFE ID (path segments may hold only letters, "
+                             "digits, '.', '-' and '_')");
+      }
+    }
+    if (next == std::string_view::npos) return {};
+    path = path.substr(next + 1);
+  }
+}
+
+// check_uri accepts "scheme://rest" with an RFC 3986 §3.1 scheme and a non-empty rest free of
+// spaces and control characters; the matcher compares URIs as strings, so that is all it needs.
+Result<void> check_uri(std::string_view name, std::size_t scheme_end) {
+  const std::string_view scheme = name.substr(0, scheme_end);
+  bool scheme_ok = !scheme.empty() && is_alpha(scheme[0]);
+  for (char c : scheme) {
+    scheme_ok = scheme_ok && (is_alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.');
+  }
+  if (!scheme_ok) return bad_peer_name(name, "is not a valid URI (bad scheme)");
+  const std::string_view rest = name.substr(scheme_end + 3);
+  if (rest.empty()) return bad_peer_name(name, "is not a valid URI (nothing after \"://\")");
+  for (char c : rest) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) {
+      return bad_peer_name(name, "is not a valid URI (contains a space or control character)");
+    }
+  }
+  std::string lower(scheme);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+  if (lower == "spiffe") {
+    if (scheme != "spiffe") {
+      return bad_peer_name(name, "is not a valid SPIFFE ID (the scheme must be lower case)");
+    }
+    return check_spiffe_id(name);
+  }
+  return {};
+}
+
+// check_dns_name applies RFC 1123 §2.1 host name syntax; the last-label rule follows RFC 3696 §2.
+Result<void> check_dns_name(std::string_view name) {
+  if (name.size() > 253) return bad_peer_name(name, "is longer than 253 characters");
+  if (name.back() == '.') return bad_peer_name(name, "must not end with '.'");
+  std::string_view rest = name;
+  std::string_view label;
+  for (;;) {
+    const std::size_t dot = rest.find('.');
+    label = rest.substr(0, dot);
+    if (label.empty()) return bad_peer_name(name, "has an empty label");
+    if (label.size() > 63) return bad_peer_name(name, "has a label longer than 63 characters");
+    for (char c : label) {
+      if (!(is_alpha(c) || is_digit(c) || c == '-')) {
+        return bad_peer_name(name,
+                             "is not a DNS name, IP address, URI or sha256: key pin (DNS labels "
+                             "may hold only letters, digits and '-')");
+      }
+    }
+    if (label.front() == '-' || label.back() == '-') {
+      return bad_peer_name(name, "has a DNS label that starts or ends with '-'");
+    }
+    if (dot == std::string_view::npos) break;
+    rest = rest.substr(dot + 1);
+  }
+  if (std::all_of(label.begin(), label.end(), is_digit)) {
+    return bad_peer_name(name, "is neither an IP address nor a DNS name (all-numeric last label)");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Cidr> parse_cidr(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  const std::string_view address = text.substr(0, slash);
+  Cidr cidr;
+  cidr.family = parse_ip(address, cidr.bytes);
+  if (cidr.family == 0) {
+    return fail(EINVAL, "address " + quote(text) + " is not an IPv4 or IPv6 address or network");
+  }
+  const int max_len = cidr.family == AF_INET ? 32 : 128;
+  cidr.prefix_len = max_len;
+  if (slash != std::string_view::npos) {
+    std::int64_t len = 0;
+    if (!parse_decimal(text.substr(slash + 1), len)) {
+      return fail(EINVAL, "address " + quote(text) + " has an invalid prefix length");
+    }
+    if (len > max_len) {
+      return fail(EINVAL, "address " + quote(text) + " has a prefix length above " +
+                              std::to_string(max_len));
+    }
+    cidr.prefix_len = static_cast<int>(len);
+  }
+  Cidr masked = cidr;
+  for (int bit = cidr.prefix_len; bit < max_len; ++bit) {
+    masked.bytes[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
+  }
+  if (!std::equal(cidr.bytes, cidr.bytes + 16, masked.bytes)) {
+    return fail(EINVAL, "address " + quote(text) + " has bits set beyond the /" +
+                            std::to_string(cidr.prefix_len) + " prefix; did you mean " +
+                            quote(format_cidr(masked)) + "?");
+  }
+  return cidr;
+}
+
+std::string format_cidr(const Cidr &cidr) {
+  return format_ip(cidr.family, cidr.bytes) + "/" + std::to_string(cidr.prefix_len);
+}
+
+Result<std::uint16_t> check_port(std::int64_t port) {
+  if (port < 1 || port > 65535) {
+    return fail(EINVAL, "port " + std::to_string(port) + " is out of range (1-65535)");
+  }
+  return static_cast<std::uint16_t>(port);
+}
+
+Result<PortRange> parse_port_range(std::string_view text) {
+  const std::size_t dash = text.find('-');
+  std::int64_t lo = 0;
+  std::int64_t hi = 0;
+  const bool ok =
+      dash == std::string_view::npos
+          ? parse_decimal(text, lo) && parse_decimal(text, hi)
+          : parse_decimal(text.substr(0, dash), lo) && parse_decimal(text.substr(dash + 1), hi);
+  if (!ok) {
+    return fail(EINVAL, "port range " + quote(text) + " must look like \"8000-8100\"");
+  }
+  for (std::int64_t port : {lo, hi}) {
+    if (port < 1 || port > 65535) {
+      return fail(EINVAL, "port range " + quote(text) + ": " + std::to_string(port) +
+                              " is out of range (1-65535)");
+    }
+  }
+  if (lo > hi) {
+    return fail(EINVAL, "port range " + quote(text) + " is reversed (" + std::to_string(lo) +
+                            " > " + std::to_string(hi) + ")");
+  }
+  return PortRange{static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+}
+
+Result<std::string> check_peer_name(std::string_view name) {
+  if (name.empty()) return fail(EINVAL, "peer name \"\" is empty");
+  constexpr std::string_view kPin = "sha256:";
+  if (name.substr(0, kPin.size()) == kPin) {
+    const std::string_view hex = name.substr(kPin.size());
+    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), is_hex)) {
+      return fail(EINVAL,
+                  "key pin " + quote(name) + " must be \"sha256:\" followed by 64 hex digits");
+    }
+    std::string out(name);
+    // Pins are compared with ossl::spki_sha256_hex, which writes lower case.
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'F') ? static_cast<char>(c + 32) : c; });
+    return out;
+  }
+  if (const std::size_t scheme_end = name.find("://"); scheme_end != std::string_view::npos) {
+    if (auto r = check_uri(name, scheme_end); !r) return std::move(r).error();
+    return std::string(name);
+  }
+  unsigned char bytes[16];
+  if (parse_ip(name, bytes) != 0) return std::string(name);
+  if (name.find(':') != std::string_view::npos) {
+    return bad_peer_name(name, "is not a valid IP address, URI or sha256: key pin");
+  }
+  if (auto r = check_dns_name(name); !r) return std::move(r).error();
+  return std::string(name);
+}
+
+Result<void> check_account_name(std::string_view what, std::string_view name) {
+  std::string_view body = name;
+  if (!body.empty() && body.back() == '$') body.remove_suffix(1);
+  bool ok = !body.empty() && name.size() <= 32 && body.front() != '-';
+  for (char c : body) ok = ok && (is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == '-');
+  if (!ok) {
+    return fail(EINVAL, std::string(what) + " " + quote(name) +
+                            " is not a valid account name (1-32 letters, digits, '.', '_', '-')");
+  }
+  if (std::all_of(body.begin(), body.end(), is_digit)) {
+    return fail(EINVAL, std::string(what) + " " + quote(name) +
+                            " is all digits; put numeric ids in uid or gid");
+  }
+  return {};
+}
+
+std::string_view closest_name(std::string_view name, std::span<const std::string_view> candidates) {
+  // Levenshtein distance, one row at a time.
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        const std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string_view best;
+  std::size_t best_distance = SIZE_MAX;
+  for (std::string_view candidate : candidates) {
+    std::size_t d = distance(name, candidate);
+    // A truncated key ("min_tls" for "min_tls_version") is far in edit distance but an obvious
+    // intent; count it as close.
+    if (name.size() >= 4 && candidate.substr(0, name.size()) == name)
+      d = std::min<std::size_t>(d, 1);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  const std::size_t limit = std::max<std::size_t>(2, name.size() / 3);
+  return best_distance <= limit ? best : std::string_view();
+}
+
+std::string base_directory(std::string_view source) {
+  const std::size_t slash = source.rfind('/');
+  std::string dir = slash == std::string_view::npos ? std::string(".")
+                    : slash == 0                    ? std::string("/")
+                                                    : std::string(source.substr(0, slash));
+  if (dir.front() == '/') return dir;
+  // Resolve now: the process may change its working directory before the paths are used.
+  std::vector<char> cwd(PATH_MAX);
+  if (::getcwd(cwd.data(), cwd.size()) == nullptr) return dir;
+  std::string out = cwd.data();
+  return dir == "." ? out : resolve_path(out, dir);
+}
+
+std::string resolve_path(std::string_view base_dir, std::string_view path) {
+  if (!path.empty() && path.front() == '/') return std::string(path);
+  std::string out(base_dir);
+  if (out.empty() || out.back() != '/') out += '/';
+  out += path;
+  return out;
+}
+
+}  // namespace ssx::policy
