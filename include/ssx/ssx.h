@@ -5,7 +5,8 @@
  * asks what security was applied and who the peer is. The administrator's policy file
  * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
  * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
- * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3.
+ * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, and AF_UNIX stream
+ * sockets with kernel-attested peer credentials (or TLS when encryption is required).
  *
  * The life of a client socket:
  *
@@ -69,7 +70,7 @@ extern "C" {
 enum ssx_protocol {
   SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP) */
   SSX_PROTOCOL_TLS = 1,     /* TLS 1.3 (1.2 where the policy allows it) over OpenSSL */
-  SSX_PROTOCOL_LOCAL = 2,   /* reserved: kernel-attested AF_UNIX credentials (not yet built) */
+  SSX_PROTOCOL_LOCAL = 2,   /* AF_UNIX: the kernel attests the peer (SO_PEERCRED), no crypto */
   SSX_PROTOCOL_DTLS = 3,    /* reserved: DTLS for UDP (not yet built) */
   SSX_PROTOCOL_NONE = 4     /* query only: no security protocol, cleartext */
 };
@@ -97,6 +98,7 @@ struct ssx_security_settings {
 #define SSX_INFO_PEER_NAME_VERIFIED 0x08u   /* the peer satisfied a required target name */
 #define SSX_INFO_RESUMED 0x10u              /* the session was resumed (no full handshake) */
 #define SSX_INFO_KERNEL_OFFLOAD 0x20u       /* record protection runs in the kernel (kTLS) */
+#define SSX_INFO_IMPERSONATION_AVAILABLE 0x40u /* the peer maps to a local account (peer_uid) */
 
 /* ssx_security_info is what ssx_query_socket_security reports. It is allocated by ssx as one
  * block and freed with ssx_free_security_info; every string is NUL-terminated and owned by the
@@ -116,6 +118,20 @@ struct ssx_security_info {
   const char *local_principal;   /* our own certificate's principal; NULL when we sent none */
   const char *policy_rule;       /* the policy rule that applied, or "defaults" */
   uint64_t handshake_ns;         /* wall time of the handshake (TCP connect excluded) */
+
+  /* The peer as a local account, when an [[identity]] rule of the policy maps its principal
+   * (AF_UNIX peers without a rule map to their own uid). Unmapped: peer_user and peer_groups are
+   * NULL, peer_uid and peer_gid are -1 cast to their types, and
+   * SSX_INFO_IMPERSONATION_AVAILABLE is unset. */
+  const char *peer_user;          /* account name; NULL when unmapped or the uid has no name */
+  uid_t peer_uid;
+  gid_t peer_gid;
+  const gid_t *peer_groups;       /* supplementary groups, peer_group_count of them */
+  size_t peer_group_count;
+
+  /* AF_UNIX peers (SSX_PROTOCOL_LOCAL): what the kernel attests. */
+  pid_t peer_pid;                   /* SO_PEERCRED pid; 0 for other protocols */
+  const char *peer_security_label;  /* SO_PEERSEC (SELinux/AppArmor label); NULL when none */
 };
 
 /* Setting up a socket. */
@@ -131,10 +147,13 @@ struct ssx_security_info {
  *   EBADF         |fd| is not open.           ENOTSOCK  |fd| is not a socket.
  *   EALREADY      security was already set on this socket.
  *   EISCONN       the socket is already connected, bound or listening.
- *   EAFNOSUPPORT  the family is not AF_INET/AF_INET6 (AF_UNIX is not supported yet).
+ *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
  *   EINVAL        bad |settings| (unknown protocol or flags), or not SOCK_STREAM (datagram
  *                 sockets are not supported yet).
- *   EPROTONOSUPPORT  an explicit protocol this build cannot provide.
+ *   EPROTONOSUPPORT  an explicit protocol this build cannot provide (SSX_PROTOCOL_DTLS), or
+ *                 SSX_PROTOCOL_LOCAL on a socket that is not AF_UNIX.
+ * AF_UNIX sockets use SSX_PROTOCOL_LOCAL by default; with SSX_GUARANTEE_ENCRYPTION (or
+ * SSX_PROTOCOL_TLS) they run TLS instead, as TCP sockets do.
  * Thread safety: safe; do not race it against other calls on the same fd. Never blocks. */
 SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings);
 
@@ -145,7 +164,8 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  *   - an IP literal, "192.0.2.7" or "2001:db8::7" (matched against IP SANs);
  *   - a URI such as a SPIFFE ID, "spiffe://trust.domain/path" (matched exactly against URI SANs);
  *   - a key pin, "sha256:" followed by 64 hex digits: the SHA-256 of the peer's
- *     SubjectPublicKeyInfo. The chain must still verify; a pin narrows, it never widens.
+ *     SubjectPublicKeyInfo. The chain must still verify; a pin narrows, it never widens;
+ *   - a local uid, "unix:uid=N": an AF_UNIX peer whose kernel-attested uid is N.
  * On a listening socket the names apply to the client certificates of accepted connections.
  * |peer| must be NULL and |peer_len| 0 for stream sockets (datagram peers come later).
  *
@@ -256,6 +276,30 @@ SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, so
 
 /* ssx_free_security_info frees what ssx_query_socket_security returned. NULL is a no-op. */
 SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
+
+/* Impersonation. */
+
+/* ssx_impersonate_socket_peer makes the calling thread — and only the calling thread — act as the
+ * local account the peer of |fd| maps to (see SSX_INFO_IMPERSONATION_AVAILABLE): its effective
+ * gid, supplementary groups and uid become the peer's, so the kernel's own access checks
+ * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| must be NULL for
+ * stream sockets. Pair every success with ssx_revert_impersonation once the access checks are
+ * done; the thread must not impersonate across calls that expect the process's identity.
+ *
+ * Returns 0, or -1 with errno:
+ *   EACCES    the peer maps to no local account (ssx_last_error names the principal and why).
+ *   EPERM     the process lacks CAP_SETUID and/or CAP_SETGID (the message says which).
+ *   EBUSY     this thread already impersonates; revert first.
+ *   ENOTCONN  the connection is not established.   EBADF, ENOTSOCK, EINVAL as elsewhere.
+ * Blocks only to read the account database (passwd, group). */
+SSX_EXPORT int ssx_impersonate_socket_peer(int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* ssx_revert_impersonation restores exactly the effective uid, gid and supplementary groups the
+ * calling thread had before ssx_impersonate_socket_peer. Does nothing (returns 0) when the thread
+ * is not impersonating. Returns -1 with errno (EPERM) only if the kernel refuses to restore them;
+ * the thread is then still impersonating and the program should not go on (the C++ guard
+ * ssx::Impersonation aborts). */
+SSX_EXPORT int ssx_revert_impersonation(void);
 
 /* Policy. */
 

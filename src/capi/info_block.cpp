@@ -1,7 +1,9 @@
 #include "capi/info_block.hpp"
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace ssx::capi {
 namespace {
@@ -27,10 +29,17 @@ class StringArena {
 
 ssx_security_info *make_info_block(const core::Report &report) {
   const tls::Details &d = report.tls;
-  const std::string *strings[] = {&d.version,          &d.cipher,         &d.group,
+  static const std::vector<gid_t> kNoGroups;
+  const std::vector<gid_t> &groups = report.account ? report.account->groups : kNoGroups;
+  const std::string user = report.account ? report.account->user : std::string();
+  const std::string *strings[] = {&d.version,          &d.cipher,           &d.group,
                                   &d.peer_principal,   &d.peer_spki_sha256, &d.peer_chain_pem,
-                                  &d.local_principal,  &report.rule};
-  size_t bytes = sizeof(ssx_security_info) + (d.peer_names.size() + 1) * sizeof(char *);
+                                  &d.local_principal,  &report.rule,        &user,
+                                  &report.peer_security_label};
+  // Layout: struct | peer_names pointers + NULL | groups | strings. Each part's alignment is no
+  // stricter than the one before it.
+  size_t bytes = sizeof(ssx_security_info) + (d.peer_names.size() + 1) * sizeof(char *) +
+                 groups.size() * sizeof(gid_t);
   for (const std::string *s : strings) bytes += s->size() + 1;
   for (const auto &n : d.peer_names) bytes += n.size() + 1;
 
@@ -38,7 +47,8 @@ ssx_security_info *make_info_block(const core::Report &report) {
   if (block == nullptr) return nullptr;
   auto *info = reinterpret_cast<ssx_security_info *>(block);
   auto **names = reinterpret_cast<const char **>(block + sizeof(ssx_security_info));
-  StringArena arena(reinterpret_cast<char *>(names + d.peer_names.size() + 1));
+  auto *group_array = reinterpret_cast<gid_t *>(names + d.peer_names.size() + 1);
+  StringArena arena(reinterpret_cast<char *>(group_array + groups.size()));
 
   info->protocol = report.protocol;
   info->flags = report.flags;
@@ -54,6 +64,14 @@ ssx_security_info *make_info_block(const core::Report &report) {
   info->local_principal = arena.put(d.local_principal);
   info->policy_rule = arena.put(report.rule, false);
   info->handshake_ns = report.handshake_ns;
+  info->peer_user = arena.put(user);
+  info->peer_uid = report.account ? report.account->uid : static_cast<uid_t>(-1);
+  info->peer_gid = report.account ? report.account->gid : static_cast<gid_t>(-1);
+  std::copy(groups.begin(), groups.end(), group_array);
+  info->peer_groups = report.account ? group_array : nullptr;
+  info->peer_group_count = groups.size();
+  info->peer_pid = report.peer_pid;
+  info->peer_security_label = arena.put(report.peer_security_label);
   return info;
 }
 

@@ -18,6 +18,7 @@
 #include "capi/info_block.hpp"
 #include "core/registry.hpp"
 #include "core/policy_state.hpp"
+#include "identity/impersonation.hpp"
 #include "ossl/ossl.hpp"
 
 namespace {
@@ -50,24 +51,24 @@ T guarded(F &&body, T on_error) {
 
 int to_c(const Result<void> &r) { return r ? 0 : failed(r.error(), -1); }
 
-// check_socket explains why |fd| cannot be an ssx TCP socket, if it cannot.
+int socket_domain(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  return domain;
+}
+
+// check_socket explains why |fd| cannot be an ssx stream socket, if it cannot.
 Result<void> check_socket(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fail(EBADF, "fd " + std::to_string(fd) + " is not open");
   if (!S_ISSOCK(st.st_mode)) return fail(ENOTSOCK, "fd " + std::to_string(fd) + " is not a socket");
-  int domain = 0;
+  const int domain = socket_domain(fd);
   int type = 0;
-  socklen_t len = sizeof domain;
-  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-  len = sizeof type;
+  socklen_t len = sizeof type;
   ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-  if (domain == AF_UNIX) {
-    return fail(EAFNOSUPPORT,
-                "AF_UNIX sockets are not supported yet (kernel-attested local credentials are "
-                "planned)");
-  }
-  if (domain != AF_INET && domain != AF_INET6) {
-    return fail(EAFNOSUPPORT, "only AF_INET and AF_INET6 sockets can be secured");
+  if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) {
+    return fail(EAFNOSUPPORT, "only AF_INET, AF_INET6 and AF_UNIX sockets can be secured");
   }
   if (type != SOCK_STREAM) {
     return fail(EINVAL, type == SOCK_DGRAM
@@ -111,10 +112,11 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
       [&]() -> int {
         ssx::core::AppSettings app;
         if (settings != nullptr) {
-          if (settings->protocol == SSX_PROTOCOL_LOCAL || settings->protocol == SSX_PROTOCOL_DTLS) {
-            return failed(fail(EPROTONOSUPPORT, "this protocol is not built yet"), -1);
+          if (settings->protocol == SSX_PROTOCOL_DTLS) {
+            return failed(fail(EPROTONOSUPPORT, "DTLS is not built yet"), -1);
           }
-          if (settings->protocol != SSX_PROTOCOL_DEFAULT && settings->protocol != SSX_PROTOCOL_TLS) {
+          if (settings->protocol != SSX_PROTOCOL_DEFAULT && settings->protocol != SSX_PROTOCOL_TLS &&
+              settings->protocol != SSX_PROTOCOL_LOCAL) {
             return failed(fail(EINVAL, "unknown protocol " + std::to_string(settings->protocol)),
                           -1);
           }
@@ -125,6 +127,9 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
           app.flags = settings->flags;
         }
         if (auto r = check_socket(fd); !r) return failed(r.error(), -1);
+        if (app.protocol == SSX_PROTOCOL_LOCAL && socket_domain(fd) != AF_UNIX) {
+          return failed(fail(EPROTONOSUPPORT, "SSX_PROTOCOL_LOCAL needs an AF_UNIX socket"), -1);
+        }
         if (ssx::core::find_socket(fd)) {
           return failed(fail(EALREADY, "security is already set on this socket"), -1);
         }
@@ -290,6 +295,26 @@ int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t pee
 }
 
 void ssx_free_security_info(struct ssx_security_info *info) { std::free(info); }
+
+int ssx_impersonate_socket_peer(int fd, const struct sockaddr *peer, socklen_t peer_len) {
+  return guarded(
+      [&]() -> int {
+        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        if (ssx::identity::impersonating()) {
+          return failed(fail(EBUSY, "this thread is already impersonating a peer"), -1);
+        }
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), -1);
+        auto account = (*socket)->peer_account();
+        if (!account) return failed(account.error(), -1);
+        return to_c(ssx::identity::impersonate(*account));
+      },
+      -1);
+}
+
+int ssx_revert_impersonation(void) {
+  return guarded([&]() -> int { return to_c(ssx::identity::revert()); }, -1);
+}
 
 int ssx_load_policy(const char *path) {
   return guarded(

@@ -26,7 +26,7 @@ std::string rule_label(std::string_view rule) {
 }  // namespace
 
 Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot> snapshot,
-                         const policy::MatchQuery &query) {
+                         const policy::MatchQuery &query, int family) {
   policy::Effective matched = snapshot->policy().match(query);
   const policy::Settings &s = *matched.settings;
   Effective e;
@@ -34,6 +34,20 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
   e.settings = &s;
 
   if (s.deny) return fail(EACCES, "refused by " + rule_label(e.rule) + " (deny = true)");
+  const bool guarantee = (app.flags & SSX_GUARANTEE_ENCRYPTION) != 0;
+  if (family == AF_UNIX && !guarantee && app.protocol != SSX_PROTOCOL_TLS) {
+    // The bytes never leave this host and the kernel attests the peer: no TLS needed. Names the
+    // application set must still hold (as "unix:uid=N"), checked against SO_PEERCRED.
+    e.local = true;
+    e.requirements.app_names = app.names;
+    e.requirements.policy_rule = e.rule;
+    e.snapshot = std::move(snapshot);
+    return e;
+  }
+  if (app.protocol == SSX_PROTOCOL_LOCAL) {
+    return fail(EACCES, "SSX_PROTOCOL_LOCAL is only for AF_UNIX sockets without "
+                        "SSX_GUARANTEE_ENCRYPTION");
+  }
   if (s.protocol != policy::Protocol::tls) {
     return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
                             "\", which ssx cannot provide for TCP sockets");
@@ -42,7 +56,6 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
     return fail(EACCES, "the application's protocol is not allowed by " + rule_label(e.rule));
   }
 
-  const bool guarantee = (app.flags & SSX_GUARANTEE_ENCRYPTION) != 0;
   e.cleartext_fallback = !guarantee && (app.flags & SSX_ALLOW_INSECURE) != 0 && s.allow_insecure;
 
   e.requirements.app_names = app.names;

@@ -40,14 +40,17 @@ struct Effective {
   const policy::Settings *settings = nullptr;
   std::string rule;                 // rule name, or "defaults"
   bool cleartext_fallback = false;  // both the application and the rule allow cleartext
+  bool local = false;               // AF_UNIX with kernel-attested credentials, no TLS
   tls::PeerRequirements requirements;
 };
 
-// decide matches |query| against |snapshot|'s policy and merges |app| into the result.
-// EACCES when the rule denies the socket, selects a protocol ssx cannot run here, conflicts with
-// an explicit application protocol, or (outbound) no target name exists where one is required.
+// decide matches |query| against |snapshot|'s policy and merges |app| into the result for a
+// socket of |family|. AF_UNIX sockets use the kernel's attestation (local) unless the application
+// requires encryption or asks for TLS. EACCES when the rule denies the socket, selects a protocol
+// ssx cannot run here, conflicts with an explicit application protocol, or (outbound TLS) no
+// target name exists where one is required.
 Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot> snapshot,
-                         const policy::MatchQuery &query);
+                         const policy::MatchQuery &query, int family);
 
 }  // namespace ssx::core
 

@@ -19,8 +19,17 @@ Failure errno_failure(int code, const std::string &what) {
 }
 
 bool is_stream_established(SecureSocket::State s) {
-  return s == SecureSocket::State::established || s == SecureSocket::State::cleartext;
+  return s == SecureSocket::State::established || s == SecureSocket::State::cleartext ||
+         s == SecureSocket::State::local;
 }
+
+// Plain send/recv carry the bytes: cleartext (permitted by app and policy) or AF_UNIX (never
+// leaves the host).
+bool is_plain(SecureSocket::State s) {
+  return s == SecureSocket::State::cleartext || s == SecureSocket::State::local;
+}
+
+std::string local_principal_of(uid_t uid) { return "unix:uid=" + std::to_string(uid); }
 
 short events_for(tls::Want want) {
   return want == tls::Want::write ? POLLOUT : want == tls::Want::read ? POLLIN : 0;
@@ -91,6 +100,7 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
     case State::handshaking:
       return fail(EALREADY, "a connect is already in progress on this socket");
     case State::established:
+    case State::local:
     case State::cleartext:
       return fail(EISCONN, "the socket is already connected");
     case State::listener:
@@ -101,8 +111,9 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
   }
   if (address == nullptr) return fail(EFAULT, "address is NULL");
   if ((address->sa_family != AF_INET || length < sizeof(sockaddr_in)) &&
-      (address->sa_family != AF_INET6 || length < sizeof(sockaddr_in6))) {
-    return fail(EAFNOSUPPORT, "address must be a complete AF_INET or AF_INET6 address");
+      (address->sa_family != AF_INET6 || length < sizeof(sockaddr_in6)) &&
+      (address->sa_family != AF_UNIX || length <= sizeof(sa_family_t))) {
+    return fail(EAFNOSUPPORT, "address must be a complete AF_INET, AF_INET6 or AF_UNIX address");
   }
   if (auto r = begin_outbound(address, length); !r) return fail_with(r.error());
   auto r = drive(lock, nonblocking(0));
@@ -116,14 +127,16 @@ Result<void> SecureSocket::begin_outbound(const sockaddr *address, socklen_t len
   auto snapshot = current_policy();
   if (!snapshot) return snapshot.error();
   policy::MatchQuery query{policy::Direction::outbound, address, nullptr, executable_path()};
-  auto decided = decide(app_, *snapshot, query);
+  auto decided = decide(app_, *snapshot, query, address->sa_family);
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
   client_ = true;
   std::memcpy(&peer_, address, std::min<size_t>(length, sizeof peer_));
   peer_len_ = length;
 
-  if (::connect(fd_, address, length) == 0) return start_tls(tls::Role::client);
+  if (::connect(fd_, address, length) == 0) {
+    return effective_->local ? establish_local() : start_tls(tls::Role::client);
+  }
   // EINTR: the kernel goes on connecting in the background, exactly as for EINPROGRESS.
   if (errno == EINPROGRESS || errno == EINTR) {
     state_ = State::connecting;
@@ -169,15 +182,41 @@ Result<void> SecureSocket::begin_inbound() {
   peer_len_ = peer_len;
   policy::MatchQuery query{policy::Direction::inbound, reinterpret_cast<sockaddr *>(&peer_),
                            reinterpret_cast<sockaddr *>(&local), executable_path()};
-  auto decided = decide(app_, *snapshot, query);
+  auto decided = decide(app_, *snapshot, query, local.ss_family);
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
+  if (effective_->local) return establish_local();
   if (!effective_->cleartext_fallback) return start_tls(tls::Role::server);
   // Cleartext is allowed: look at the client's first byte before choosing.
   handshake_start_ = net::Clock::now();
   deadline_ = handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
   state_ = State::sniffing;
   wants_ = POLLIN;
+  return {};
+}
+
+Result<void> SecureSocket::establish_local() {
+  socklen_t len = sizeof peer_cred_;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &peer_cred_, &len) != 0) {
+    return errno_failure(errno, "SO_PEERCRED");
+  }
+  char label[256];
+  socklen_t label_len = sizeof label;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_PEERSEC, label, &label_len) == 0 && label_len > 0) {
+    peer_label_.assign(label, strnlen(label, label_len));
+  }
+  const std::string principal = local_principal_of(peer_cred_.uid);
+  const auto &names = effective_->requirements.app_names;
+  if (!names.empty() &&
+      std::none_of(names.begin(), names.end(), [&](const identity::TargetName &n) {
+        return n.kind == identity::TargetName::Kind::local_uid && n.value == principal;
+      })) {
+    return fail(EKEYREJECTED, "local peer " + principal + " (pid " +
+                                  std::to_string(peer_cred_.pid) +
+                                  ") matches none of the target names");
+  }
+  state_ = State::local;
+  wants_ = 0;
   return {};
 }
 
@@ -240,6 +279,7 @@ Result<short> SecureSocket::advance() {
   for (;;) {
     switch (state_) {
       case State::established:
+      case State::local:
       case State::cleartext:
         return short{0};
       case State::failed:
@@ -267,7 +307,9 @@ Result<short> SecureSocket::advance() {
           state_ = State::cleartext;
           continue;
         }
-        if (auto r = start_tls(tls::Role::client); !r) return r.error();
+        if (auto r = effective_->local ? establish_local() : start_tls(tls::Role::client); !r) {
+          return r.error();
+        }
         continue;
       }
       case State::sniffing: {
@@ -368,7 +410,7 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
   }
   if (write_shut_) return fail(EPIPE, "the socket was shut down for writing");
   if (length == 0) return size_t{0};
-  if (state_ == State::cleartext) {
+  if (is_plain(state_)) {
     lock.unlock();
     ssize_t n = ::send(fd_, data, length, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
     if (n < 0) return errno_failure(errno, "send");
@@ -410,7 +452,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
     if (auto r = drive(lock, nb); !r) return r.error();
   }
   if (read_shut_ || length == 0) return size_t{0};
-  if (state_ == State::cleartext) {
+  if (is_plain(state_)) {
     lock.unlock();
     ssize_t n = ::recv(fd_, buffer, length, flags);
     if (n < 0) return errno_failure(errno, "receive");
@@ -500,6 +542,17 @@ Result<Report> SecureSocket::query() {
       if (report.tls.resumed) report.flags |= SSX_INFO_RESUMED;
       break;
     }
+    case State::local: {
+      report.protocol = SSX_PROTOCOL_LOCAL;
+      report.flags = SSX_INFO_SECURED | SSX_INFO_PEER_AUTHENTICATED;
+      if (!effective_->requirements.app_names.empty()) report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
+      report.tls.peer_principal = local_principal_of(peer_cred_.uid);
+      report.tls.peer_names = {report.tls.peer_principal};
+      report.tls.local_principal = local_principal_of(::geteuid());
+      report.peer_pid = peer_cred_.pid;
+      report.peer_security_label = peer_label_;
+      break;
+    }
     case State::cleartext:
       report.protocol = SSX_PROTOCOL_NONE;
       break;
@@ -510,7 +563,31 @@ Result<Report> SecureSocket::query() {
   }
   report.rule = effective_ ? effective_->rule : "defaults";
   report.handshake_ns = handshake_ns_;
+  if ((report.flags & SSX_INFO_PEER_AUTHENTICATED) != 0) {
+    identity::Mapping mapping = map_peer(report.tls.peer_principal);
+    report.account = std::move(mapping.account);
+    report.unmapped_reason = std::move(mapping.why_not);
+    if (report.account) report.flags |= SSX_INFO_IMPERSONATION_AVAILABLE;
+  } else {
+    report.unmapped_reason = "the peer is not authenticated";
+  }
   return report;
+}
+
+identity::Mapping SecureSocket::map_peer(const std::string &principal) {
+  std::optional<uid_t> attested;
+  if (state_ == State::local) attested = peer_cred_.uid;
+  return identity::map_principal(effective_->snapshot->policy(), principal, attested);
+}
+
+Result<identity::Account> SecureSocket::peer_account() {
+  auto report = query();
+  if (!report) return report.error();
+  if (report->account) return std::move(*report->account);
+  const std::string who = report->tls.peer_principal.empty()
+                              ? std::string("the peer")
+                              : "peer \"" + report->tls.peer_principal + "\"";
+  return fail(EACCES, "cannot impersonate " + who + ": " + report->unmapped_reason);
 }
 
 }  // namespace ssx::core

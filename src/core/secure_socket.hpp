@@ -29,6 +29,7 @@
 #include <string>
 
 #include "core/effective.hpp"
+#include "identity/account.hpp"
 #include "net/wait.hpp"
 
 namespace ssx::core {
@@ -40,6 +41,10 @@ struct Report {
   tls::Details tls;
   std::string rule;
   std::uint64_t handshake_ns = 0;
+  std::optional<identity::Account> account;  // the peer as a local account, when mapped
+  std::string unmapped_reason;               // why |account| is unset
+  pid_t peer_pid = 0;                        // AF_UNIX only
+  std::string peer_security_label;           // AF_UNIX only
 };
 
 class SecureSocket {
@@ -52,6 +57,7 @@ class SecureSocket {
     sniffing,
     handshaking,
     established,
+    local,  // AF_UNIX, peer attested by the kernel
     cleartext,
     failed,
   };
@@ -84,12 +90,19 @@ class SecureSocket {
 
   Result<Report> query();
 
+  // peer_account returns the local account the peer maps to; EACCES (naming the principal and
+  // the reason) when it maps to none, ENOTCONN before the connection is established.
+  Result<identity::Account> peer_account();
+
  private:
   using Lock = std::unique_lock<std::mutex>;
 
   Result<void> begin_outbound(const sockaddr *address, socklen_t length);
   Result<void> begin_inbound();
   Result<void> start_tls(tls::Role role);
+  Result<void> establish_local();
+  // map_peer maps the peer's principal under the socket's policy snapshot (lock held).
+  identity::Mapping map_peer(const std::string &principal);
   // advance makes one non-blocking step of the connect/handshake under |lock|; returns the
   // events to wait for (0 when established).
   Result<short> advance();
@@ -119,6 +132,8 @@ class SecureSocket {
   std::uint64_t handshake_ns_ = 0;
   Failure failure_;
   bool client_ = false;
+  ucred peer_cred_{};               // AF_UNIX: what SO_PEERCRED attested
+  std::string peer_label_;          // AF_UNIX: SO_PEERSEC, when the kernel has one
   bool write_shut_ = false;
   bool read_shut_ = false;
   bool peer_closed_ = false;

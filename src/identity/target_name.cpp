@@ -10,6 +10,7 @@ namespace ssx::identity {
 namespace {
 
 constexpr std::string_view kPinPrefix = "sha256:";
+constexpr std::string_view kLocalUidPrefix = "unix:uid=";
 
 bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
 
@@ -27,6 +28,17 @@ Result<TargetName> parse_pin(std::string_view name) {
   std::transform(value.begin(), value.end(), value.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return TargetName{TargetName::Kind::spki_pin, std::move(value)};
+}
+
+Result<TargetName> parse_local_uid(std::string_view name) {
+  std::string_view digits = name.substr(kLocalUidPrefix.size());
+  if (digits.empty() || digits.size() > 10 ||
+      !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+      std::stoull(std::string(digits)) > 0xfffffffeULL) {
+    return bad(name, "a local peer is named \"unix:uid=N\" with N a decimal uid");
+  }
+  return TargetName{TargetName::Kind::local_uid,
+                    std::string(kLocalUidPrefix) + std::to_string(std::stoull(std::string(digits)))};
 }
 
 Result<TargetName> parse_uri(std::string_view name, size_t scheme_end) {
@@ -92,6 +104,8 @@ const char *describe_kind(TargetName::Kind kind) {
       return "URI";
     case TargetName::Kind::spki_pin:
       return "key pin";
+    case TargetName::Kind::local_uid:
+      return "local uid";
     default:
       return "name";
   }
@@ -101,6 +115,7 @@ Result<TargetName> parse_target_name(std::string_view name) {
   if (name.empty()) return bad(name, "empty name");
   if (name.find('\0') != std::string_view::npos) return bad(name, "embedded NUL byte");
   if (name.substr(0, kPinPrefix.size()) == kPinPrefix) return parse_pin(name);
+  if (name.substr(0, kLocalUidPrefix.size()) == kLocalUidPrefix) return parse_local_uid(name);
   if (size_t scheme_end = name.find("://"); scheme_end != std::string_view::npos) {
     return parse_uri(name, scheme_end);
   }

@@ -1,7 +1,8 @@
 // identity/target_name.hpp — the names an application or policy gives the peer it expects.
 //
-// One type covers the four ways to name a peer: a DNS name, an IP literal, a URI (SPIFFE IDs
-// among them) and a key pin over the SubjectPublicKeyInfo. Parsing happens once, when a name is
+// One type covers the ways to name a peer: a DNS name, an IP literal, a URI (SPIFFE IDs among
+// them), a key pin over the SubjectPublicKeyInfo, and — for AF_UNIX peers, whose identity the
+// kernel attests — a local uid, "unix:uid=N". Parsing happens once, when a name is
 // set, so that matching never meets a malformed name.
 
 #ifndef SSX_IDENTITY_TARGET_NAME_HPP
@@ -16,7 +17,7 @@
 namespace ssx::identity {
 
 struct TargetName {
-  enum class Kind { dns, ip, uri, spki_pin };
+  enum class Kind { dns, ip, uri, spki_pin, local_uid };
   Kind kind = Kind::dns;
   // The canonical value: a lowercase DNS name without a trailing dot; the IP as written; the URI
   // exactly as given; the pin's 64 lowercase hex digits (without "sha256:").
@@ -32,7 +33,7 @@ struct TargetName {
 // URI without "scheme://", a pin that is not 64 hex digits.
 Result<TargetName> parse_target_name(std::string_view name);
 
-// describe_kind returns "DNS name", "IP address", "URI" or "key pin".
+// describe_kind returns "DNS name", "IP address", "URI", "key pin" or "local uid".
 const char *describe_kind(TargetName::Kind kind);
 
 }  // namespace ssx::identity

@@ -57,7 +57,7 @@ TEST(EffectivePolicy, AllowInsecureNeedsBothApplicationAndPolicy) {
   };
   for (const auto &row : rows) {
     auto snap = snapshot_with(row.policy_allows ? allows : forbids);
-    auto e = decide(app_with(row.app_flags), snap, outbound_query());
+    auto e = decide(app_with(row.app_flags), snap, outbound_query(), AF_INET);
     ASSERT_TRUE(e.has_value()) << e.error().message;
     EXPECT_EQ(e->cleartext_fallback, row.fallback)
         << "flags " << row.app_flags << " policy " << row.policy_allows;
@@ -68,7 +68,7 @@ TEST(EffectivePolicy, AllowInsecureNeedsBothApplicationAndPolicy) {
 TEST(EffectivePolicy, DenyRuleRefusesWhateverTheApplicationAsks) {
   policy::Settings s;
   s.deny = true;
-  auto e = decide(app_with(SSX_GUARANTEE_ENCRYPTION), snapshot_with(s), outbound_query());
+  auto e = decide(app_with(SSX_GUARANTEE_ENCRYPTION), snapshot_with(s), outbound_query(), AF_INET);
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().code, EACCES);
   EXPECT_EQ(e.error().message, "refused by policy rule \"out\" (deny = true)");
@@ -77,7 +77,7 @@ TEST(EffectivePolicy, DenyRuleRefusesWhateverTheApplicationAsks) {
 TEST(EffectivePolicy, BothApplicationAndPolicyNamesAreRequired) {
   policy::Settings s;
   s.peer_names = {"spiffe://td/db"};
-  auto e = decide(app_with(0, {"db.example"}), snapshot_with(s), outbound_query());
+  auto e = decide(app_with(0, {"db.example"}), snapshot_with(s), outbound_query(), AF_INET);
   ASSERT_TRUE(e.has_value());
   ASSERT_EQ(e->requirements.app_names.size(), 1u);
   EXPECT_EQ(e->requirements.app_names[0].value, "db.example");
@@ -88,18 +88,18 @@ TEST(EffectivePolicy, BothApplicationAndPolicyNamesAreRequired) {
 
 TEST(EffectivePolicy, MissingTargetNameIsRefusedUnlessWaived) {
   policy::Settings required;
-  auto e = decide(app_with(0, {}), snapshot_with(required), outbound_query());
+  auto e = decide(app_with(0, {}), snapshot_with(required), outbound_query(), AF_INET);
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().code, EACCES);
   EXPECT_NE(e.error().message.find("no peer target name"), std::string::npos);
 
   policy::Settings waived;
   waived.require_peer_target_name = false;
-  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(waived), outbound_query()).has_value());
+  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(waived), outbound_query(), AF_INET).has_value());
 
   policy::Settings policy_names;
   policy_names.peer_names = {"db.example"};  // a name from the policy is enough
-  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(policy_names), outbound_query()).has_value());
+  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(policy_names), outbound_query(), AF_INET).has_value());
 }
 
 TEST(EffectivePolicy, InboundSocketsNeedNoTargetName) {
@@ -107,7 +107,7 @@ TEST(EffectivePolicy, InboundSocketsNeedNoTargetName) {
   auto snap = std::make_shared<PolicySnapshot>(std::move(p));
   policy::MatchQuery q = outbound_query();
   q.direction = policy::Direction::inbound;
-  auto e = decide(app_with(0, {}), snap, q);
+  auto e = decide(app_with(0, {}), snap, q, AF_INET);
   ASSERT_TRUE(e.has_value()) << e.error().message;
   EXPECT_EQ(e->rule, "defaults");
 }
@@ -115,14 +115,32 @@ TEST(EffectivePolicy, InboundSocketsNeedNoTargetName) {
 TEST(EffectivePolicy, ExplicitProtocolMustBeWhatThePolicySelects) {
   AppSettings app = app_with(0);
   app.protocol = SSX_PROTOCOL_TLS;
-  EXPECT_TRUE(decide(app, snapshot_with({}), outbound_query()).has_value());
+  EXPECT_TRUE(decide(app, snapshot_with({}), outbound_query(), AF_INET).has_value());
 
   policy::Settings local;
   local.protocol = policy::Protocol::local;
-  auto e = decide(app_with(0), snapshot_with(local), outbound_query());
+  auto e = decide(app_with(0), snapshot_with(local), outbound_query(), AF_INET);
   ASSERT_FALSE(e.has_value());
   EXPECT_EQ(e.error().code, EACCES);
   EXPECT_NE(e.error().message.find("selects protocol \"local\""), std::string::npos);
+}
+
+TEST(EffectivePolicy, UnixSocketsAreLocalUnlessEncryptionIsRequired) {
+  auto snap = snapshot_with({});
+  auto local = decide(app_with(0, {}), snap, outbound_query(), AF_UNIX);
+  ASSERT_TRUE(local.has_value()) << local.error().message;
+  EXPECT_TRUE(local->local);
+  auto encrypted = decide(app_with(SSX_GUARANTEE_ENCRYPTION), snap, outbound_query(), AF_UNIX);
+  ASSERT_TRUE(encrypted.has_value()) << encrypted.error().message;
+  EXPECT_FALSE(encrypted->local);
+  AppSettings tls = app_with(0);
+  tls.protocol = SSX_PROTOCOL_TLS;
+  auto explicit_tls = decide(tls, snap, outbound_query(), AF_UNIX);
+  ASSERT_TRUE(explicit_tls.has_value());
+  EXPECT_FALSE(explicit_tls->local);
+  policy::Settings denied;
+  denied.deny = true;
+  EXPECT_FALSE(decide(app_with(0), snapshot_with(denied), outbound_query(), AF_UNIX).has_value());
 }
 
 }  // namespace
