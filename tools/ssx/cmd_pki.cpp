@@ -82,7 +82,11 @@ bool make_private_dir(const std::string &dir) {
 void refuse_to_replace(const std::vector<std::string> &paths, bool force, const std::string &hint) {
   if (force) return;
   for (const auto &path : paths) {
-    if (exists(path)) failure(path + " already exists; " + hint);
+    if (!exists(path)) continue;
+    std::string message = path;
+    message += " already exists; ";
+    message += hint;
+    failure(message);
   }
 }
 
@@ -149,11 +153,12 @@ pki::LeafRequest build_request(const IssueOptions &opts) {
     } else if (pki::is_dns_name(opts.name)) {
       request.dns.push_back(opts.name);
     } else {
-      std::fprintf(stderr,
-                   "ssx: warning: \"%s\" is not a DNS name or IP address and no --dns/--ip/--uri "
-                   "was given; the certificate has no subjectAltName, so no TLS client can match "
-                   "it to a host\n",
-                   opts.name.c_str());
+      (void)std::fprintf(
+          stderr,
+          "ssx: warning: \"%s\" is not a DNS name or IP address and no --dns/--ip/--uri "
+          "was given; the certificate has no subjectAltName, so no TLS client can match "
+          "it to a host\n",
+          opts.name.c_str());
     }
   }
   check(pki::validate_request(request), kExitUsage);

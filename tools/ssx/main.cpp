@@ -19,7 +19,9 @@
 //     prefixed "ssx: warning: ".
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -52,21 +54,26 @@ std::string help_hint(const CLI::App &app) {
 }
 
 void print_error(const std::string &message) {
-  std::fprintf(stderr, "ssx: %s\n", message.c_str());
+  (void)std::fprintf(stderr, "ssx: %s\n", message.c_str());
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+// run builds the command line from kCommands, parses it (which runs the chosen subcommand) and
+// turns every way of failing into a one-line message and an exit code.
+int run(int argc, char **argv) {
   CLI::App app("ssx — secure sockets by administrator policy: tools for the ssx library", "ssx");
-  app.set_version_flag("--version", std::string("ssx ") + SSX_VERSION);
-  app.require_subcommand(1);
-  ssx::cli::set_example(&app,
-                        "  ssx pki init ./pki\n"
-                        "  ssx pki issue ./pki server.example.org --ip 192.0.2.10");
   try {
+    app.set_version_flag("--version", std::string("ssx ") + SSX_VERSION);
+    app.require_subcommand(1);
+    ssx::cli::set_example(&app,
+                          "  ssx pki init ./pki\n"
+                          "  ssx pki issue ./pki server.example.org --ip 192.0.2.10");
     for (const Command &command : kCommands) command.register_command(app);
     app.parse(argc, argv);  // subcommand callbacks run inside parse()
+    // Output that never reached its destination (a full disk, a closed pipe) is a failure too.
+    if (std::fflush(stdout) != 0) {
+      print_error(std::string("cannot write output: ") + std::strerror(errno));
+      return ssx::cli::kExitFailure;
+    }
     return ssx::cli::kExitOk;
   } catch (const CLI::ParseError &e) {
     // --help and --version arrive as "successful" parse errors; CLI11 prints them.
@@ -82,8 +89,18 @@ int main(int argc, char **argv) {
   } catch (const std::exception &e) {
     print_error(e.what());
     return ssx::cli::kExitFailure;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
   } catch (...) {
-    print_error("unexpected internal error");
+    // Only reachable when reporting an error failed (e.g. out of memory): keep the promise of a
+    // one-line message and no stack trace.
+    (void)std::fputs("ssx: unexpected internal error\n", stderr);
     return ssx::cli::kExitFailure;
   }
 }
