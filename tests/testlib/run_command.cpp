@@ -260,6 +260,30 @@ bool ChildProcess::wait_for_output(const std::string &text, std::chrono::millise
   return true;
 }
 
+std::string ChildProcess::wait_for_line(const std::string &prefix,
+                                        std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    for (size_t start = 0; start < output_.size();) {
+      size_t end = output_.find('\n', start);
+      if (end == std::string::npos) break;
+      if (output_.compare(start, prefix.size(), prefix) == 0 && end - start >= prefix.size()) {
+        return output_.substr(start, end - start);
+      }
+      start = end + 1;
+    }
+    if (out_fd_ < 0 || remaining_ms(deadline) == 0) return {};
+    pollfd fd{out_fd_, POLLIN, 0};
+    int ready = poll(&fd, 1, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return {};
+    if (!read_available(out_fd_, output_)) {
+      close(out_fd_);
+      out_fd_ = -1;
+    }
+  }
+}
+
 void ChildProcess::stop() {
   if (pid_ > 0) {
     kill_and_reap(pid_);

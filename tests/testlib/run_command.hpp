@@ -47,6 +47,10 @@ class ChildProcess {
   // closes its output or |timeout| passes (false).
   bool wait_for_output(const std::string &text, std::chrono::milliseconds timeout);
 
+  // wait_for_line waits like wait_for_output for a complete line (ended by '\n') that starts
+  // with |prefix|, and returns it without the newline; empty when none arrived in time.
+  std::string wait_for_line(const std::string &prefix, std::chrono::milliseconds timeout);
+
   // output returns what the child has written so far (as read by wait_for_output/stop).
   const std::string &output() const { return output_; }
 

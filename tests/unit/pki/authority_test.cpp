@@ -153,7 +153,9 @@ TEST_F(AuthorityTest, CreatesCaWithCriticalBasicConstraintsKeyCertSignAndSki) {
   ASSERT_TRUE(bc);
   EXPECT_TRUE(bc->ca);
   EXPECT_EQ(critical, 1);
-  X509_get_ext_d2i(cert.get(), NID_key_usage, &critical, nullptr);
+  UniquePtr<ASN1_STRING> key_usage(
+      static_cast<ASN1_STRING *>(X509_get_ext_d2i(cert.get(), NID_key_usage, &critical, nullptr)));
+  ASSERT_TRUE(key_usage);
   EXPECT_EQ(critical, 1);
   EXPECT_EQ(X509_get_key_usage(cert.get()), static_cast<uint32_t>(KU_KEY_CERT_SIGN | KU_CRL_SIGN));
   EXPECT_NE(X509_get0_subject_key_id(cert.get()), nullptr);

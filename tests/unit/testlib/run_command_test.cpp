@@ -46,6 +46,13 @@ TEST(RunCommand, ThrowsWhenProgramDoesNotExist) {
   EXPECT_THROW(run_command({"/nonexistent/ssx-no-such-program"}), std::runtime_error);
 }
 
+TEST(ChildProcess, WaitsForCompleteLineWithPrefix) {
+  ChildProcess child(
+      {"sh", "-c", "echo noise; printf 'PORT 12'; sleep 0.2; echo 34; exec sleep 30"});
+  EXPECT_EQ(child.wait_for_line("PORT ", std::chrono::seconds(10)), "PORT 1234") << child.output();
+  EXPECT_EQ(child.wait_for_line("MISSING", milliseconds(50)), "");
+}
+
 TEST(ChildProcess, WaitsForOutputAndIsKilledOnDestruction) {
   pid_t pid = -1;
   {
