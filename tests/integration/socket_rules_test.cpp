@@ -21,8 +21,9 @@ TEST(SocketRules, SecuritySetTwiceIsEalready) {
 }
 
 TEST(SocketRules, RejectsUnsupportedFamiliesTypesAndSettings) {
-  Fd unix_fd(::socket(AF_UNIX, SOCK_STREAM, 0));
-  EXPECT_EQ(ssx_set_socket_security(unix_fd.get(), nullptr), -1);
+  Fd netlink(::socket(AF_NETLINK, SOCK_RAW, 0));
+  ASSERT_GE(netlink.get(), 0);
+  EXPECT_EQ(ssx_set_socket_security(netlink.get(), nullptr), -1);
   EXPECT_EQ(errno, EAFNOSUPPORT);
   EXPECT_NE(std::string(ssx_last_error()).find("AF_UNIX"), std::string::npos);
 
@@ -36,7 +37,10 @@ TEST(SocketRules, RejectsUnsupportedFamiliesTypesAndSettings) {
   EXPECT_EQ(ssx_set_socket_security(fd.get(), &bad_flags), -1);
   EXPECT_EQ(errno, EINVAL);
   ssx_security_settings local{SSX_PROTOCOL_LOCAL, 0};
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), &local), -1);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &local), -1) << "LOCAL is for AF_UNIX only";
+  EXPECT_EQ(errno, EPROTONOSUPPORT);
+  ssx_security_settings dtls{SSX_PROTOCOL_DTLS, 0};
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &dtls), -1);
   EXPECT_EQ(errno, EPROTONOSUPPORT);
   ssx_security_settings bogus{static_cast<ssx_protocol>(99), 0};
   EXPECT_EQ(ssx_set_socket_security(fd.get(), &bogus), -1);
