@@ -27,7 +27,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -46,6 +49,14 @@ struct SecuritySettings {
   std::vector<std::string> target_names;         // the peer must satisfy one of them
 };
 
+// PeerAccount is the local account a peer maps to (the policy's [[identity]] tables).
+struct PeerAccount {
+  std::string user;  // "" when the uid has no name
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
 // SecurityInfo is a value copy of ssx_security_info.
 struct SecurityInfo {
   ssx_protocol protocol = SSX_PROTOCOL_NONE;
@@ -57,12 +68,18 @@ struct SecurityInfo {
   std::string local_principal;
   std::string policy_rule;
   std::chrono::nanoseconds handshake_time{0};
+  std::optional<PeerAccount> peer_account;  // set when impersonation is available
+  pid_t peer_pid = 0;                       // AF_UNIX peers
+  std::string peer_security_label;          // AF_UNIX peers, when the kernel has one
 
   bool secured() const { return (flags & SSX_INFO_SECURED) != 0; }
   bool encrypted() const { return (flags & SSX_INFO_ENCRYPTED) != 0; }
   bool peer_authenticated() const { return (flags & SSX_INFO_PEER_AUTHENTICATED) != 0; }
   bool peer_name_verified() const { return (flags & SSX_INFO_PEER_NAME_VERIFIED) != 0; }
   bool resumed() const { return (flags & SSX_INFO_RESUMED) != 0; }
+  bool impersonation_available() const {
+    return (flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0;
+  }
 };
 
 namespace detail {
@@ -220,6 +237,16 @@ class Socket {
     info.local_principal = detail::str(raw->local_principal);
     info.policy_rule = detail::str(raw->policy_rule);
     info.handshake_time = std::chrono::nanoseconds(raw->handshake_ns);
+    if ((raw->flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0) {
+      PeerAccount account;
+      account.user = detail::str(raw->peer_user);
+      account.uid = raw->peer_uid;
+      account.gid = raw->peer_gid;
+      account.groups.assign(raw->peer_groups, raw->peer_groups + raw->peer_group_count);
+      info.peer_account = std::move(account);
+    }
+    info.peer_pid = raw->peer_pid;
+    info.peer_security_label = detail::str(raw->peer_security_label);
     ssx_free_security_info(raw);
     return info;
   }
@@ -285,6 +312,45 @@ class Listener {
 
  private:
   detail::Descriptor fd_;
+};
+
+// Impersonation makes the calling thread act as a socket peer's local account until it is
+// destroyed (or revert() is called), so the kernel's access checks apply to the peer:
+//
+//   {
+//     auto as_peer = ssx::Impersonation::begin(client).value();
+//     int fd = open(path, O_RDONLY);   // checked against the peer's uid, gid and groups
+//   }                                  // back to the server's own identity here
+//
+// It must be destroyed on the thread that created it. If restoring the thread's credentials
+// ever fails, the process aborts rather than run on with the wrong identity.
+class Impersonation {
+ public:
+  // begin impersonates the peer of |socket| on this thread (see ssx_impersonate_socket_peer).
+  static Result<Impersonation> begin(const Socket &socket) {
+    if (ssx_impersonate_socket_peer(socket.native_handle(), nullptr, 0) != 0) {
+      return detail::last_failure();
+    }
+    return Impersonation();
+  }
+  ~Impersonation() { revert(); }
+  Impersonation(Impersonation &&other) noexcept : active_(std::exchange(other.active_, false)) {}
+  Impersonation &operator=(Impersonation &&) = delete;
+  Impersonation(const Impersonation &) = delete;
+  Impersonation &operator=(const Impersonation &) = delete;
+
+  // revert returns to the thread's own credentials now; idempotent.
+  void revert() noexcept {
+    if (!std::exchange(active_, false)) return;
+    if (ssx_revert_impersonation() != 0) {
+      std::fprintf(stderr, "ssx: cannot revert impersonation (%s); aborting\n", ssx_last_error());
+      std::abort();
+    }
+  }
+
+ private:
+  Impersonation() = default;
+  bool active_ = true;
 };
 
 // load_policy makes the policy file at |path| the one in force for new connections.
