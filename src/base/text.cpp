@@ -42,4 +42,12 @@ std::string quote(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+std::string file_mode(unsigned mode) {
+  std::string out = "0000";
+  mode &= 07777;
+  for (int i = 3; i >= 0; --i, mode >>= 3)
+    out[static_cast<std::size_t>(i)] = static_cast<char>('0' + (mode & 7));
+  return out;
+}
+
 }  // namespace ssx::base

@@ -13,6 +13,9 @@ namespace ssx::base {
 // log; text longer than |max_bytes| is cut at a UTF-8 character boundary and ends in "...".
 std::string quote(std::string_view text, std::size_t max_bytes = 200);
 
+// file_mode returns the permission bits of |mode| as chmod spells them, e.g. "0644".
+std::string file_mode(unsigned mode);
+
 }  // namespace ssx::base
 
 #endif  // SSX_BASE_TEXT_HPP

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "base/text.hpp"
@@ -113,11 +112,9 @@ Result<UniquePtr<EVP_PKEY>> load_key(const std::string &path) {
   FileBytes bytes;
   if (auto r = read_file(path, "private key", bytes); !r) return std::move(r).error();
   if ((bytes.mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(bytes.mode & 07777));
     return fail(EACCES, "private key " + base::quote(path) +
-                            " is accessible by group or others (mode " + mode +
-                            "); run: chmod 600 " + base::quote(path));
+                            " is accessible by group or others (mode " +
+                            base::file_mode(bytes.mode) + "); run: chmod 600 " + base::quote(path));
   }
   UniquePtr<BIO> bio = memory_bio(bytes);
   bool asked = false;

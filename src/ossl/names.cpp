@@ -31,6 +31,10 @@ bool is_single_name(std::string_view name) {
   return true;
 }
 
+Failure no_tls12_suite(std::string_view list) {
+  return fail(EINVAL, "tls12_ciphers " + base::quote(list) + " selects no TLS 1.2 cipher suite");
+}
+
 }  // namespace
 
 struct TlsNameChecker::Impl {
@@ -39,6 +43,17 @@ struct TlsNameChecker::Impl {
   // fresh returns a new SSL_CTX: each check must start from OpenSSL's defaults, and a failed
   // setter may leave a context half-updated.
   static UniquePtr<SSL_CTX> fresh() { return UniquePtr<SSL_CTX>(SSL_CTX_new(TLS_method())); }
+
+  // with_tls12_list returns a fresh context whose TLS 1.2 cipher list is |list|, or null when
+  // |list| selects no TLS 1.2 suite: SSL_CTX_set_cipher_list fails then (TLS 1.3 suites are
+  // configured separately and do not count).
+  static UniquePtr<SSL_CTX> with_tls12_list(std::string_view list) {
+    UniquePtr<SSL_CTX> ctx = fresh();
+    const std::string text(list);
+    if (ctx && SSL_CTX_set_cipher_list(ctx.get(), text.c_str()) == 1) return ctx;
+    ERR_clear_error();
+    return nullptr;
+  }
 
   // scratch returns the shared context for checks that only read their setter's result.
   SSL_CTX *scratch() {
@@ -101,25 +116,14 @@ Result<void> TlsNameChecker::check_group(std::string_view name) {
 
 Result<void> TlsNameChecker::check_tls12_cipher_list(std::string_view list) {
   ErrorQueueGuard guard;
-  UniquePtr<SSL_CTX> ctx = Impl::fresh();
-  const std::string text(list);
-  // SSL_CTX_set_cipher_list fails when the list selects no TLS 1.2 suite (TLS 1.3 suites are
-  // configured separately and do not count).
-  if (!ctx || SSL_CTX_set_cipher_list(ctx.get(), text.c_str()) != 1) {
-    ERR_clear_error();
-    return fail(EINVAL, "tls12_ciphers " + base::quote(list) + " selects no TLS 1.2 cipher suite");
-  }
+  if (!Impl::with_tls12_list(list)) return no_tls12_suite(list);
   return {};
 }
 
 Result<void> TlsNameChecker::check_tls12_usable(std::string_view list) {
   ErrorQueueGuard guard;
-  if (auto selected = check_tls12_cipher_list(list); !selected) return selected;
-  UniquePtr<SSL_CTX> ctx = Impl::fresh();
-  const std::string text(list);
-  if (!ctx || SSL_CTX_set_cipher_list(ctx.get(), text.c_str()) != 1) {
-    return fail(EINVAL, "tls12_ciphers " + base::quote(list) + " selects no TLS 1.2 cipher suite");
-  }
+  UniquePtr<SSL_CTX> ctx = Impl::with_tls12_list(list);
+  if (!ctx) return no_tls12_suite(list);
   UniquePtr<SSL> ssl(SSL_new(ctx.get()));
   if (!ssl || SSL_set_min_proto_version(ssl.get(), TLS1_2_VERSION) != 1 ||
       SSL_set_max_proto_version(ssl.get(), TLS1_2_VERSION) != 1) {

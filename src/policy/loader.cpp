@@ -100,7 +100,7 @@ class Loader {
     Handler handler;
   };
   // kSettingKeys lists the keys of [defaults], which every [[rule]] may override.
-  static const SettingKey kSettingKeys[16];
+  static const SettingKey kSettingKeys[];
   static std::vector<std::string_view> setting_names();
 
   // --- Messages ---------------------------------------------------------------------------------
@@ -146,18 +146,16 @@ class Loader {
   Result<void> set_cipher_suites(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_tls12_ciphers(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_groups(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_certificate(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_private_key(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_trust_bundle(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_crl(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_peer_authentication(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_require_peer_target_name(std::string_view key, const toml::node &node,
-                                            Settings &s);
-  Result<void> set_allow_insecure(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_handshake_timeout_ms(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_session_tickets(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_peer_names(std::string_view key, const toml::node &node, Settings &s);
-  Result<void> set_deny(std::string_view key, const toml::node &node, Settings &s);
+  // set_bool sets a boolean member of Settings.
+  template <bool Settings::*Field>
+  Result<void> set_bool(std::string_view key, const toml::node &node, Settings &s);
+  // set_file sets a path member of Settings for which "" means "none".
+  template <std::string Settings::*Field>
+  Result<void> set_file(std::string_view key, const toml::node &node, Settings &s);
 
   // apply_setting applies |key| to |settings| when it is a setting key. Returns false (and does
   // nothing) when it is not one.
@@ -186,23 +184,23 @@ class Loader {
 };
 
 // In the order docs/policy.md lists them.
-const Loader::SettingKey Loader::kSettingKeys[16] = {
+const Loader::SettingKey Loader::kSettingKeys[] = {
     {"protocol", &Loader::set_protocol},
     {"min_tls_version", &Loader::set_min_tls_version},
     {"cipher_suites", &Loader::set_cipher_suites},
     {"tls12_ciphers", &Loader::set_tls12_ciphers},
     {"groups", &Loader::set_groups},
-    {"certificate", &Loader::set_certificate},
-    {"private_key", &Loader::set_private_key},
+    {"certificate", &Loader::set_file<&Settings::certificate>},
+    {"private_key", &Loader::set_file<&Settings::private_key>},
     {"trust_bundle", &Loader::set_trust_bundle},
-    {"crl", &Loader::set_crl},
+    {"crl", &Loader::set_file<&Settings::crl>},
     {"peer_authentication", &Loader::set_peer_authentication},
-    {"require_peer_target_name", &Loader::set_require_peer_target_name},
-    {"allow_insecure", &Loader::set_allow_insecure},
+    {"require_peer_target_name", &Loader::set_bool<&Settings::require_peer_target_name>},
+    {"allow_insecure", &Loader::set_bool<&Settings::allow_insecure>},
     {"handshake_timeout_ms", &Loader::set_handshake_timeout_ms},
-    {"session_tickets", &Loader::set_session_tickets},
+    {"session_tickets", &Loader::set_bool<&Settings::session_tickets>},
     {"peer_names", &Loader::set_peer_names},
-    {"deny", &Loader::set_deny},
+    {"deny", &Loader::set_bool<&Settings::deny>},
 };
 
 std::vector<std::string_view> Loader::setting_names() {
@@ -217,17 +215,17 @@ Failure Loader::unknown_key(const toml::key &key, std::string_view table,
   const std::vector<std::string_view> settings = setting_names();
   std::string_view home;
   if (contains(settings, name)) {
-    home = "[defaults] and [[rule]]";
+    home = "in [defaults] and [[rule]]";
   } else if (contains(kMatchKeys, name)) {
-    home = "[[rule]]";
+    home = "in [[rule]]";
   } else if (contains(kIdentityKeys, name)) {
-    home = "[[identity]]";
+    home = "in [[identity]]";
   } else if (contains(kTopKeys, name)) {
-    home = "the top level";
+    home = "at the top level";
   }
   if (!home.empty()) {
-    return error(key, "key " + quote(name) + " is not allowed " + std::string(table) +
-                          " (only in " + std::string(home) + ")");
+    return error(key, "key " + quote(name) + " is not allowed " + std::string(table) + " (only " +
+                          std::string(home) + ")");
   }
   std::string message = "unknown key " + quote(name) + " " + std::string(table);
   const std::string_view guess = closest_name(name, known);
@@ -293,6 +291,22 @@ Result<std::string> Loader::path_value(std::string_view key, const toml::node &n
   return resolve_path(base_dir_, *text);
 }
 
+template <bool Settings::*Field>
+Result<void> Loader::set_bool(std::string_view key, const toml::node &node, Settings &s) {
+  auto value = bool_value(key, node);
+  if (!value) return std::move(value).error();
+  s.*Field = *value;
+  return {};
+}
+
+template <std::string Settings::*Field>
+Result<void> Loader::set_file(std::string_view key, const toml::node &node, Settings &s) {
+  auto path = path_value(key, node, /*empty_means_none=*/true);
+  if (!path) return std::move(path).error();
+  s.*Field = std::move(*path);
+  return {};
+}
+
 Result<void> Loader::set_protocol(std::string_view key, const toml::node &node, Settings &s) {
   auto text = string_value(key, node, "a string (\"tls\")");
   if (!text) return std::move(text).error();
@@ -354,20 +368,6 @@ Result<void> Loader::set_groups(std::string_view key, const toml::node &node, Se
   return {};
 }
 
-Result<void> Loader::set_certificate(std::string_view key, const toml::node &node, Settings &s) {
-  auto path = path_value(key, node, /*empty_means_none=*/true);
-  if (!path) return std::move(path).error();
-  s.certificate = std::move(*path);
-  return {};
-}
-
-Result<void> Loader::set_private_key(std::string_view key, const toml::node &node, Settings &s) {
-  auto path = path_value(key, node, /*empty_means_none=*/true);
-  if (!path) return std::move(path).error();
-  s.private_key = std::move(*path);
-  return {};
-}
-
 Result<void> Loader::set_trust_bundle(std::string_view key, const toml::node &node, Settings &s) {
   auto text = string_value(key, node);
   if (!text) return std::move(text).error();
@@ -381,13 +381,6 @@ Result<void> Loader::set_trust_bundle(std::string_view key, const toml::node &no
   return {};
 }
 
-Result<void> Loader::set_crl(std::string_view key, const toml::node &node, Settings &s) {
-  auto path = path_value(key, node, /*empty_means_none=*/true);
-  if (!path) return std::move(path).error();
-  s.crl = std::move(*path);
-  return {};
-}
-
 Result<void> Loader::set_peer_authentication(std::string_view key, const toml::node &node,
                                              Settings &s) {
   static constexpr std::string_view kOptions[] = {"required", "optional", "none"};
@@ -396,21 +389,6 @@ Result<void> Loader::set_peer_authentication(std::string_view key, const toml::n
   auto index = choice(key, node, kOptions);
   if (!index) return std::move(index).error();
   s.peer_authentication = kValues[*index];
-  return {};
-}
-
-Result<void> Loader::set_require_peer_target_name(std::string_view key, const toml::node &node,
-                                                  Settings &s) {
-  auto value = bool_value(key, node);
-  if (!value) return std::move(value).error();
-  s.require_peer_target_name = *value;
-  return {};
-}
-
-Result<void> Loader::set_allow_insecure(std::string_view key, const toml::node &node, Settings &s) {
-  auto value = bool_value(key, node);
-  if (!value) return std::move(value).error();
-  s.allow_insecure = *value;
   return {};
 }
 
@@ -427,14 +405,6 @@ Result<void> Loader::set_handshake_timeout_ms(std::string_view key, const toml::
   return {};
 }
 
-Result<void> Loader::set_session_tickets(std::string_view key, const toml::node &node,
-                                         Settings &s) {
-  auto value = bool_value(key, node);
-  if (!value) return std::move(value).error();
-  s.session_tickets = *value;
-  return {};
-}
-
 Result<void> Loader::set_peer_names(std::string_view key, const toml::node &node, Settings &s) {
   std::vector<std::string> names;
   auto r =
@@ -446,13 +416,6 @@ Result<void> Loader::set_peer_names(std::string_view key, const toml::node &node
       });
   if (!r) return r;
   s.peer_names = std::move(names);
-  return {};
-}
-
-Result<void> Loader::set_deny(std::string_view key, const toml::node &node, Settings &s) {
-  auto value = bool_value(key, node);
-  if (!value) return std::move(value).error();
-  s.deny = *value;
   return {};
 }
 

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -104,11 +103,9 @@ Result<Policy> load_policy_file(const std::string &path) {
     why = "policy file is not a regular file";
   } else if ((st.st_mode & S_IWOTH) != 0) {
     // Anyone could rewrite the security of every program that reads it: fail closed.
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     code = EACCES;
-    why = std::string("policy file is writable by others (mode ") + mode + "); run: chmod o-w " +
-          base::quote(path);
+    why = "policy file is writable by others (mode " + base::file_mode(st.st_mode) +
+          "); run: chmod o-w " + base::quote(path);
   } else if (st.st_size > kMaxPolicySize) {
     code = EFBIG;
     why = "policy file is larger than 4 MiB";

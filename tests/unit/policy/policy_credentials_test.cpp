@@ -29,9 +29,9 @@ class PolicyCredentials : public ::testing::Test {
   // making keys is the slow part.
   static void SetUpTestSuite() {
     dir_ = std::make_unique<TempDir>();
-    make_certificate(*dir_, "a");
-    make_certificate(*dir_, "b");
-    make_crl(*dir_, "a");
+    ASSERT_NO_FATAL_FAILURE(make_certificate(*dir_, "a"));
+    ASSERT_NO_FATAL_FAILURE(make_certificate(*dir_, "b"));
+    ASSERT_NO_FATAL_FAILURE(make_crl(*dir_, "a"));
   }
   static void TearDownTestSuite() { dir_.reset(); }
 

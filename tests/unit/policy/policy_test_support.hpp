@@ -58,18 +58,20 @@ inline bool run(const std::string &command) {
 }
 
 // make_certificate writes a self-signed P-256 certificate NAME.crt and its key NAME.key (mode
-// 0600) into |dir| with the openssl command line.
+// 0600) into |dir| with the openssl command line. Call it in ASSERT_NO_FATAL_FAILURE.
 inline void make_certificate(const TempDir &dir, const std::string &name) {
+  const std::string common_name = name.substr(name.rfind('/') + 1);
   ASSERT_TRUE(
-      run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-          " -keyout '" +
-          dir.file(name + ".key") + "' -out '" + dir.file(name + ".crt") + "' -subj /CN=" + name +
-          " -days 1"))
+      run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+          " -subj /CN=" +
+          common_name + " -keyout '" + dir.file(name + ".key") + "' -out '" +
+          dir.file(name + ".crt") + "'"))
       << "openssl req failed for " << name;
   ASSERT_EQ(::chmod(dir.file(name + ".key").c_str(), 0600), 0);
 }
 
 // make_crl writes an empty CRL NAME.crl signed by the certificate made by make_certificate.
+// Call it in ASSERT_NO_FATAL_FAILURE.
 inline void make_crl(const TempDir &dir, const std::string &name) {
   const std::string config = dir.write(name + "-ca.cnf",
                                        "[ca]\ndefault_ca = ssx_ca\n[ssx_ca]\n"

@@ -124,5 +124,11 @@ TEST(BaseText, QuoteEscapesAndTruncates) {
   EXPECT_EQ(base::quote("a\xc3\xa9z", 2), "\"a...\"");
 }
 
+TEST(BaseText, FileModeSpellsPermissionBitsInOctal) {
+  EXPECT_EQ(base::file_mode(0100644), "0644");
+  EXPECT_EQ(base::file_mode(0600), "0600");
+  EXPECT_EQ(base::file_mode(04755), "4755");
+}
+
 }  // namespace
 }  // namespace ssx::policy
