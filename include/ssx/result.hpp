@@ -60,15 +60,16 @@ class [[nodiscard]] Result {
   const T &value() const & { check(); return std::get<0>(state_); }
   T &&value() && { check(); return std::get<0>(std::move(state_)); }
 
-  T &operator*() & noexcept { return std::get<0>(state_); }
-  const T &operator*() const & noexcept { return std::get<0>(state_); }
-  T &&operator*() && noexcept { return std::get<0>(std::move(state_)); }
-  T *operator->() noexcept { return &std::get<0>(state_); }
-  const T *operator->() const noexcept { return &std::get<0>(state_); }
+  // operator* and operator-> require has_value(), like std::expected's (unchecked, noexcept).
+  T &operator*() & noexcept { return *std::get_if<0>(&state_); }
+  const T &operator*() const & noexcept { return *std::get_if<0>(&state_); }
+  T &&operator*() && noexcept { return std::move(*std::get_if<0>(&state_)); }
+  T *operator->() noexcept { return std::get_if<0>(&state_); }
+  const T *operator->() const noexcept { return std::get_if<0>(&state_); }
 
-  // error returns the Failure; only valid when !has_value().
-  const Failure &error() const & noexcept { return std::get<1>(state_); }
-  Failure &&error() && noexcept { return std::get<1>(std::move(state_)); }
+  // error returns the Failure; requires !has_value().
+  const Failure &error() const & noexcept { return *std::get_if<1>(&state_); }
+  Failure &&error() && noexcept { return std::move(*std::get_if<1>(&state_)); }
 
   template <class U>
   T value_or(U &&fallback) const & {
