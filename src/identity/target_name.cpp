@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 
 namespace ssx::identity {
@@ -12,80 +11,140 @@ namespace {
 constexpr std::string_view kPinPrefix = "sha256:";
 constexpr std::string_view kLocalUidPrefix = "unix:uid=";
 
-bool is_hex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-Failure bad(std::string_view name, const std::string &why) {
-  return fail(EINVAL, "invalid peer target name \"" + std::string(name) + "\": " + why);
+Failure bad(std::string_view name, std::string_view why) {
+  return fail(EINVAL, "peer name \"" + std::string(name) + "\" " + std::string(why));
 }
 
 Result<TargetName> parse_pin(std::string_view name) {
   std::string_view hex = name.substr(kPinPrefix.size());
   if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), is_hex)) {
-    return bad(name, "a key pin is \"sha256:\" followed by 64 hex digits (the SHA-256 of the "
-                     "peer's SubjectPublicKeyInfo)");
+    return fail(EINVAL, "key pin \"" + std::string(name) +
+                            "\" must be \"sha256:\" followed by 64 hex digits");
   }
   std::string value(hex);
-  std::transform(value.begin(), value.end(), value.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(value.begin(), value.end(), value.begin(), to_lower);  // as spki_sha256_hex writes
   return TargetName{TargetName::Kind::spki_pin, std::move(value)};
 }
 
 Result<TargetName> parse_local_uid(std::string_view name) {
   std::string_view digits = name.substr(kLocalUidPrefix.size());
-  if (digits.empty() || digits.size() > 10 ||
-      !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+  if (digits.empty() || digits.size() > 10 || !std::all_of(digits.begin(), digits.end(), is_digit) ||
       std::stoull(std::string(digits)) > 0xfffffffeULL) {
-    return bad(name, "a local peer is named \"unix:uid=N\" with N a decimal uid");
+    return bad(name, "is not a local peer name (\"unix:uid=N\" with N a decimal uid)");
   }
   return TargetName{TargetName::Kind::local_uid,
                     std::string(kLocalUidPrefix) + std::to_string(std::stoull(std::string(digits)))};
 }
 
-Result<TargetName> parse_uri(std::string_view name, size_t scheme_end) {
-  std::string_view scheme = name.substr(0, scheme_end);
-  if (scheme.empty() || !std::isalpha(static_cast<unsigned char>(scheme[0])) ||
-      !std::all_of(scheme.begin(), scheme.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '+' || c == '-' || c == '.';
-      })) {
-    return bad(name, "URI scheme must be a letter followed by letters, digits, '+', '-' or '.'");
+// check_spiffe_id applies the SPIFFE ID format (SPIFFE-ID.md §2): lower-case trust domain of
+// [a-z0-9._-], path segments of [a-zA-Z0-9._-], no empty, "." or ".." segment, no trailing slash,
+// no query, fragment, port or user info.
+Result<void> check_spiffe_id(std::string_view name) {
+  std::string_view rest = name.substr(std::string_view("spiffe://").size());
+  const std::size_t slash = rest.find('/');
+  const std::string_view domain = rest.substr(0, slash);
+  if (domain.empty()) return bad(name, "is not a valid SPIFFE ID (no trust domain)");
+  for (char c : domain) {
+    if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '-' || c == '_')) {
+      return bad(name,
+                 "is not a valid SPIFFE ID (the trust domain may hold only lower-case letters, "
+                 "digits, '.', '-' and '_')");
+    }
   }
-  if (name.size() == scheme_end + 3) return bad(name, "URI has nothing after \"://\"");
-  if (std::any_of(name.begin(), name.end(),
-                  [](unsigned char c) { return c <= 0x20 || c >= 0x7f; })) {
-    return bad(name, "URI contains whitespace, control or non-ASCII characters");
+  if (slash == std::string_view::npos) return {};
+  std::string_view path = rest.substr(slash + 1);
+  for (;;) {
+    const std::size_t next = path.find('/');
+    const std::string_view segment = path.substr(0, next);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return bad(name,
+                 "is not a valid SPIFFE ID (empty, \".\" or \"..\" path segment, or a trailing "
+                 "'/')");
+    }
+    for (char c : segment) {
+      if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_')) {
+        return bad(name,
+                   "is not a valid SPIFFE ID (path segments may hold only letters, digits, '.', "
+                   "'-' and '_')");
+      }
+    }
+    if (next == std::string_view::npos) return {};
+    path = path.substr(next + 1);
+  }
+}
+
+// parse_uri accepts "scheme://rest" with an RFC 3986 §3.1 scheme and a non-empty rest free of
+// spaces and control characters: URIs are matched as exact strings, so that is all matching needs.
+Result<TargetName> parse_uri(std::string_view name, std::size_t scheme_end) {
+  const std::string_view scheme = name.substr(0, scheme_end);
+  bool scheme_ok = !scheme.empty() && is_alpha(scheme[0]);
+  for (char c : scheme) {
+    scheme_ok = scheme_ok && (is_alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.');
+  }
+  if (!scheme_ok) return bad(name, "is not a valid URI (bad scheme)");
+  const std::string_view rest = name.substr(scheme_end + 3);
+  if (rest.empty()) return bad(name, "is not a valid URI (nothing after \"://\")");
+  for (char c : rest) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      return bad(name, "is not a valid URI (contains a space, control or non-ASCII character)");
+    }
+  }
+  std::string lower(scheme);
+  std::transform(lower.begin(), lower.end(), lower.begin(), to_lower);
+  if (lower == "spiffe") {
+    if (scheme != "spiffe") return bad(name, "is not a valid SPIFFE ID (the scheme must be lower case)");
+    if (auto r = check_spiffe_id(name); !r) return r.error();
   }
   return TargetName{TargetName::Kind::uri, std::string(name)};
 }
 
+// parse_dns applies RFC 1123 §2.1 host name syntax; the last-label rule follows RFC 3696 §2 (so
+// "10.0.0.256" is not taken for a host name).
 Result<TargetName> parse_dns(std::string_view name) {
-  std::string value(name);
-  if (!value.empty() && value.back() == '.') value.pop_back();  // absolute form
-  if (value.empty()) return bad(name, "empty name");
-  if (value.size() > 253) return bad(name, "DNS name longer than 253 bytes");
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t dot = value.find('.', start);
-    if (dot == std::string::npos) dot = value.size();
-    std::string_view label(value.data() + start, dot - start);
-    if (label.empty()) return bad(name, "empty DNS label");
-    if (label.size() > 63) return bad(name, "DNS label longer than 63 bytes");
-    if (label == "*" || label.find('*') != std::string_view::npos) {
-      return bad(name, "wildcards belong in certificates, not in target names");
-    }
-    for (unsigned char c : label) {
-      if (!std::isalnum(c) && c != '-' && c != '_') {
-        return bad(name, std::string("character '") + static_cast<char>(c) +
-                             "' is not allowed in a DNS name");
+  if (name.size() > 253) return bad(name, "is longer than 253 characters");
+  if (name.back() == '.') return bad(name, "must not end with '.'");
+  if (name.find('*') != std::string_view::npos) {
+    return bad(name, "contains a wildcard: wildcards belong in certificates, not in target names");
+  }
+  std::string_view rest = name;
+  std::string_view label;
+  for (;;) {
+    const std::size_t dot = rest.find('.');
+    label = rest.substr(0, dot);
+    if (label.empty()) return bad(name, "has an empty label");
+    if (label.size() > 63) return bad(name, "has a label longer than 63 characters");
+    for (char c : label) {
+      if (!(is_alpha(c) || is_digit(c) || c == '-')) {
+        return bad(name,
+                   "is not a DNS name, IP address, URI or sha256: key pin (DNS labels may hold "
+                   "only letters, digits and '-')");
       }
     }
     if (label.front() == '-' || label.back() == '-') {
-      return bad(name, "a DNS label may not start or end with '-'");
+      return bad(name, "has a DNS label that starts or ends with '-'");
     }
-    start = dot + 1;
+    if (dot == std::string_view::npos) break;
+    rest = rest.substr(dot + 1);
   }
-  std::transform(value.begin(), value.end(), value.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (std::all_of(label.begin(), label.end(), is_digit)) {
+    return bad(name, "is neither an IP address nor a DNS name (all-numeric last label)");
+  }
+  std::string value(name);
+  std::transform(value.begin(), value.end(), value.begin(), to_lower);
   return TargetName{TargetName::Kind::dns, std::move(value)};
+}
+
+bool is_ip_literal(std::string_view name) {
+  if (name.empty() || name.size() >= INET6_ADDRSTRLEN) return false;
+  const std::string copy(name);  // inet_pton needs a terminated string
+  unsigned char bytes[16];
+  return inet_pton(AF_INET, copy.c_str(), bytes) == 1 || inet_pton(AF_INET6, copy.c_str(), bytes) == 1;
 }
 
 }  // namespace
@@ -112,20 +171,16 @@ const char *describe_kind(TargetName::Kind kind) {
 }
 
 Result<TargetName> parse_target_name(std::string_view name) {
-  if (name.empty()) return bad(name, "empty name");
-  if (name.find('\0') != std::string_view::npos) return bad(name, "embedded NUL byte");
+  if (name.empty()) return bad(name, "is empty");
+  if (name.find('\0') != std::string_view::npos) return bad(name, "contains a NUL byte");
   if (name.substr(0, kPinPrefix.size()) == kPinPrefix) return parse_pin(name);
   if (name.substr(0, kLocalUidPrefix.size()) == kLocalUidPrefix) return parse_local_uid(name);
-  if (size_t scheme_end = name.find("://"); scheme_end != std::string_view::npos) {
+  if (const std::size_t scheme_end = name.find("://"); scheme_end != std::string_view::npos) {
     return parse_uri(name, scheme_end);
   }
-  std::string text(name);
-  unsigned char buf[16];
-  if (::inet_pton(AF_INET, text.c_str(), buf) == 1 || ::inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-    return TargetName{TargetName::Kind::ip, std::move(text)};
-  }
+  if (is_ip_literal(name)) return TargetName{TargetName::Kind::ip, std::string(name)};
   if (name.find(':') != std::string_view::npos) {
-    return bad(name, "not a valid IPv6 address, and ':' is not allowed in a DNS name");
+    return bad(name, "is not a valid IP address, URI or sha256: key pin");
   }
   return parse_dns(name);
 }

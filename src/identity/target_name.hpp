@@ -28,9 +28,17 @@ struct TargetName {
   bool operator==(const TargetName &) const = default;
 };
 
-// parse_target_name classifies and checks |name|. EINVAL with the reason when it is none of the
-// four forms: e.g. a DNS label longer than 63 bytes, a wildcard (names a peer, not a pattern), a
-// URI without "scheme://", a pin that is not 64 hex digits.
+// parse_target_name classifies and checks |name|, the one syntax check for peer names whether
+// they come from an application or from the policy's peer_names:
+//   - a key pin "sha256:" + 64 hex digits (value in lower case),
+//   - "unix:uid=N" for an AF_UNIX peer,
+//   - a URI "scheme://…"; "spiffe://" IDs are held to the SPIFFE ID rules (lower-case trust
+//     domain, no port or user info, no empty, "." or ".." path segments, no query or fragment),
+//   - an IPv4 or IPv6 literal (no brackets, no zone),
+//   - a DNS name: letters, digits and '-' in labels of 1-63 characters, at most 253 in all, no
+//     trailing dot, no wildcard (a target names a peer, not a pattern), and a last label that is
+//     not all digits (value in lower case).
+// EINVAL with a message that starts "peer name "NAME"" or "key pin "NAME"" otherwise.
 Result<TargetName> parse_target_name(std::string_view name);
 
 // describe_kind returns "DNS name", "IP address", "URI", "key pin" or "local uid".

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/text.hpp"
+#include "identity/target_name.hpp"
 
 namespace ssx::policy {
 namespace {
@@ -21,9 +22,6 @@ bool is_digit(char c) {
 }
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 // parse_decimal accepts only plain digits (no sign, no spaces), unlike strtol.
@@ -48,106 +46,6 @@ std::string format_ip(int family, const unsigned char *bytes) {
   char buf[INET6_ADDRSTRLEN];
   if (inet_ntop(family, bytes, buf, sizeof buf) == nullptr) return "?";
   return buf;
-}
-
-Failure bad_peer_name(std::string_view name, std::string_view why) {
-  return fail(EINVAL, "peer name " + quote(name) + " " + std::string(why));
-}
-
-// check_spiffe_id applies the SPIFFE ID format (spiffe/spiffe standards/SPIFFE-ID.md §2):
-// lower-case trust domain of [a-z0-9._-], path segments of [a-zA-Z0-9._-], no empty, "." or ".."
-// segment, no trailing slash, no query, fragment, port or user info.
-Result<void> check_spiffe_id(std::string_view name) {
-  std::string_view rest = name.substr(std::string_view("spiffe://").size());
-  const std::size_t slash = rest.find('/');
-  const std::string_view domain = rest.substr(0, slash);
-  if (domain.empty()) return bad_peer_name(name, "is not a valid SPIFFE ID (no trust domain)");
-  for (char c : domain) {
-    if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '.' || c == '-' || c == '_')) {
-      return bad_peer_name(name,
-                           "is not a valid SPIFFE ID (the trust domain may hold only lower-case "
-                           "letters, digits, '.', '-' and '_')");
-    }
-  }
-  if (slash == std::string_view::npos) return {};
-  std::string_view path = rest.substr(slash + 1);
-  for (;;) {
-    const std::size_t next = path.find('/');
-    const std::string_view segment = path.substr(0, next);
-    if (segment.empty() || segment == "." || segment == "..") {
-      return bad_peer_name(name,
-                           "is not a valid SPIFFE ID (empty, \".\" or \"..\" path segment, or a "
-                           "trailing '/')");
-    }
-    for (char c : segment) {
-      if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_')) {
-        return bad_peer_name(name,
-                             "is not a valid SPIFFE ID (path segments may hold only letters, "
-                             "digits, '.', '-' and '_')");
-      }
-    }
-    if (next == std::string_view::npos) return {};
-    path = path.substr(next + 1);
-  }
-}
-
-// check_uri accepts "scheme://rest" with an RFC 3986 §3.1 scheme and a non-empty rest free of
-// spaces and control characters; the matcher compares URIs as strings, so that is all it needs.
-Result<void> check_uri(std::string_view name, std::size_t scheme_end) {
-  const std::string_view scheme = name.substr(0, scheme_end);
-  bool scheme_ok = !scheme.empty() && is_alpha(scheme[0]);
-  for (char c : scheme) {
-    scheme_ok = scheme_ok && (is_alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.');
-  }
-  if (!scheme_ok) return bad_peer_name(name, "is not a valid URI (bad scheme)");
-  const std::string_view rest = name.substr(scheme_end + 3);
-  if (rest.empty()) return bad_peer_name(name, "is not a valid URI (nothing after \"://\")");
-  for (char c : rest) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f) {
-      return bad_peer_name(name, "is not a valid URI (contains a space or control character)");
-    }
-  }
-  std::string lower(scheme);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
-  if (lower == "spiffe") {
-    if (scheme != "spiffe") {
-      return bad_peer_name(name, "is not a valid SPIFFE ID (the scheme must be lower case)");
-    }
-    return check_spiffe_id(name);
-  }
-  return {};
-}
-
-// check_dns_name applies RFC 1123 §2.1 host name syntax; the last-label rule follows RFC 3696 §2.
-Result<void> check_dns_name(std::string_view name) {
-  if (name.size() > 253) return bad_peer_name(name, "is longer than 253 characters");
-  if (name.back() == '.') return bad_peer_name(name, "must not end with '.'");
-  std::string_view rest = name;
-  std::string_view label;
-  for (;;) {
-    const std::size_t dot = rest.find('.');
-    label = rest.substr(0, dot);
-    if (label.empty()) return bad_peer_name(name, "has an empty label");
-    if (label.size() > 63) return bad_peer_name(name, "has a label longer than 63 characters");
-    for (char c : label) {
-      if (!(is_alpha(c) || is_digit(c) || c == '-')) {
-        return bad_peer_name(name,
-                             "is not a DNS name, IP address, URI or sha256: key pin (DNS labels "
-                             "may hold only letters, digits and '-')");
-      }
-    }
-    if (label.front() == '-' || label.back() == '-') {
-      return bad_peer_name(name, "has a DNS label that starts or ends with '-'");
-    }
-    if (dot == std::string_view::npos) break;
-    rest = rest.substr(dot + 1);
-  }
-  if (std::all_of(label.begin(), label.end(), is_digit)) {
-    return bad_peer_name(name, "is neither an IP address nor a DNS name (all-numeric last label)");
-  }
-  return {};
 }
 
 }  // namespace
@@ -221,31 +119,9 @@ Result<PortRange> parse_port_range(std::string_view text) {
 }
 
 Result<std::string> check_peer_name(std::string_view name) {
-  if (name.empty()) return fail(EINVAL, "peer name \"\" is empty");
-  constexpr std::string_view kPin = "sha256:";
-  if (name.substr(0, kPin.size()) == kPin) {
-    const std::string_view hex = name.substr(kPin.size());
-    if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), is_hex)) {
-      return fail(EINVAL,
-                  "key pin " + quote(name) + " must be \"sha256:\" followed by 64 hex digits");
-    }
-    std::string out(name);
-    // Pins are compared with ossl::spki_sha256_hex, which writes lower case.
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](char c) { return (c >= 'A' && c <= 'F') ? static_cast<char>(c + 32) : c; });
-    return out;
-  }
-  if (const std::size_t scheme_end = name.find("://"); scheme_end != std::string_view::npos) {
-    if (auto r = check_uri(name, scheme_end); !r) return std::move(r).error();
-    return std::string(name);
-  }
-  unsigned char bytes[16];
-  if (parse_ip(name, bytes) != 0) return std::string(name);
-  if (name.find(':') != std::string_view::npos) {
-    return bad_peer_name(name, "is not a valid IP address, URI or sha256: key pin");
-  }
-  if (auto r = check_dns_name(name); !r) return std::move(r).error();
-  return std::string(name);
+  auto parsed = identity::parse_target_name(name);
+  if (!parsed) return std::move(parsed).error();
+  return parsed->text();
 }
 
 Result<void> check_account_name(std::string_view what, std::string_view name) {

@@ -35,15 +35,8 @@ Result<std::uint16_t> check_port(std::int64_t port);
 // "port range "TEXT" …" when it is malformed, reversed or outside 1-65535.
 Result<PortRange> parse_port_range(std::string_view text);
 
-// check_peer_name checks the syntax of a peer target name and returns it in canonical form:
-//   - a key pin "sha256:" + 64 hex digits (returned in lower case),
-//   - a URI "scheme://…"; "spiffe://" IDs are held to the SPIFFE ID rules (lower-case trust
-//     domain, no port or user info, no empty, "." or ".." path segments, no query or fragment),
-//   - an IPv4 or IPv6 literal (no brackets, no zone),
-//   - a DNS name: letters, digits and '-' in labels of 1-63 characters, at most 253 in all, no
-//     trailing dot, no wildcard, and a last label that is not all digits (so "10.0.0.256" is
-//     not taken for a host name).
-// EINVAL with a message that starts "peer name "NAME"" or "key pin "NAME"" otherwise.
+// check_peer_name checks the syntax of a peer target name and returns it in canonical form;
+// it is identity::parse_target_name (the one definition of peer-name syntax) as text.
 Result<std::string> check_peer_name(std::string_view name);
 
 // check_account_name succeeds for a user or group name: 1-32 characters from letters, digits,

@@ -72,16 +72,6 @@ LocalPair local_pair() {
   return p;
 }
 
-struct InfoDeleter {
-  void operator()(ssx_security_info *i) const { ssx_free_security_info(i); }
-};
-using Info = std::unique_ptr<ssx_security_info, InfoDeleter>;
-Info query(int fd) {
-  ssx_security_info *raw = nullptr;
-  EXPECT_EQ(ssx_query_socket_security(fd, nullptr, 0, &raw), 0) << last_error_text();
-  return Info(raw);
-}
-
 class IdentityTest : public TlsTest {
  protected:
   void SetUp() override {

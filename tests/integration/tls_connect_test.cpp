@@ -17,17 +17,6 @@ namespace {
 constexpr const char *kRequest = "ping from the client";
 constexpr const char *kReply = "pong from the server";
 
-struct InfoDeleter {
-  void operator()(ssx_security_info *i) const { ssx_free_security_info(i); }
-};
-using Info = std::unique_ptr<ssx_security_info, InfoDeleter>;
-
-Info query(int fd) {
-  ssx_security_info *raw = nullptr;
-  EXPECT_EQ(ssx_query_socket_security(fd, nullptr, 0, &raw), 0) << last_error_text();
-  return Info(raw);
-}
-
 std::vector<std::string> names_of(const ssx_security_info &info) {
   std::vector<std::string> out;
   for (const char *const *n = info.peer_names; *n != nullptr; ++n) out.emplace_back(*n);
@@ -268,6 +257,37 @@ TEST_F(TlsTest, PolicyPeerNamesMustHoldAsWellAsTheApplicationsNames) {
   EXPECT_NE(std::string(ssx_last_error()).find("peer_names of policy rule \"client\""),
             std::string::npos)
       << ssx_last_error();
+}
+
+TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
+  use_policy();  // peer_authentication = "none": names on the listener still demand a certificate
+  for (const char *name : {"spiffe://ssx.test/client", "spiffe://ssx.test/other"}) {
+    const bool match = std::string(name) == "spiffe://ssx.test/client";
+    Fd listener = ssx_listener();
+    ASSERT_EQ(ssx_set_socket_peer_target_name(listener.get(), name, nullptr, 0), 0);
+    int server_errno = -1;
+    std::uint32_t server_flags = 0;
+    auto server = serve_one(listener.get(), [&](int fd, int error) {
+      server_errno = error;
+      if (fd >= 0) server_flags = query(fd)->flags;
+    });
+    Fd client;
+    int rc = ssx_client_connect(local_port(listener.get()), {"localhost"},
+                                SSX_GUARANTEE_ENCRYPTION, &client);
+    if (rc >= 0 && !match) {
+      char buf[4];
+      EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1) << "the server refused us";
+    }
+    server.reset();
+    if (match) {
+      EXPECT_GE(rc, 0) << last_error_text();
+      EXPECT_EQ(server_errno, 0);
+      EXPECT_NE(server_flags & SSX_INFO_PEER_NAME_VERIFIED, 0u);
+      EXPECT_NE(server_flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
+    } else {
+      EXPECT_EQ(server_errno, EKEYREJECTED);
+    }
+  }
 }
 
 TEST_F(TlsTest, DenyRuleRefusesWithEacces) {

@@ -17,6 +17,18 @@
 
 namespace ssx::test {
 
+struct InfoDeleter {
+  void operator()(ssx_security_info *info) const { ssx_free_security_info(info); }
+};
+using Info = std::unique_ptr<ssx_security_info, InfoDeleter>;
+
+// query returns |fd|'s security info, failing the test when the query fails.
+inline Info query(int fd) {
+  ssx_security_info *raw = nullptr;
+  EXPECT_EQ(ssx_query_socket_security(fd, nullptr, 0, &raw), 0) << last_error_text();
+  return Info(raw);
+}
+
 class TlsTest : public ::testing::Test {
  protected:
   TlsTest() : server_creds_(pki_.server()), client_creds_(pki_.client()) {}

@@ -15,7 +15,8 @@ TEST(TargetName, ClassifiesEachKindOfName) {
   };
   const Case cases[] = {
       {"db.example", Kind::dns, "db.example"},
-      {"DB.Example.", Kind::dns, "db.example"},
+      {"DB.Example", Kind::dns, "db.example"},
+      {"unix:uid=1000", Kind::local_uid, "unix:uid=1000"},
       {"localhost", Kind::dns, "localhost"},
       {"192.0.2.7", Kind::ip, "192.0.2.7"},
       {"2001:db8::7", Kind::ip, "2001:db8::7"},
@@ -45,19 +46,24 @@ TEST(TargetName, RejectsMalformedNamesWithAReason) {
     const char *reason;
   };
   const Case cases[] = {
-      {"", "empty name"},
+      {"", "is empty"},
       {"*.example", "wildcards belong in certificates"},
-      {"a..b", "empty DNS label"},
-      {std::string(64, 'a') + ".example", "longer than 63 bytes"},
-      {"-bad.example", "may not start or end with '-'"},
-      {"bad host", "character ' ' is not allowed"},
+      {"a..b", "empty label"},
+      {"example.com.", "must not end with '.'"},
+      {std::string(64, 'a') + ".example", "longer than 63 characters"},
+      {"-bad.example", "starts or ends with '-'"},
+      {"bad host", "DNS labels may hold only letters, digits and '-'"},
+      {"10.0.0.256", "all-numeric last label"},
       {"sha256:abc", "64 hex digits"},
       {"sha256:" + std::string(63, 'a') + "g", "64 hex digits"},
-      {"1::2::3", "not a valid IPv6 address"},
+      {"1::2::3", "not a valid IP address"},
       {"spiffe://", "nothing after"},
-      {"sp ace://x", "URI scheme"},
-      {"spiffe://td/with space", "whitespace"},
-      {std::string("nul\0byte", 8), "embedded NUL"},
+      {"spiffe:///x", "no trust domain"},
+      {"spiffe://td/../x", "path segment"},
+      {"sp ace://x", "bad scheme"},
+      {"https://with space", "space"},
+      {"unix:uid=-1", "unix:uid=N"},
+      {std::string("nul\0byte", 8), "NUL byte"},
   };
   for (const auto &c : cases) {
     auto parsed = parse_target_name(c.text);
