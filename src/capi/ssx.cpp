@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "base/last_error.hpp"
 #include "capi/info_block.hpp"
@@ -112,13 +113,15 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
       [&]() -> int {
         ssx::core::AppSettings app;
         if (settings != nullptr) {
-          if (settings->protocol == SSX_PROTOCOL_DTLS) {
+          // C callers may pass any integer here; in C++ reading an enum outside its enumerators'
+          // range is undefined, so look at the raw integer first.
+          std::underlying_type_t<ssx_protocol> raw = 0;
+          std::memcpy(&raw, &settings->protocol, sizeof raw);
+          if (raw == SSX_PROTOCOL_DTLS) {
             return failed(fail(EPROTONOSUPPORT, "DTLS is not built yet"), -1);
           }
-          if (settings->protocol != SSX_PROTOCOL_DEFAULT && settings->protocol != SSX_PROTOCOL_TLS &&
-              settings->protocol != SSX_PROTOCOL_LOCAL) {
-            return failed(fail(EINVAL, "unknown protocol " + std::to_string(settings->protocol)),
-                          -1);
+          if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL) {
+            return failed(fail(EINVAL, "unknown protocol " + std::to_string(raw)), -1);
           }
           if ((settings->flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
             return failed(fail(EINVAL, "unknown settings flags"), -1);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "tls_fixture.hpp"
 
@@ -42,7 +43,9 @@ TEST(SocketRules, RejectsUnsupportedFamiliesTypesAndSettings) {
   ssx_security_settings dtls{SSX_PROTOCOL_DTLS, 0};
   EXPECT_EQ(ssx_set_socket_security(fd.get(), &dtls), -1);
   EXPECT_EQ(errno, EPROTONOSUPPORT);
-  ssx_security_settings bogus{static_cast<ssx_protocol>(99), 0};
+  ssx_security_settings bogus{SSX_PROTOCOL_DEFAULT, 0};
+  const int not_a_protocol = 99;  // what a C caller could pass; memcpy avoids a UB enum cast here
+  std::memcpy(&bogus.protocol, &not_a_protocol, sizeof not_a_protocol);
   EXPECT_EQ(ssx_set_socket_security(fd.get(), &bogus), -1);
   EXPECT_EQ(errno, EINVAL);
 
