@@ -456,3 +456,42 @@ TEST_F(TlsTest, SessionResumptionIsReported) {
 
 }  // namespace
 }  // namespace ssx::test
+
+namespace ssx::test {
+namespace {
+
+TEST_F(TlsTest, SessionTicketsOffMeansNoResumption) {
+  use_policy("session_tickets = false");
+  Fd listener = ssx_listener();
+  for (int round = 0; round < 2; ++round) {
+    auto server = serve_one(listener.get(), [](int fd, int error) { answer(fd, error); });
+    Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+    ASSERT_GE(client.get(), 0) << last_error_text();
+    EXPECT_EQ(query(client.get())->flags & SSX_INFO_RESUMED, 0u) << "round " << round;
+    ASSERT_TRUE(ssx_send_all(client.get(), kRequest));
+    ASSERT_EQ(ssx_shutdown(client.get(), SHUT_WR), 0);
+    int error = -1;
+    EXPECT_EQ(ssx_recv_until_eof(client.get(), &error), kReply);
+  }
+}
+
+TEST_F(TlsTest, ReceiveAfterAFailedSendReportsTheReceivesOwnError) {
+  use_policy();
+  Fd listener = ssx_listener();
+  auto server = serve_one(listener.get(), [](int fd, int) {
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(ssx_send_all(fd, "last words"));
+    ::shutdown(fd, SHUT_RDWR);  // no close_notify
+  });
+  Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+  ASSERT_GE(client.get(), 0) << last_error_text();
+  server.reset();
+  char buf[64];
+  EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), 10);
+  int rc = ssx_recv(client.get(), buf, sizeof buf, 0);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(errno, ECONNRESET) << "truncation is ECONNRESET, never EPIPE: " << last_error_text();
+}
+
+}  // namespace
+}  // namespace ssx::test

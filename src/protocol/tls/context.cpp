@@ -100,6 +100,13 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE |
                                (s.session_tickets ? 0 : SSL_OP_NO_TICKET));
+  c->resumption_ = s.session_tickets;
+  if (!s.session_tickets) {
+    // SSL_OP_NO_TICKET alone only makes a TLS 1.3 server issue stateful tickets instead of
+    // stateless ones; resumption would go on. No tickets and no session cache turn it off.
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
   // Partial writes let a non-blocking ssx_send report what it sent; the moving buffer lets a
   // retry come from a different address with the same bytes. Idle connections give their
   // buffers back, which matters at thousands of connections.
@@ -140,7 +147,7 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
     }
     static constexpr unsigned char kSessionContext[] = "ssx";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
-  } else {
+  } else if (s.session_tickets) {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
   }

@@ -30,6 +30,9 @@ class Context {
   // local_principal is our certificate's principal, "" when we have none.
   const std::string &local_principal() const { return local_principal_; }
 
+  // resumption reports whether the policy allows session resumption (session_tickets).
+  bool resumption() const { return resumption_; }
+
   // Client session cache for resumption, keyed by peer address and server name. take_session
   // removes what it returns: TLS 1.3 tickets are single use (RFC 8446 §C.4).
   ossl::UniquePtr<SSL_SESSION> take_session(const std::string &key);
@@ -39,6 +42,7 @@ class Context {
   Context() = default;
   ossl::UniquePtr<SSL_CTX> ctx_;
   Role role_ = Role::client;
+  bool resumption_ = true;
   std::string local_principal_;
   std::mutex sessions_mu_;
   std::map<std::string, ossl::UniquePtr<SSL_SESSION>> sessions_;

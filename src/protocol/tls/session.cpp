@@ -106,7 +106,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
     if (!server_name.empty() && SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) {
       return with_detail(EINVAL, "cannot use \"" + server_name + "\" as server name");
     }
-    if (!s->cache_key_.empty()) {
+    if (!s->cache_key_.empty() && s->context_->resumption()) {
       SSL_set_ex_data(ssl, session_key_index(), &s->cache_key_);
       if (auto cached = s->context_->take_session(s->cache_key_)) SSL_set_session(ssl, cached.get());
     }
@@ -130,6 +130,7 @@ bool Session::peer_spoke_cleartext() const {
 Result<Want> Session::handshake() {
   if (established_) return Want::nothing;
   ERR_clear_error();
+  bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) {
     // A resumed session skips certificate verification, so the names are checked again against
@@ -273,6 +274,7 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
 
 Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
   ERR_clear_error();
+  bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   std::size_t n = 0;
   int ret = peek ? SSL_peek_ex(ssl_.get(), buffer, length, &n)
                  : SSL_read_ex(ssl_.get(), buffer, length, &n);
@@ -292,6 +294,7 @@ Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
 
 Result<IoResult> Session::write(const void *data, std::size_t length) {
   ERR_clear_error();
+  bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   std::size_t n = 0;
   int ret = SSL_write_ex(ssl_.get(), data, length, &n);
   if (ret == 1) return IoResult{n};
@@ -309,6 +312,7 @@ Result<IoResult> Session::write(const void *data, std::size_t length) {
 Result<Want> Session::send_close_notify() {
   if (close_notify_sent_) return Want::nothing;
   ERR_clear_error();
+  bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   int ret = SSL_shutdown(ssl_.get());
   if (ret >= 0) {
     // 0: our close_notify is out and the peer's has not arrived; that is all we wait for.
