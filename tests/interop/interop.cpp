@@ -136,11 +136,14 @@ std::vector<std::string> s_client_argv(std::uint16_t port, const std::string &ca
 
 CommandResult talk_to_line_server(int listener, const std::vector<std::string> &argv,
                                   const std::string &line, ServerOutcome &outcome,
-                                  const std::vector<std::string> &before) {
+                                  const std::vector<Prompt> &before) {
   auto server = line_server(listener, outcome);
   ChildProcess client(argv, ChildProcess::Stdin::pipe);
   EXPECT_TRUE(client.wait_for_output(kGreeting, kPeerTimeout)) << client.output();
-  for (const auto &text : before) EXPECT_TRUE(client.write_input(text));
+  for (const auto &prompt : before) {
+    EXPECT_TRUE(client.write_input(prompt.input));
+    EXPECT_TRUE(client.wait_for_output(prompt.acknowledgement, kPeerTimeout)) << client.output();
+  }
   EXPECT_TRUE(client.write_input(line));
   EXPECT_TRUE(client.wait_for_output("echo: " + line, kPeerTimeout)) << client.output();
   client.close_input();

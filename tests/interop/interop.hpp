@@ -94,13 +94,20 @@ std::vector<std::string> s_client_argv(std::uint16_t port, const std::string &ca
                                        const std::vector<std::string> &extra,
                                        bool commands = false);
 
+// Prompt is a line typed into an interactive client and what it prints once it has acted on it
+// (it must be read on its own: s_client, for one, takes a whole read(2) as one command).
+struct Prompt {
+  std::string input;
+  std::string acknowledgement;
+};
+
 // talk_to_line_server runs the interactive TLS client |argv| (s_client, gnutls-cli: it sends
 // its stdin and prints what it receives) against a line_server on |listener|: waits for
-// kGreeting, writes each of |before| then |line|, waits for "echo: <line>", then closes the
+// kGreeting, types each of |before|, writes |line|, waits for "echo: <line>", then closes the
 // client's stdin (both send close_notify and exit) and waits for it to exit.
 CommandResult talk_to_line_server(int listener, const std::vector<std::string> &argv,
                                   const std::string &line, ServerOutcome &outcome,
-                                  const std::vector<std::string> &before = {});
+                                  const std::vector<Prompt> &before = {});
 
 // ForeignServer is a TLS server program we did not write, listening on 127.0.0.1:port.
 struct ForeignServer {
