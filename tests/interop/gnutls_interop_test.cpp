@@ -50,6 +50,28 @@ TEST_F(GnutlsServerTest, Tls13EchoAndQueryDescribeTheSession) {
   EXPECT_EQ(info->flags & want, want);
   EXPECT_TRUE(server.process->wait_for_output("- Version: TLS1.3", kPeerTimeout))
       << server.process->output();
+  // The DNS target name went out as SNI.
+  EXPECT_NE(server.process->output().find("- Given server name[1]: localhost"), std::string::npos)
+      << server.process->output();
+}
+
+// An IP literal is never sent as SNI (RFC 6066 §3), but is matched against the IP SANs.
+TEST_F(GnutlsServerTest, IpTargetNameIsMatchedButNotSentAsSni) {
+  interop_policy();
+  ForeignServer server =
+      start_gnutls_server(server_creds_, {"--disable-client-cert", "--priority", kOnlyTls13});
+  ASSERT_TRUE(server);
+  Fd client;
+  ASSERT_GE(connect_to(server.port, {"127.0.0.1"}, &client), 0) << last_error_text();
+  echo_once(client.get());
+  Info info = query(client.get());
+  ASSERT_TRUE(info);
+  EXPECT_NE(info->flags & SSX_INFO_PEER_NAME_VERIFIED, 0u);
+  EXPECT_TRUE(server.process->wait_for_output("- Version: TLS1.3", kPeerTimeout))
+      << server.process->output();
+  server.process->stop();  // and read everything it printed
+  EXPECT_EQ(server.process->output().find("Given server name"), std::string::npos)
+      << server.process->output();
 }
 
 TEST_F(GnutlsServerTest, ServerRequiringAClientCertificateVerifiesOurs) {

@@ -78,7 +78,7 @@ TEST_F(OpensslClientTest, ClientWithoutCertificateIsRefusedWhenPolicyRequiresOne
   EXPECT_EQ(r.output.find(kGreeting), std::string::npos) << "no application data was sent";
 }
 
-TEST_F(OpensslClientTest, Tls12OnlyClientIsRefusedByATls13OnlyServer) {
+TEST_F(OpensslClientTest, Tls12OnlyClientIsRefusedByATls13OnlyServerUnlessPolicyAllowsIt) {
   interop_policy();
   Fd listener = bounded_listener();
   ServerOutcome outcome;
@@ -93,6 +93,16 @@ TEST_F(OpensslClientTest, Tls12OnlyClientIsRefusedByATls13OnlyServer) {
   EXPECT_FALSE(r.timed_out);
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("alert protocol version"), std::string::npos) << r.output;
+
+  interop_policy("min_tls_version = \"1.2\"");
+  ServerOutcome allowed;
+  CommandResult r12 = talk({"-tls1_2"}, allowed);
+  EXPECT_EQ(r12.exit_code, 0) << r12.output;
+  EXPECT_NE(r12.output.find("New, TLSv1.2, Cipher is ECDHE-ECDSA-"), std::string::npos)
+      << r12.output;
+  ASSERT_TRUE(allowed.info);
+  EXPECT_STREQ(allowed.info->version, "TLSv1.2");
+  EXPECT_TRUE(allowed.clean_end);
 }
 
 // s_client saves the session from its first connection (-sess_out) and offers it on the second
