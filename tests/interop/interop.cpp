@@ -82,19 +82,25 @@ std::string spki_pin_of(const std::string &cert_file) {
   return "sha256:" + hex;
 }
 
-void expect_refused(std::uint16_t port, const std::vector<std::string> &names, int expected,
-                    const std::string &fragment) {
+std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names,
+                           int expected, const std::string &fragment) {
   Fd client;
   int rc = ssx_client_connect(port, names, SSX_GUARANTEE_ENCRYPTION, &client);
+  int error = errno;
+  std::string reason = ssx_last_error();
   if (rc >= 0) {
     set_io_timeouts(client.get());
     char buf[64];
-    EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1) << "connect succeeded and so did recv";
+    ssize_t n = ssx_recv(client.get(), buf, sizeof buf, 0);
+    error = errno;
+    reason = ssx_last_error();
+    EXPECT_EQ(n, -1) << "connect succeeded and so did recv";
   }
-  EXPECT_EQ(errno, expected) << std::strerror(errno) << " — " << ssx_last_error();
-  EXPECT_NE(std::string(ssx_last_error()).find(fragment), std::string::npos) << ssx_last_error();
+  EXPECT_EQ(error, expected) << std::strerror(error) << " — " << reason;
+  EXPECT_NE(reason.find(fragment), std::string::npos) << reason;
   // Whatever failed, the socket is dead and sends nothing.
   EXPECT_EQ(ssx_send(client.get(), "x", 1, 0), -1);
+  return reason;
 }
 
 std::unique_ptr<BackgroundThread> line_server(int listener, ServerOutcome &out) {

@@ -65,9 +65,9 @@ std::string spki_pin_of(const std::string &cert_file);
 // expect_refused checks that an ssx client to 127.0.0.1:|port| naming |names| fails with
 // |expected| and a reason containing |fragment|: on connect or, when TLS 1.3 lets the client
 // finish first, on the first receive (a server's verdict on the client's certificate comes after
-// the client's Finished). Then that the dead socket sends nothing.
-void expect_refused(std::uint16_t port, const std::vector<std::string> &names, int expected,
-                    const std::string &fragment);
+// the client's Finished). Then that the dead socket sends nothing. Returns the reason.
+std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names,
+                           int expected, const std::string &fragment);
 
 // What line_server sends first.
 constexpr const char *kGreeting = "hello from the ssx server\n";

@@ -152,5 +152,42 @@ TEST_F(OpensslClientTest, ServerWithSessionTicketsOffDoesNotResume) {
   EXPECT_EQ(second.info->flags & SSX_INFO_RESUMED, 0u);
 }
 
+// peer_authentication = "optional": a client without a certificate is let in unauthenticated,
+// one with a good certificate is authenticated, and one with a bad certificate is still refused.
+TEST_F(OpensslClientTest, OptionalClientCertificateIsVerifiedWhenPresented) {
+  interop_policy("", "peer_authentication = \"optional\"");
+  {
+    SCOPED_TRACE("no certificate");
+    ServerOutcome outcome;
+    CommandResult r = talk({}, outcome);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(outcome.info);
+    EXPECT_EQ(outcome.info->flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
+    EXPECT_EQ(outcome.info->peer_principal, nullptr);
+  }
+  {
+    SCOPED_TRACE("good certificate");
+    ServerOutcome outcome;
+    CommandResult r = talk({"-cert", client_creds_.cert, "-key", client_creds_.key}, outcome);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(outcome.info);
+    EXPECT_NE(outcome.info->flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
+    EXPECT_STREQ(outcome.info->peer_principal, "spiffe://ssx.test/client");
+  }
+  SCOPED_TRACE("certificate from the rogue CA");
+  CredentialFiles rogue = pki_.issue("rogue-client", TestPki::client_request(), /*rogue=*/true);
+  Fd listener = bounded_listener();
+  ServerOutcome outcome;
+  auto server = line_server(listener.get(), outcome);
+  ChildProcess client(s_client_argv(local_port(listener.get()), pki_.ca_cert(),
+                                    {"-cert", rogue.cert, "-key", rogue.key}),
+                      ChildProcess::Stdin::pipe);
+  CommandResult r = client.wait_for_exit(kPeerTimeout);
+  server.reset();
+  EXPECT_EQ(outcome.accept_errno, EKEYREJECTED) << outcome.accept_reason;
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find(kGreeting), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ssx::test
