@@ -56,9 +56,9 @@ class CurlTest : public InteropTest {
     Fd listener = bounded_listener();
     const std::string port = std::to_string(local_port(listener.get()));
     auto server = http_server(listener.get(), outcome);
-    std::vector<std::string> argv = {"curl", "--silent", "--show-error", "--max-time", "10",
-                                     "--cacert", pki_.ca_cert(), "--resolve",
-                                     host + ":" + port + ":127.0.0.1"};
+    std::vector<std::string> argv = {"curl",         "--silent",  "--show-error",
+                                     "--max-time",   "10",        "--cacert",
+                                     pki_.ca_cert(), "--resolve", host + ":" + port + ":127.0.0.1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back("https://" + host + ":" + port + "/index.txt");
     CommandResult result = run_command(argv, kPeerTimeout);

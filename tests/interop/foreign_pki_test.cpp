@@ -63,10 +63,10 @@ class ForeignPkiTest : public InteropTest {
                "basicConstraints = critical, CA:TRUE, pathlen:0\n"
                "keyUsage = critical, keyCertSign, cRLSign\n"
                "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n");
-    ASSERT_NO_FATAL_FAILURE(run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", int_key, "-subj",
-                                 "/O=ssx interop/CN=ssx interop intermediate", "-out",
-                                 dir_.file("int.csr")}));
+    ASSERT_NO_FATAL_FAILURE(
+        run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", int_key, "-subj", "/O=ssx interop/CN=ssx interop intermediate",
+             "-out", dir_.file("int.csr")}));
     ASSERT_NO_FATAL_FAILURE(run({"openssl", "x509", "-req", "-in", dir_.file("int.csr"), "-CA",
                                  pki_.ca_cert(), "-CAkey", root, "-set_serial", "0x1001", "-days",
                                  "30", "-extfile", dir_.file("int.ext"), "-out", intermediate_}));
@@ -84,9 +84,8 @@ class ForeignPkiTest : public InteropTest {
     ASSERT_NO_FATAL_FAILURE(run({"openssl", "req", "-new", "-key", leaf_key_, "-subj",
                                  "/O=ssx interop/CN=localhost", "-out", dir_.file("leaf.csr")}));
     ASSERT_NO_FATAL_FAILURE(run({"openssl", "x509", "-req", "-in", dir_.file("leaf.csr"), "-CA",
-                                 intermediate_, "-CAkey", int_key, "-set_serial", "0x2002",
-                                 "-days", "30", "-extfile", dir_.file("leaf.ext"), "-out",
-                                 leaf_}));
+                                 intermediate_, "-CAkey", int_key, "-set_serial", "0x2002", "-days",
+                                 "30", "-extfile", dir_.file("leaf.ext"), "-out", leaf_}));
   }
 
   static inline TempDir *keys_ = nullptr;
@@ -100,8 +99,8 @@ class ForeignPkiTest : public InteropTest {
 TEST_F(ForeignPkiTest, OpensslBuiltChainWithIntermediateVerifies) {
   ASSERT_NO_FATAL_FAILURE(openssl_chain());
   interop_policy();
-  ForeignServer server = start_openssl_server({leaf_, leaf_key_, leaf_},
-                                              {"-tls1_3", "-cert_chain", intermediate_});
+  ForeignServer server =
+      start_openssl_server({leaf_, leaf_key_, leaf_}, {"-tls1_3", "-cert_chain", intermediate_});
   ASSERT_TRUE(server);
   Fd client;
   ASSERT_GE(connect_to(server.port, {"localhost"}, &client), 0) << last_error_text();
@@ -133,8 +132,8 @@ TEST_F(ForeignPkiTest, OurServerServesAnOpensslBuiltRsaChain) {
   Fd listener = bounded_listener();
   ServerOutcome outcome;
   CommandResult r = talk_to_line_server(
-      listener.get(), s_client_argv(local_port(listener.get()), pki_.ca_cert(), {}),
-      "rsa line\n", outcome);
+      listener.get(), s_client_argv(local_port(listener.get()), pki_.ca_cert(), {}), "rsa line\n",
+      outcome);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("Verify return code: 0 (ok)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Peer signature type: RSA-PSS"), std::string::npos) << r.output;
@@ -186,7 +185,11 @@ TEST_F(ForeignPkiTest, UntrustedAndExpiredClientCertificatesAreRefused) {
   };
   const Case cases[] = {
       {"rogue CA", true, {}, EKEYREJECTED, "unable to get local issuer", "alert unknown ca"},
-      {"expired", false, {-2 * 86400, -86400}, EKEYEXPIRED, "certificate has expired",
+      {"expired",
+       false,
+       {-2 * 86400, -86400},
+       EKEYEXPIRED,
+       "certificate has expired",
        "alert certificate expired"},
   };
   interop_policy("", "peer_authentication = \"required\"");

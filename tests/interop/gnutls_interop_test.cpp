@@ -22,8 +22,8 @@ void echo_once(int fd) {
   ASSERT_TRUE(ssx_send_all(fd, kLine)) << last_error_text();
   int error = 0;
   bool eof = false;
-  EXPECT_EQ(recv_until(fd, "\n", &error, &eof), kLine) << std::strerror(error) << " — "
-                                                       << ssx_last_error();
+  EXPECT_EQ(recv_until(fd, "\n", &error, &eof), kLine)
+      << std::strerror(error) << " — " << ssx_last_error();
   EXPECT_EQ(error, 0);
   EXPECT_FALSE(eof);
 }
@@ -124,8 +124,9 @@ class GnutlsClientTest : public InteropTest {
   std::vector<std::string> gnutls_cli(std::uint16_t port, const std::vector<std::string> &extra) {
     // The host is the address, so that nothing depends on how "localhost" resolves; the name
     // checked is given separately.
-    std::vector<std::string> argv = {"gnutls-cli", "-p", std::to_string(port), "--x509cafile",
-                                     pki_.ca_cert(), "--verify-hostname", "localhost"};
+    std::vector<std::string> argv = {"gnutls-cli",   "-p",           std::to_string(port),
+                                     "--x509cafile", pki_.ca_cert(), "--verify-hostname",
+                                     "localhost"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back("127.0.0.1");
     return argv;
@@ -145,8 +146,7 @@ TEST_F(GnutlsClientTest, VerifiesOurServerAndExchangesData) {
   ServerOutcome outcome;
   CommandResult r = talk({}, outcome);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("- Status: The certificate is trusted."), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("- Status: The certificate is trusted."), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("- Description: (TLS1.3-X.509)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("- Handshake was completed"), std::string::npos) << r.output;
   EXPECT_EQ(outcome.accept_errno, 0) << outcome.accept_reason;
@@ -160,8 +160,8 @@ TEST_F(GnutlsClientTest, VerifiesOurServerAndExchangesData) {
 TEST_F(GnutlsClientTest, ClientCertificateIsReportedWhenPolicyRequiresOne) {
   interop_policy("", "peer_authentication = \"required\"");
   ServerOutcome outcome;
-  CommandResult r = talk({"--x509certfile", client_creds_.cert, "--x509keyfile", client_creds_.key},
-                         outcome);
+  CommandResult r =
+      talk({"--x509certfile", client_creds_.cert, "--x509keyfile", client_creds_.key}, outcome);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(outcome.accept_errno, 0) << outcome.accept_reason;
   ASSERT_TRUE(outcome.info);

@@ -82,8 +82,8 @@ std::string spki_pin_of(const std::string &cert_file) {
   return "sha256:" + hex;
 }
 
-std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names,
-                           int expected, const std::string &fragment) {
+std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names, int expected,
+                           const std::string &fragment) {
   Fd client;
   int rc = ssx_client_connect(port, names, SSX_GUARANTEE_ENCRYPTION, &client);
   int error = errno;
@@ -131,9 +131,16 @@ std::unique_ptr<BackgroundThread> line_server(int listener, ServerOutcome &out) 
 
 std::vector<std::string> s_client_argv(std::uint16_t port, const std::string &ca_file,
                                        const std::vector<std::string> &extra, bool commands) {
-  std::vector<std::string> argv = {"openssl", "s_client", "-connect",
-                                   "127.0.0.1:" + std::to_string(port), "-servername", "localhost",
-                                   "-CAfile", ca_file, "-verify_return_error", "-verify_hostname",
+  std::vector<std::string> argv = {"openssl",
+                                   "s_client",
+                                   "-connect",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "-servername",
+                                   "localhost",
+                                   "-CAfile",
+                                   ca_file,
+                                   "-verify_return_error",
+                                   "-verify_hostname",
                                    "localhost"};
   if (!commands) argv.push_back("-nocommands");
   argv.insert(argv.end(), extra.begin(), extra.end());
@@ -165,16 +172,16 @@ void exchange(int fd, ForeignServer &server) {
   ASSERT_TRUE(server.process->write_input(kFromServer));
   int error = 0;
   bool eof = false;
-  EXPECT_EQ(recv_until(fd, "\n", &error, &eof), kFromServer) << std::strerror(error) << " — "
-                                                             << ssx_last_error();
+  EXPECT_EQ(recv_until(fd, "\n", &error, &eof), kFromServer)
+      << std::strerror(error) << " — " << ssx_last_error();
   EXPECT_EQ(error, 0);
   EXPECT_FALSE(eof);
 }
 
 ForeignServer start_openssl_server(const CredentialFiles &creds,
                                    const std::vector<std::string> &extra) {
-  std::vector<std::string> argv = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert",
-                                   creds.cert, "-key", creds.key, "-naccept", "1"};
+  std::vector<std::string> argv = {"openssl",  "s_server", "-accept", "127.0.0.1:0", "-cert",
+                                   creds.cert, "-key",     creds.key, "-naccept",    "1"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ForeignServer server;
   server.process = std::make_unique<ChildProcess>(argv, ChildProcess::Stdin::pipe);
@@ -193,8 +200,9 @@ ForeignServer start_gnutls_server(const CredentialFiles &creds,
   std::string failures;
   for (int attempt = 0; attempt < 5; ++attempt) {
     const std::uint16_t port = free_port();
-    std::vector<std::string> argv = {"gnutls-serv", "--echo", "-p", std::to_string(port),
-                                     "--x509certfile", creds.cert, "--x509keyfile", creds.key};
+    std::vector<std::string> argv = {"gnutls-serv",        "--echo",         "-p",
+                                     std::to_string(port), "--x509certfile", creds.cert,
+                                     "--x509keyfile",      creds.key};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ForeignServer server;
     server.process = std::make_unique<ChildProcess>(argv);

@@ -31,9 +31,10 @@ TEST_F(OpensslServerTest, Tls13DataFlowsBothWaysAndQueryDescribesTheSession) {
   EXPECT_STREQ(info->version, "TLSv1.3");
   ASSERT_NE(info->cipher, nullptr);
   // s_server reports the suite it negotiated by its own (IANA) name; both must agree.
-  EXPECT_TRUE(server.process->wait_for_output(std::string("CIPHER is ") + info->cipher,
-                                              kPeerTimeout))
-      << info->cipher << "\n" << server.process->output();
+  EXPECT_TRUE(
+      server.process->wait_for_output(std::string("CIPHER is ") + info->cipher, kPeerTimeout))
+      << info->cipher << "\n"
+      << server.process->output();
   EXPECT_NE(info->group, nullptr);
   EXPECT_STREQ(info->peer_principal, "localhost");
   EXPECT_EQ(peer_names_of(*info), (std::vector<std::string>{"localhost", "127.0.0.1", "::1"}));
@@ -47,7 +48,8 @@ TEST_F(OpensslServerTest, Tls13DataFlowsBothWaysAndQueryDescribesTheSession) {
 TEST_F(OpensslServerTest, ServerRequiringAClientCertificateVerifiesOurs) {
   interop_policy();
   ForeignServer server = start_openssl_server(
-      server_creds_, {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
+      server_creds_,
+      {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
   ASSERT_TRUE(server);
   Fd client;
   ASSERT_GE(connect_to(server.port, {"localhost"}, &client), 0) << last_error_text();
@@ -65,7 +67,8 @@ TEST_F(OpensslServerTest, ServerRequiringAClientCertificateVerifiesOurs) {
 TEST_F(OpensslServerTest, ServerRequiringAClientCertificateRefusesUsWithoutOne) {
   interop_policy("", "", "", /*client_certificate=*/false);
   ForeignServer server = start_openssl_server(
-      server_creds_, {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
+      server_creds_,
+      {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
   ASSERT_TRUE(server);
   expect_refused(server.port, {"localhost"}, EKEYREJECTED, "peer rejected our certificate");
   EXPECT_TRUE(server.process->wait_for_output("peer did not return a certificate", kPeerTimeout))
@@ -246,9 +249,9 @@ TEST_F(OpensslServerTest, PinnedCipherSuiteAndGroupAreWhatIsNegotiated) {
                         {"TLS_CHACHA20_POLY1305_SHA256", "P-384", "secp384r1"}};
   for (const auto &c : cases) {
     SCOPED_TRACE(c.suite);
-    interop_policy("", "",
-                   std::string("cipher_suites = [\"") + c.suite + "\"]\ngroups = [\"" + c.group +
-                       "\"]");
+    interop_policy(
+        "", "",
+        std::string("cipher_suites = [\"") + c.suite + "\"]\ngroups = [\"" + c.group + "\"]");
     ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3"});
     ASSERT_TRUE(server);
     Fd client;
@@ -339,7 +342,6 @@ TEST_F(OpensslServerTest, NonBlockingClientIsDrivenToTheEnd) {
   ASSERT_TRUE(info);
   EXPECT_STREQ(info->version, "TLSv1.3");
 }
-
 
 // The ssx client keeps s_server's TLS 1.3 ticket and resumes on its second connection to it; the
 // resumed connection still reports the server's identity.

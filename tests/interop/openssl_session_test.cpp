@@ -79,8 +79,7 @@ TEST_F(SessionTest, Tls12RenegotiationIsRefused) {
       "<<< TLS 1.2, Alert [length 0002], warning no_renegotiation", kPeerTimeout))
       << server.process->output();
   const std::string &out = server.process->output();
-  EXPECT_EQ(out.find("<<< TLS 1.2, Handshake [length", out.find("HelloRequest")),
-            std::string::npos)
+  EXPECT_EQ(out.find("<<< TLS 1.2, Handshake [length", out.find("HelloRequest")), std::string::npos)
       << "ssx must not start a new handshake\n"
       << out;
 }

@@ -20,8 +20,9 @@ TEST_F(PlaintextTest, PlainHttpClientIsRefusedByOurServer) {
   ServerOutcome outcome;
   auto server = line_server(listener.get(), outcome);
   const std::vector<std::string> argv = {
-      "curl", "--silent", "--show-error", "--max-time", "10",
-      "http://127.0.0.1:" + std::to_string(local_port(listener.get())) + "/"};
+      "curl",         "--silent",
+      "--show-error", "--max-time",
+      "10",           "http://127.0.0.1:" + std::to_string(local_port(listener.get())) + "/"};
   CommandResult r = run_command(argv, kPeerTimeout);
   server.reset();
   EXPECT_EQ(outcome.accept_errno, EPROTO) << outcome.accept_reason;
