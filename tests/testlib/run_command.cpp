@@ -41,6 +41,7 @@ struct Pipe {
     fd[1] = -1;
   }
   int release_read() { return std::exchange(fd[0], -1); }
+  int release_write() { return std::exchange(fd[1], -1); }
 };
 
 int remaining_ms(Clock::time_point deadline) {
@@ -224,29 +225,101 @@ std::string describe(const std::vector<std::string> &argv, const CommandResult &
   return out;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string> &argv) {
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) throw_errno("open /dev/null");
+ChildProcess::ChildProcess(const std::vector<std::string> &argv, Stdin input) {
   Pipe out;
-  try {
-    pid_ = spawn(argv, null_fd, out.fd[1]);
-  } catch (...) {
+  if (input == Stdin::pipe) {
+    Pipe in;
+    pid_ = spawn(argv, in.fd[0], out.fd[1]);
+    in.close_read();
+    in_fd_ = in.release_write();
+    fcntl(in_fd_, F_SETFL, O_NONBLOCK);
+  } else {
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) throw_errno("open /dev/null");
+    try {
+      pid_ = spawn(argv, null_fd, out.fd[1]);
+    } catch (...) {
+      close(null_fd);
+      throw;
+    }
     close(null_fd);
-    throw;
   }
-  close(null_fd);
   out.close_write();
   out_fd_ = out.release_read();
   fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+}
+
+bool ChildProcess::write_input(const std::string &text, std::chrono::milliseconds timeout) {
+  BlockSigpipe block_sigpipe;
+  auto deadline = Clock::now() + timeout;
+  size_t written = 0;
+  while (written < text.size()) {
+    if (in_fd_ < 0) return false;
+    ssize_t n = write(in_fd_, text.data() + written, text.size() - written);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return false;
+    pollfd fd{in_fd_, POLLOUT, 0};
+    int ready = poll(&fd, 1, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+  }
+  return true;
+}
+
+void ChildProcess::close_input() {
+  if (in_fd_ >= 0) close(in_fd_);
+  in_fd_ = -1;
+}
+
+CommandResult ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) {
+  CommandResult result;
+  auto deadline = Clock::now() + timeout;
+  while (out_fd_ >= 0 && !result.timed_out) {
+    pollfd fd{out_fd_, POLLIN, 0};
+    int ready = poll(&fd, 1, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      result.timed_out = true;
+      break;
+    }
+    if (!read_available(out_fd_, output_)) {
+      close(out_fd_);
+      out_fd_ = -1;
+    }
+  }
+  while (!result.timed_out && pid_ > 0) {
+    siginfo_t info{};
+    int r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && info.si_pid == pid_) {
+      fill_status(kill_and_reap(pid_), result);
+      pid_ = -1;
+      break;
+    }
+    if (r < 0 && errno != EINTR) throw_errno("waitid");
+    if (remaining_ms(deadline) == 0) {
+      result.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop();
+  if (result.timed_out) result.exit_code = -1;
+  result.output = output_;
+  return result;
 }
 
 ChildProcess::~ChildProcess() {
   stop();
 }
 
-bool ChildProcess::wait_for_output(const std::string &text, std::chrono::milliseconds timeout) {
+template <typename Predicate>
+bool ChildProcess::wait_until(Predicate done, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  while (output_.find(text) == std::string::npos) {
+  while (!done(output_)) {
     if (out_fd_ < 0) return false;
     pollfd fd{out_fd_, POLLIN, 0};
     int ready = poll(&fd, 1, remaining_ms(deadline));
@@ -260,31 +333,31 @@ bool ChildProcess::wait_for_output(const std::string &text, std::chrono::millise
   return true;
 }
 
-std::string ChildProcess::wait_for_line(const std::string &prefix,
+bool ChildProcess::wait_for_output(const std::string &text, std::chrono::milliseconds timeout) {
+  return wait_until([&](const std::string &out) { return out.find(text) != std::string::npos; },
+                    timeout);
+}
+
+std::string ChildProcess::wait_for_line(const std::string &text,
                                         std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (true) {
-    for (size_t start = 0; start < output_.size();) {
-      size_t end = output_.find('\n', start);
-      if (end == std::string::npos) break;
-      if (output_.compare(start, prefix.size(), prefix) == 0 && end - start >= prefix.size()) {
-        return output_.substr(start, end - start);
-      }
-      start = end + 1;
+  std::string line;
+  auto complete_line = [&](const std::string &out) {
+    for (size_t at = out.find(text); at != std::string::npos; at = out.find(text, at + 1)) {
+      size_t end = out.find('\n', at);
+      if (end == std::string::npos) return false;
+      size_t begin = out.rfind('\n', at);
+      begin = begin == std::string::npos ? 0 : begin + 1;
+      line = out.substr(begin, end - begin);
+      return true;
     }
-    if (out_fd_ < 0 || remaining_ms(deadline) == 0) return {};
-    pollfd fd{out_fd_, POLLIN, 0};
-    int ready = poll(&fd, 1, remaining_ms(deadline));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return {};
-    if (!read_available(out_fd_, output_)) {
-      close(out_fd_);
-      out_fd_ = -1;
-    }
-  }
+    return false;
+  };
+  if (!wait_until(complete_line, timeout)) return "";
+  return line;
 }
 
 void ChildProcess::stop() {
+  close_input();
   if (pid_ > 0) {
     kill_and_reap(pid_);
     pid_ = -1;

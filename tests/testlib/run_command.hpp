@@ -34,11 +34,15 @@ CommandResult run_command(const std::vector<std::string> &argv,
 std::string describe(const std::vector<std::string> &argv, const CommandResult &result);
 
 // ChildProcess runs a program in the background, in its own process group, with stdout and
-// stderr captured and stdin at /dev/null. The destructor kills the group and reaps the child.
+// stderr captured and stdin at /dev/null, or on a pipe the test writes to (Stdin::pipe: for
+// interactive peers such as `openssl s_server` or `gnutls-cli`, which send what they read there
+// and may quit at its end). The destructor kills the group and reaps the child.
 class ChildProcess {
  public:
+  enum class Stdin { null, pipe };
+
   // Starts |argv|; throws std::runtime_error when it cannot.
-  explicit ChildProcess(const std::vector<std::string> &argv);
+  explicit ChildProcess(const std::vector<std::string> &argv, Stdin input = Stdin::null);
   ~ChildProcess();
   ChildProcess(const ChildProcess &) = delete;
   ChildProcess &operator=(const ChildProcess &) = delete;
@@ -47,9 +51,23 @@ class ChildProcess {
   // closes its output or |timeout| passes (false).
   bool wait_for_output(const std::string &text, std::chrono::milliseconds timeout);
 
-  // wait_for_line waits like wait_for_output for a complete line (ended by '\n') that starts
-  // with |prefix|, and returns it without the newline; empty when none arrived in time.
-  std::string wait_for_line(const std::string &prefix, std::chrono::milliseconds timeout);
+  // wait_for_line reads the child's output until it holds a complete line (ended by '\n')
+  // containing |text|, and returns that line without its end; "" when the child closes its output
+  // or |timeout| passes first. Lines are those of the whole output, stdout and stderr together.
+  std::string wait_for_line(const std::string &text, std::chrono::milliseconds timeout);
+
+  // write_input writes all of |text| to the child's stdin (Stdin::pipe only) within |timeout|;
+  // false when the child stopped reading, closed it, or the time ran out. Never raises SIGPIPE.
+  bool write_input(const std::string &text,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // close_input closes the child's stdin (end of file for the child); idempotent.
+  void close_input();
+
+  // wait_for_exit reads the child's output until it closes it and waits for the child to exit,
+  // within |timeout|; on timeout the child is killed and the result says timed_out. The whole
+  // process group is killed afterwards either way. |output| is everything the child wrote.
+  CommandResult wait_for_exit(std::chrono::milliseconds timeout);
 
   // output returns what the child has written so far (as read by wait_for_output/stop).
   const std::string &output() const { return output_; }
@@ -60,7 +78,12 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  // wait_until reads output until |done| holds for it (true) or EOF / |timeout| (false).
+  template <typename Predicate>
+  bool wait_until(Predicate done, std::chrono::milliseconds timeout);
+
   pid_t pid_ = -1;
+  int in_fd_ = -1;
   int out_fd_ = -1;
   std::string output_;
 };

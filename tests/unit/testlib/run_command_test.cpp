@@ -65,5 +65,28 @@ TEST(ChildProcess, WaitsForOutputAndIsKilledOnDestruction) {
   EXPECT_EQ(kill(pid, 0), -1);
 }
 
+TEST(ChildProcess, TakesInputOnAPipeAndReportsItsExit) {
+  ChildProcess child({"sh", "-c", "read line; echo \"got $line\"; cat; exit 4"},
+                     ChildProcess::Stdin::pipe);
+  ASSERT_TRUE(child.write_input("first\n"));
+  EXPECT_EQ(child.wait_for_line("got", std::chrono::seconds(10)), "got first") << child.output();
+  ASSERT_TRUE(child.write_input("rest\n"));
+  child.close_input();
+  CommandResult result = child.wait_for_exit(std::chrono::seconds(10));
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_EQ(result.output, "got first\nrest\n");
+  EXPECT_FALSE(child.write_input("late")) << "stdin is closed";
+}
+
+TEST(ChildProcess, WaitForExitIsBoundedAndKillsTheChild) {
+  ChildProcess child({"sleep", "30"}, ChildProcess::Stdin::pipe);
+  auto start = std::chrono::steady_clock::now();
+  CommandResult result = child.wait_for_exit(milliseconds(100));
+  EXPECT_TRUE(result.timed_out);
+  EXPECT_EQ(result.exit_code, -1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace ssx::test
