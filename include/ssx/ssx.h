@@ -195,6 +195,8 @@ SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr 
  * kernel says; the handshake is bounded by the policy's handshake_timeout_ms (ETIMEDOUT).
  * Non-blocking sockets (O_NONBLOCK): returns -1 with errno EINPROGRESS; drive the connection with
  * ssx_handshake, waiting for the events ssx_wants returns. ssx_send and ssx_recv drive it too.
+ * It may also return 0 at once, when connect and handshake could complete without waiting (the
+ * peer's whole reply was already there, or an AF_UNIX connection).
  *
  * Returns 0, or -1 with errno:
  *   EACCES        refused by policy (a `deny` rule, no target name where one is required,

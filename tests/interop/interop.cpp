@@ -13,17 +13,6 @@
 
 namespace ssx::test {
 
-bool run_known_bugs() {
-  const char *v = std::getenv("SSX_TEST_KNOWN_BUGS");
-  return v != nullptr && std::string(v) == "1";
-}
-
-Info query(int fd) {
-  ssx_security_info *raw = nullptr;
-  EXPECT_EQ(ssx_query_socket_security(fd, nullptr, 0, &raw), 0) << last_error_text();
-  return Info(raw);
-}
-
 std::vector<std::string> peer_names_of(const ssx_security_info &info) {
   std::vector<std::string> out;
   for (const char *const *n = info.peer_names; n != nullptr && *n != nullptr; ++n) {

@@ -28,20 +28,7 @@ constexpr std::chrono::milliseconds kPeerTimeout = 10s;
 // SO_RCVTIMEO / SO_SNDTIMEO on ssx sockets (and SO_RCVTIMEO on listeners, bounding ssx_accept).
 constexpr std::chrono::milliseconds kIoTimeout = 10s;
 
-// SSX_KNOWN_BUG skips the rest of a test that fails because of a library bug reported but not
-// fixed yet, unless SSX_TEST_KNOWN_BUGS=1 is set in the environment (for whoever fixes it). Use at
-// the top of the test body, with a description of the bug.
-bool run_known_bugs();
-#define SSX_KNOWN_BUG(description) \
-  if (!::ssx::test::run_known_bugs()) GTEST_SKIP() << "known bug: " << (description)
-
-struct InfoDeleter {
-  void operator()(ssx_security_info *info) const { ssx_free_security_info(info); }
-};
-using Info = std::unique_ptr<ssx_security_info, InfoDeleter>;
-
-// query returns ssx_query_socket_security's report for |fd|, or null (with a test failure).
-Info query(int fd);
+// Info and query() come from integration/tls_fixture.hpp.
 
 // peer_names_of lists info.peer_names.
 std::vector<std::string> peer_names_of(const ssx_security_info &info);

@@ -365,9 +365,6 @@ TEST_F(OpensslServerTest, ClientResumesWithTheTicketTheServerSent) {
 }
 
 TEST_F(OpensslServerTest, ClientWithSessionTicketsOffDoesNotResume) {
-  SSX_KNOWN_BUG(
-      "session_tickets = false does not stop a client from resuming: SSL_OP_NO_TICKET does not "
-      "stop a TLS 1.3 server from sending tickets, and the client caches and offers them anyway");
   interop_policy("", "", "session_tickets = false");
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3", "-naccept", "2"});
   ASSERT_TRUE(server);
