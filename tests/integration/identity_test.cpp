@@ -344,3 +344,39 @@ TEST_F(IdentityTest, UnixTargetNameMustMatchTheAttestedUid) {
 
 }  // namespace
 }  // namespace ssx::test
+
+namespace ssx::test {
+namespace {
+
+TEST_F(TlsTest, UnixSocketRunsTlsWhenEncryptionIsGuaranteed) {
+  use_policy();
+  const std::string path = dir_.file("tls.sock");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ssx_security_settings encrypted{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+  ASSERT_EQ(ssx_set_socket_security(listener.get(), &encrypted), 0);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  std::uint32_t server_protocol = 0;
+  auto server = serve_one(listener.get(), [&](int fd, int error) {
+    ASSERT_GE(fd, 0) << std::strerror(error) << " — " << ssx_last_error();
+    server_protocol = query(fd)->protocol;
+  });
+  Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(client.get(), &encrypted), 0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  ASSERT_EQ(ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0)
+      << last_error_text();
+  Info info = query(client.get());
+  EXPECT_EQ(info->protocol, SSX_PROTOCOL_TLS);
+  EXPECT_NE(info->flags & SSX_INFO_ENCRYPTED, 0u);
+  EXPECT_STREQ(info->version, "TLSv1.3");
+  EXPECT_STREQ(info->peer_principal, "localhost");
+  server.reset();
+  EXPECT_EQ(server_protocol, SSX_PROTOCOL_TLS);
+}
+
+}  // namespace
+}  // namespace ssx::test
