@@ -433,21 +433,19 @@ void register_policy(CLI::App &app) {
 
   auto check_opts = std::make_shared<CheckOptions>();
   CLI::App *check_cmd = cmd->add_subcommand(
-      "check",
-      "Validate FILE as ssx would load it (credential files and TLS contexts included). Exit 0 "
-      "when valid, 2 when not (the error on stderr as FILE:LINE:COLUMN: message), 1 when FILE "
-      "cannot be read");
+      "check", "Validate a policy file as ssx loads it, credential files and TLS contexts included");
   check_cmd->add_option("FILE", check_opts->file, "The policy file")->required();
-  set_example(check_cmd,
-              "  ssx policy check /etc/ssx/policy.toml.new && mv /etc/ssx/policy.toml.new "
-              "/etc/ssx/policy.toml");
+  check_cmd->footer(
+      "\nExit status: 0 when FILE is valid (a one-line summary on stdout), 2 when it is not (the\n"
+      "first error on stderr as FILE:LINE:COLUMN: message), 1 when FILE cannot be read.\n"
+      "\nExample:\n"
+      "  ssx policy check /etc/ssx/policy.toml.new && mv /etc/ssx/policy.toml.new "
+      "/etc/ssx/policy.toml");
   check_cmd->callback([check_opts] { run_check(*check_opts); });
 
   auto explain_opts = std::make_shared<ExplainOptions>();
   CLI::App *explain = cmd->add_subcommand(
-      "explain",
-      "Show the rule that applies to a socket and every setting in effect for it (the rule's "
-      "keys over [defaults] over the built-in defaults)");
+      "explain", "Show which rule applies to a socket and every setting in effect for it");
   explain
       ->add_option("--policy", explain_opts->policy,
                    "Policy file (default: $SSX_POLICY, else /etc/ssx/policy.toml, else the "
@@ -463,9 +461,13 @@ void register_policy(CLI::App &app) {
   explain->add_option("--program", explain_opts->program,
                       "Absolute path of the program that owns the socket (matches `program`)");
   explain->add_flag("--json", explain_opts->json, "Print JSON instead of text");
-  set_example(explain,
-              "  ssx policy explain --connect db.example.org:5432 --program /usr/bin/psql\n"
-              "  ssx policy explain --policy ./policy.toml --accept 127.0.0.1:9100 --json");
+  explain->footer(
+      "\nGive exactly one of --connect and --accept. Each setting is followed by the layer its\n"
+      "value comes from: the rule (where it differs from [defaults]), [defaults], or the\n"
+      "built-in default.\n"
+      "\nExample:\n"
+      "  ssx policy explain --connect db.example.org:5432 --program /usr/bin/psql\n"
+      "  ssx policy explain --policy ./policy.toml --accept 127.0.0.1:9100 --json");
   explain->callback([explain_opts] { run_explain(*explain_opts); });
 }
 
