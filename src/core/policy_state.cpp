@@ -43,8 +43,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kDefaultCheckIntervalMs = 1000;
 constexpr std::int64_t kMaxCheckIntervalMs = 3600000;
-// The same failure is logged again after this long, so a problem left unfixed is not forgotten.
+// The same failure is logged again after this long, so a problem left unfixed is not forgotten;
+// failure lines are at least kLogSpacing apart whatever they say.
 constexpr auto kRepeatLogAfter = std::chrono::seconds(60);
+constexpr auto kLogSpacing = std::chrono::seconds(1);
 
 std::int64_t to_ns(const timespec &t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
@@ -207,9 +209,10 @@ void log_line(const std::string &line) { (void)std::fprintf(stderr, "%s\n", line
 void install(State &s, Candidate c, std::vector<FileStamp> stamps) {
   {
     std::unique_lock lock(s.mu);
-    s.snapshot = std::move(c.snapshot);
+    s.snapshot.swap(c.snapshot);  // the old one is released after the lock, outside readers' way
     s.error = Failure{};
   }
+  c.snapshot.reset();
   s.from_file = c.from_file;
   s.watched = std::move(c.watched);
   s.installed = std::move(stamps);
@@ -239,6 +242,7 @@ void note_failure(State &s, const Failure &failure, bool log) {
   }
   if (!log) return;
   const auto now = Clock::now();
+  if (s.logged_at != Clock::time_point{} && now - s.logged_at < kLogSpacing) return;
   if (failure.message == s.logged && now - s.logged_at < kRepeatLogAfter) return;
   s.logged = failure.message;
   s.logged_at = now;

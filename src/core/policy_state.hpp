@@ -15,7 +15,8 @@
 // built, so a key that does not match its certificate fails here and not in a handshake) and
 // swapped in atomically. A reload that fails changes nothing: the last good snapshot stays in
 // force, the failure is returned (reload_policy) or logged on stderr (automatic check: one line,
-// at most once a minute per distinct message) and the next check tries again.
+// lines at least a second apart, the same message at most once a minute) and the next check
+// tries again.
 //
 // Change detection polls stat(2) rather than using inotify; policy_state.cpp says why, and how a
 // file caught half-written is kept from ever being used.
