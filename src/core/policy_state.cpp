@@ -124,12 +124,12 @@ struct State {
 
   // Loading. |reload_mu| serialises every load and guards everything below.
   std::mutex reload_mu;
-  std::string path;            // the policy file loads read
-  bool path_chosen = false;    // by $SSX_POLICY or install_policy_file: a missing file is an error
-  bool from_file = false;      // the snapshot in force came from a file, not the built-in defaults
-  std::vector<std::string> watched;   // the policy file, then every file it names
-  std::vector<FileStamp> installed;   // |watched| as the snapshot in force was built from them
-  std::vector<FileStamp> pending;     // |watched| at the last check, when they differed
+  std::string path;          // the policy file loads read
+  bool path_chosen = false;  // by $SSX_POLICY or install_policy_file: a missing file is an error
+  bool from_file = false;    // the snapshot in force came from a file, not the built-in defaults
+  std::vector<std::string> watched;  // the policy file, then every file it names
+  std::vector<FileStamp> installed;  // |watched| as the snapshot in force was built from them
+  std::vector<FileStamp> pending;    // |watched| at the last check, when they differed
   std::string last_failure;
   std::string logged;  // the failure last written to stderr
   Clock::time_point logged_at{};
@@ -171,7 +171,9 @@ Result<Candidate> load_candidate(const std::string &path, bool builtin_if_missin
   return c;
 }
 
-bool builtin_if_missing(const State &s) { return !s.path_chosen && !s.from_file; }
+bool builtin_if_missing(const State &s) {
+  return !s.path_chosen && !s.from_file;
+}
 
 // stamps_after stamps |c|'s files once it is built. |before| are the stamps of |s.watched| taken
 // before the build began at |began| (realtime). A file that was watched and whose stamp changed
@@ -204,7 +206,9 @@ std::string one_line(std::string text) {
   return text;
 }
 
-void log_line(const std::string &line) { (void)std::fprintf(stderr, "%s\n", line.c_str()); }
+void log_line(const std::string &line) {
+  (void)std::fprintf(stderr, "%s\n", line.c_str());
+}
 
 void install(State &s, Candidate c, std::vector<FileStamp> stamps) {
   {
@@ -236,8 +240,8 @@ void note_failure(State &s, const Failure &failure, bool log) {
     std::unique_lock lock(s.mu);
     in_force = s.snapshot != nullptr;
     if (!in_force) {
-      s.error = fail(EACCES, "policy " + s.path + " is unusable, refusing to secure sockets: " +
-                                 failure.message);
+      s.error = fail(EACCES, "policy " + s.path +
+                                 " is unusable, refusing to secure sockets: " + failure.message);
     }
   }
   if (!log) return;

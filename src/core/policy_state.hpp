@@ -100,9 +100,9 @@ void set_policy_check_interval(std::chrono::milliseconds interval);
 
 // PolicyStatus describes the reload machinery, for tests and diagnostics.
 struct PolicyStatus {
-  std::string path;             // the policy file reloads read
-  std::uint64_t generation = 0; // incremented each time a snapshot is installed
-  std::string last_failure;     // the last failed load or reload, "" after a success
+  std::string path;              // the policy file reloads read
+  std::uint64_t generation = 0;  // incremented each time a snapshot is installed
+  std::string last_failure;      // the last failed load or reload, "" after a success
 };
 PolicyStatus policy_status();
 

@@ -61,9 +61,15 @@ class CliPolicy : public ::testing::Test {
   std::string example() {
     return "version = 1\n"
            "[defaults]\n"
-           "trust_bundle = " + toml_quote(pki_.ca_cert()) + "\n"
-           "certificate = " + toml_quote(server_.cert) + "\n"
-           "private_key = " + toml_quote(server_.key) + "\n"
+           "trust_bundle = " +
+           toml_quote(pki_.ca_cert()) +
+           "\n"
+           "certificate = " +
+           toml_quote(server_.cert) +
+           "\n"
+           "private_key = " +
+           toml_quote(server_.key) +
+           "\n"
            "handshake_timeout_ms = 5000\n"
            "\n"
            "[[rule]]\n"
@@ -158,13 +164,14 @@ TEST_F(CliPolicy, CheckMalformedPolicyExitsTwoWithFileLineColumn) {
         << c.label;
   }
 
-  // toml++ words syntax errors itself: only the position and the prefix are ours.
+  // Syntax errors are worded by toml++; the position and the prefix are ours.
   const std::string path = write("syntax.toml", "version = 1\n[defaults\n");
   auto r = ssx({"policy", "check", path});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_EQ(r.output.rfind(path + ":2:", 0), 0u) << r.output;
-  EXPECT_NE(r.output.find(": invalid TOML: "), std::string::npos) << r.output;
-  EXPECT_EQ(line_count(r.output), 2) << r.output;
+  EXPECT_EQ(r.output, path +
+                          ":2:10: invalid TOML: error while parsing table header: expected ']', "
+                          "saw '\\n'\nssx: " +
+                          path + " is not a valid policy\n");
 }
 
 TEST_F(CliPolicy, CheckFileProblemsAreOneLine) {
@@ -177,8 +184,10 @@ TEST_F(CliPolicy, CheckFileProblemsAreOneLine) {
   ASSERT_EQ(chmod(open.c_str(), 0666), 0);
   r = ssx({"policy", "check", open});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_EQ(r.output, "ssx: " + open + ": policy file is writable by others (mode 0666); run: "
-                                        "chmod o-w \"" + open + "\"\n");
+  EXPECT_EQ(r.output, "ssx: " + open +
+                          ": policy file is writable by others (mode 0666); run: "
+                          "chmod o-w \"" +
+                          open + "\"\n");
 
   r = ssx({"policy", "check"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -205,8 +214,8 @@ TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {
   for (const auto &c : cases) {
     auto r = explain(path, c.args);
     EXPECT_EQ(r.exit_code, 0) << c.args[1] << "\n" << r.output;
-    EXPECT_NE(r.output.find("\n" + c.rule_line + "\n"), std::string::npos)
-        << c.args[1] << "\n" << r.output;
+    EXPECT_NE(r.output.find("\n" + c.rule_line + "\n"), std::string::npos) << c.args[1] << "\n"
+                                                                           << r.output;
   }
 
   // Every setting is listed, with the layer it comes from.
@@ -215,8 +224,8 @@ TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {
        {"protocol", "min_tls_version", "cipher_suites", "tls12_ciphers", "groups", "certificate",
         "private_key", "trust_bundle", "crl", "peer_authentication", "require_peer_target_name",
         "allow_insecure", "handshake_timeout_ms", "session_tickets", "peer_names", "deny"}) {
-    EXPECT_NE(r.output.find("\n" + std::string(key) + " = "), std::string::npos)
-        << key << "\n" << r.output;
+    EXPECT_NE(r.output.find("\n" + std::string(key) + " = "), std::string::npos) << key << "\n"
+                                                                                 << r.output;
   }
   EXPECT_NE(r.output.find("min_tls_version = \"1.2\""), std::string::npos) << r.output;
   auto layer_of = [&](const std::string &key) {

@@ -47,7 +47,8 @@ struct ExplainOptions {
   bool json = false;
 };
 
-// --- check ----------------------------------------------------------------------------------------
+// --- check
+// ----------------------------------------------------------------------------------------
 
 // is_positioned says whether |message| reads "SOURCE:LINE:COLUMN: ...".
 bool is_positioned(const std::string &message, const std::string &source) {
@@ -91,8 +92,8 @@ void run_check(const CheckOptions &opts) {
   if (!snapshot) throw CommandError(kExitUsage, snapshot.error().message);
   const std::size_t files = (*snapshot)->files().size();
 
-  std::string summary = opts.file + ": valid: " + std::to_string(rules) +
-                        (rules == 1 ? " rule" : " rules");
+  std::string summary =
+      opts.file + ": valid: " + std::to_string(rules) + (rules == 1 ? " rule" : " rules");
   if (denying > 0) summary += " (" + std::to_string(denying) + " deny)";
   summary += ", " + std::to_string(identities) + (identities == 1 ? " identity" : " identities");
   summary += ", " + std::to_string(files) + (files == 1 ? " file" : " files") + " checked";
@@ -234,7 +235,8 @@ Endpoint accept_endpoint(const std::string &text, bool *address_given) {
 // `program` and as /proc/self/exe names the running program.
 std::string program_path(const std::string &program) {
   if (program.empty()) return program;
-  if (program[0] != '/') usage_error("--program must be an absolute path, not " + base::quote(program));
+  if (program[0] != '/')
+    usage_error("--program must be an absolute path, not " + base::quote(program));
   char resolved[PATH_MAX];
   if (::realpath(program.c_str(), resolved) != nullptr) return resolved;
   return program;
@@ -248,9 +250,12 @@ struct SettingKey {
 };
 
 const SettingKey kSettingKeys[] = {
-    {"protocol", [](const policy::Settings &s) -> ordered_json { return std::string(to_string(s.protocol)); }},
+    {"protocol",
+     [](const policy::Settings &s) -> ordered_json { return std::string(to_string(s.protocol)); }},
     {"min_tls_version",
-     [](const policy::Settings &s) -> ordered_json { return std::string(to_string(s.min_tls_version)); }},
+     [](const policy::Settings &s) -> ordered_json {
+       return std::string(to_string(s.min_tls_version));
+     }},
     {"cipher_suites", [](const policy::Settings &s) -> ordered_json { return s.cipher_suites; }},
     {"tls12_ciphers", [](const policy::Settings &s) -> ordered_json { return s.tls12_ciphers; }},
     {"groups", [](const policy::Settings &s) -> ordered_json { return s.groups; }},
@@ -259,13 +264,16 @@ const SettingKey kSettingKeys[] = {
     {"trust_bundle", [](const policy::Settings &s) -> ordered_json { return s.trust_bundle; }},
     {"crl", [](const policy::Settings &s) -> ordered_json { return s.crl; }},
     {"peer_authentication",
-     [](const policy::Settings &s) -> ordered_json { return std::string(to_string(s.peer_authentication)); }},
+     [](const policy::Settings &s) -> ordered_json {
+       return std::string(to_string(s.peer_authentication));
+     }},
     {"require_peer_target_name",
      [](const policy::Settings &s) -> ordered_json { return s.require_peer_target_name; }},
     {"allow_insecure", [](const policy::Settings &s) -> ordered_json { return s.allow_insecure; }},
     {"handshake_timeout_ms",
      [](const policy::Settings &s) -> ordered_json { return s.handshake_timeout_ms; }},
-    {"session_tickets", [](const policy::Settings &s) -> ordered_json { return s.session_tickets; }},
+    {"session_tickets",
+     [](const policy::Settings &s) -> ordered_json { return s.session_tickets; }},
     {"peer_names", [](const policy::Settings &s) -> ordered_json { return s.peer_names; }},
     {"deny", [](const policy::Settings &s) -> ordered_json { return s.deny; }},
 };
@@ -283,8 +291,8 @@ struct Explanation {
   std::string policy;  // the file, or "(built-in defaults)"
   bool outbound = true;
   Endpoint endpoint;
-  std::string program;  // "" when not given
-  std::string rule;     // "defaults" when no rule matched
+  std::string program;          // "" when not given
+  std::string rule;             // "defaults" when no rule matched
   std::size_t rule_number = 0;  // 1-based; 0 for defaults
   std::size_t rule_count = 0;
   struct Key {
@@ -307,7 +315,8 @@ std::string from_layer(const ordered_json &value, const ordered_json &defaults,
 
 void print_text(const Explanation &e) {
   std::printf("policy   %s\n", e.policy.c_str());
-  std::printf("socket   %s %s\n", e.outbound ? "outbound to" : "inbound on", e.endpoint.text.c_str());
+  std::printf("socket   %s %s\n", e.outbound ? "outbound to" : "inbound on",
+              e.endpoint.text.c_str());
   std::printf("program  %s\n", e.program.empty() ? "(not given)" : e.program.c_str());
   if (e.rule_number == 0) {
     std::printf("rule     defaults (no [[rule]] of %zu matched)\n", e.rule_count);
@@ -318,16 +327,19 @@ void print_text(const Explanation &e) {
   const bool denied = std::any_of(e.keys.begin(), e.keys.end(), [](const Explanation::Key &k) {
     return k.name == "deny" && k.value == true;
   });
-  std::printf("verdict  %s\n", denied ? "refused (deny = true): the socket fails with EACCES"
-                                      : "secured as below");
-  std::printf("\n# effective settings: the rule's keys over [defaults] over the built-in defaults\n");
+  std::printf("verdict  %s\n",
+              denied ? "refused (deny = true): the socket fails with EACCES" : "secured as below");
+  std::printf(
+      "\n# effective settings: the rule's keys over [defaults] over the built-in defaults\n");
   std::size_t width = 0;
-  for (const auto &k : e.keys) width = std::max(width, k.name.size() + 3 + toml_value(k.value).size());
+  for (const auto &k : e.keys)
+    width = std::max(width, k.name.size() + 3 + toml_value(k.value).size());
   width = std::min<std::size_t>(width, 72);
   for (const auto &k : e.keys) {
     const std::string line = k.name + " = " + toml_value(k.value);
-    const std::string from = k.from == "rule" ? "rule" : k.from == "defaults" ? "[defaults]"
-                                                                              : "built-in";
+    const std::string from = k.from == "rule"       ? "rule"
+                             : k.from == "defaults" ? "[defaults]"
+                                                    : "built-in";
     std::printf("%-*s  # %s\n", static_cast<int>(width), line.c_str(), from.c_str());
   }
 }
@@ -375,7 +387,8 @@ void run_explain(const ExplainOptions &opts) {
   e.policy = p.source;
   e.outbound = !opts.connect.empty();
   bool address_given = true;
-  e.endpoint = e.outbound ? connect_endpoint(opts.connect) : accept_endpoint(opts.accept, &address_given);
+  e.endpoint =
+      e.outbound ? connect_endpoint(opts.connect) : accept_endpoint(opts.accept, &address_given);
   e.program = program_path(opts.program);
 
   policy::MatchQuery query;
@@ -411,9 +424,9 @@ void run_explain(const ExplainOptions &opts) {
   const policy::Settings builtin;
   for (const SettingKey &key : kSettingKeys) {
     const ordered_json value = key.value(*matched.settings);
-    e.keys.push_back({key.name, value,
-                      from_layer(value, key.value(p.defaults), key.value(builtin),
-                                 e.rule_number != 0)});
+    e.keys.push_back(
+        {key.name, value,
+         from_layer(value, key.value(p.defaults), key.value(builtin), e.rule_number != 0)});
   }
   if (opts.json) {
     print_json(e);
@@ -433,7 +446,8 @@ void register_policy(CLI::App &app) {
 
   auto check_opts = std::make_shared<CheckOptions>();
   CLI::App *check_cmd = cmd->add_subcommand(
-      "check", "Validate a policy file as ssx loads it, credential files and TLS contexts included");
+      "check",
+      "Validate a policy file as ssx loads it, credential files and TLS contexts included");
   check_cmd->add_option("FILE", check_opts->file, "The policy file")->required();
   check_cmd->footer(
       "\nExit status: 0 when FILE is valid (a one-line summary on stdout), 2 when it is not (the\n"
@@ -446,10 +460,9 @@ void register_policy(CLI::App &app) {
   auto explain_opts = std::make_shared<ExplainOptions>();
   CLI::App *explain = cmd->add_subcommand(
       "explain", "Show which rule applies to a socket and every setting in effect for it");
-  explain
-      ->add_option("--policy", explain_opts->policy,
-                   "Policy file (default: $SSX_POLICY, else /etc/ssx/policy.toml, else the "
-                   "built-in defaults)");
+  explain->add_option("--policy", explain_opts->policy,
+                      "Policy file (default: $SSX_POLICY, else /etc/ssx/policy.toml, else the "
+                      "built-in defaults)");
   CLI::Option *connect =
       explain->add_option("--connect", explain_opts->connect,
                           "An outbound socket to HOST:PORT ([IPV6]:PORT; a name is resolved)");

@@ -2,14 +2,14 @@
 // snapshot never reads its files again (what makes reloading under rotation safe), and a context
 // that cannot be built fails the snapshot instead of a later handshake.
 
-#include <gtest/gtest.h>
-#include <unistd.h>
+#include "core/policy_state.hpp"
 
+#include <gtest/gtest.h>
 #include <openssl/pem.h>
+#include <unistd.h>
 
 #include <cstdio>
 
-#include "core/policy_state.hpp"
 #include "ossl/ossl.hpp"
 #include "testlib/loopback.hpp"
 #include "testlib/test_pki.hpp"
@@ -29,11 +29,12 @@ class PolicySnapshotTest : public ::testing::Test {
   // credentials.
   policy::Policy inbound_policy() {
     const std::string path = dir_.file("policy.toml");
-    test::write_text(path, "version = 1\n[defaults]\ntrust_bundle = " +
-                               test::toml_quote(pki_.ca_cert()) +
-                               "\n[[rule]]\nname = \"server\"\ndirection = \"inbound\"\n"
-                               "certificate = " + test::toml_quote(server_.cert) +
-                               "\nprivate_key = " + test::toml_quote(server_.key) + "\n");
+    test::write_text(path,
+                     "version = 1\n[defaults]\ntrust_bundle = " + test::toml_quote(pki_.ca_cert()) +
+                         "\n[[rule]]\nname = \"server\"\ndirection = \"inbound\"\n"
+                         "certificate = " +
+                         test::toml_quote(server_.cert) +
+                         "\nprivate_key = " + test::toml_quote(server_.key) + "\n");
     return policy::load_policy_file(path).value();
   }
 
@@ -112,7 +113,8 @@ TEST_F(PolicySnapshotTest, ContextsNoSocketCanUseAreNotBuilt) {
   auto snapshot = PolicySnapshot::build(std::move(p));
   ASSERT_TRUE(snapshot.has_value()) << snapshot.error().message;
   // The server context an inbound rule without a certificate would need fails when asked for.
-  auto server = (*snapshot)->tls_context((*snapshot)->policy().rules[0].settings, tls::Role::server);
+  auto server =
+      (*snapshot)->tls_context((*snapshot)->policy().rules[0].settings, tls::Role::server);
   EXPECT_FALSE(server.has_value());
 }
 
@@ -122,9 +124,8 @@ TEST_F(PolicySnapshotTest, FilesListsEveryNamedFileOnce) {
   p.rules.push_back(p.rules[0]);  // the same files again
   p.rules.back().settings.trust_bundle = "system";
   PolicySnapshot snapshot(std::move(p));
-  EXPECT_EQ(snapshot.files(),
-            (std::vector<std::string>{pki_.ca_cert(), "/etc/ssx/ca.crl", server_.cert,
-                                      server_.key}));
+  EXPECT_EQ(snapshot.files(), (std::vector<std::string>{pki_.ca_cert(), "/etc/ssx/ca.crl",
+                                                        server_.cert, server_.key}));
 }
 
 }  // namespace
