@@ -1,10 +1,12 @@
 # The README's commands. Each installs what is missing, configures, builds and runs.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test asan-test demo bench bench-smoke format format-check tidy clean
+.PHONY: all deps build test asan-test fuzz-smoke demo bench bench-smoke format format-check tidy clean
 
 all: build
 
@@ -26,6 +28,19 @@ asan-test: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
+# The policy loader's libFuzzer target (tests/fuzz), built with clang, ASan and UBSan in its own
+# build directory, run for at most $(FUZZ_SECONDS) s from the seed corpus. New inputs go to
+# $(FUZZ_BUILD)/policy-corpus (the seeds stay untouched); a crash, leak, sanitizer report or
+# input slower than 10 s fails the target and leaves the input in $(FUZZ_BUILD)/crash-* etc.
+fuzz-smoke: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSSX_FUZZ=ON -DSSX_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target policy_fuzz
+	mkdir -p $(FUZZ_BUILD)/policy-corpus
+	$(FUZZ_BUILD)/tests/fuzz/policy_fuzz $(FUZZ_BUILD)/policy-corpus tests/fuzz/corpus/policy \
+	  -dict=tests/fuzz/policy.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/
+
 demo: build
 	@if [ -x $(BUILD)/tools/ssx/ssx ]; then $(BUILD)/tools/ssx/ssx demo; \
 	else scripts/example-demo $(BUILD); fi
@@ -41,4 +56,4 @@ tidy: build
 	  || { grep -E 'error:|warning:' $(BUILD)/tidy.log | sort -u | head -50; exit 1; }
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -313,6 +313,27 @@ SSX_EXPORT int ssx_revert_impersonation(void);
  * EINVAL (invalid: ssx_last_error gives "FILE:LINE:COLUMN: message"). Thread-safe. */
 SSX_EXPORT int ssx_load_policy(const char *path);
 
+/* ssx_reload_policy reads the policy file in force again (the one ssx_load_policy installed, else
+ * $SSX_POLICY, else /etc/ssx/policy.toml) together with every certificate, key, trust bundle and
+ * CRL it names, builds everything new connections need from them (so a key that does not match
+ * its certificate fails here, not in a handshake) and, if all of it is valid, makes it the policy
+ * for new connections. Established connections keep the policy they were secured under. On
+ * failure nothing changes: the last good policy stays in force. ssx also reloads by itself when
+ * those files change (checked at most once a second when a socket is secured; see
+ * docs/policy.md); call this after replacing them to have the change apply at once, or to learn
+ * whether the new files are valid.
+ * Returns 0, or -1 with errno (ssx_last_error says which file and why):
+ *   ENOENT    the policy file is gone (a default path without a file keeps the built-in
+ *             defaults and returns 0).
+ *   EACCES    the policy file is unreadable or writable by others, or a TLS context cannot be
+ *             built from the files.
+ *   EINVAL    the policy is invalid, including a certificate, key, trust bundle or CRL that is
+ *             missing, unreadable, truncated or does not match ("FILE:LINE:COLUMN: message").
+ *   EISDIR, EFBIG, ... as ssx_load_policy.
+ * Blocks while it reads the files and builds TLS contexts (milliseconds). Thread-safe;
+ * concurrent reloads run one after the other. */
+SSX_EXPORT int ssx_reload_policy(void);
+
 /* Errors. */
 
 /* ssx_last_error returns the reason for the last failure of an ssx call on the calling thread,

@@ -359,6 +359,14 @@ inline Result<void> load_policy(const std::string &path) {
   return {};
 }
 
+// reload_policy reads the policy file in force and the files it names again and, if they are
+// valid, makes them the policy for new connections (ssx_reload_policy). On failure the last good
+// policy stays in force.
+inline Result<void> reload_policy() {
+  if (ssx_reload_policy() != 0) return detail::last_failure();
+  return {};
+}
+
 }  // namespace ssx
 
 #endif  // SSX_SSX_HPP

@@ -332,4 +332,8 @@ const char *ssx_last_error(void) { return ssx::base::last_error(); }
 
 const char *ssx_version(void) { return "0.1.0"; }
 
+int ssx_reload_policy(void) {
+  return guarded([&]() -> int { return to_c(ssx::core::reload_policy()); }, -1);
+}
+
 }  // extern "C"

@@ -37,6 +37,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"pki", ssx::cli::register_pki},
+    {"policy", ssx::cli::register_policy},
 };
 
 // help_hint names the --help of the deepest subcommand the user reached, e.g. "ssx pki issue
