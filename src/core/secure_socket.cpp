@@ -504,7 +504,10 @@ Result<void> SecureSocket::shutdown(int how) {
       auto w = session_->send_close_notify();
       if (!w) return w.error();
       if (*w == tls::Want::nothing) break;
-      if (net::is_nonblocking(fd_)) return fail(EAGAIN, "close_notify could not be sent yet");
+      if (net::is_nonblocking(fd_)) {
+        wants_ = events_for(*w);  // the caller polls for this, then calls ssx_shutdown again
+        return fail(EAGAIN, "close_notify could not be sent yet");
+      }
       if (auto r = wait_unlocked(lock, events_for(*w), net::socket_timeout(fd_, false)); !r) {
         return r.error();
       }

@@ -244,6 +244,15 @@ Failure Session::handshake_failure(int ssl_error) {
 Failure Session::io_failure(int ssl_error, const char *operation) {
   unsigned long e = ERR_peek_error();
   int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+  // A stream that ended without close_notify is a truncation, whatever happened after the EOF:
+  // OpenSSL answers it with an alert whose send may fail (EPIPE after a reset), and that later
+  // write error must not stand in for what the read saw.
+  const bool reading = std::strcmp(operation, "receive") == 0;
+  if (reading && (bio_state_.peer_closed || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+    return with_detail(ECONNRESET,
+                       "peer closed the TCP connection without a TLS close_notify: "
+                       "the data may have been truncated");
+  }
   if (ssl_error == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
     if (bio_state_.last_errno != 0) {
       return with_detail(bio_state_.last_errno,
