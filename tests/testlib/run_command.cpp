@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -224,17 +225,25 @@ std::string describe(const std::vector<std::string> &argv, const CommandResult &
   return out;
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string> &argv) {
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) throw_errno("open /dev/null");
+ChildProcess::ChildProcess(const std::vector<std::string> &argv, Stdin in) {
   Pipe out;
-  try {
-    pid_ = spawn(argv, null_fd, out.fd[1]);
-  } catch (...) {
+  if (in == Stdin::pipe) {
+    Pipe input;
+    pid_ = spawn(argv, input.fd[0], out.fd[1]);
+    input.close_read();
+    in_fd_ = std::exchange(input.fd[1], -1);
+    fcntl(in_fd_, F_SETFL, O_NONBLOCK);
+  } else {
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) throw_errno("open /dev/null");
+    try {
+      pid_ = spawn(argv, null_fd, out.fd[1]);
+    } catch (...) {
+      close(null_fd);
+      throw;
+    }
     close(null_fd);
-    throw;
   }
-  close(null_fd);
   out.close_write();
   out_fd_ = out.release_read();
   fcntl(out_fd_, F_SETFL, O_NONBLOCK);
@@ -242,6 +251,72 @@ ChildProcess::ChildProcess(const std::vector<std::string> &argv) {
 
 ChildProcess::~ChildProcess() {
   stop();
+}
+
+bool ChildProcess::read_output_once(std::chrono::milliseconds timeout) {
+  if (out_fd_ < 0) return false;
+  pollfd fd{out_fd_, POLLIN, 0};
+  int ready = poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready <= 0) return ready < 0 && errno == EINTR;
+  if (!read_available(out_fd_, output_)) {
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+  return true;
+}
+
+bool ChildProcess::write_stdin(const std::string &data, std::chrono::milliseconds timeout) {
+  BlockSigpipe block_sigpipe;
+  auto deadline = Clock::now() + timeout;
+  size_t written = 0;
+  while (written < data.size()) {
+    if (in_fd_ < 0) return false;
+    pollfd fds[2] = {{in_fd_, POLLOUT, 0}, {out_fd_, POLLIN, 0}};
+    nfds_t nfds = out_fd_ >= 0 ? 2 : 1;
+    int ready = poll(fds, nfds, remaining_ms(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    if (nfds == 2 && fds[1].revents != 0 && !read_available(out_fd_, output_)) {
+      close(out_fd_);
+      out_fd_ = -1;
+    }
+    if (fds[0].revents != 0) {
+      ssize_t n = write(in_fd_, data.data() + written, data.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+    }
+  }
+  return true;
+}
+
+void ChildProcess::close_stdin() {
+  if (in_fd_ >= 0) close(in_fd_);
+  in_fd_ = -1;
+}
+
+std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    siginfo_t info{};
+    int r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && info.si_pid == pid_) break;
+    if (r < 0 && errno != EINTR) throw_errno("waitid");
+    if (remaining_ms(deadline) == 0) return std::nullopt;
+    if (!read_output_once(std::chrono::milliseconds(std::min(remaining_ms(deadline), 10)))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  CommandResult result;
+  fill_status(kill_and_reap(pid_), result);
+  pid_ = -1;
+  close_stdin();
+  if (out_fd_ >= 0) {
+    read_available(out_fd_, output_);
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+  return result.exit_code;
 }
 
 bool ChildProcess::wait_for_output(const std::string &text, std::chrono::milliseconds timeout) {
@@ -285,6 +360,7 @@ std::string ChildProcess::wait_for_line(const std::string &prefix,
 }
 
 void ChildProcess::stop() {
+  close_stdin();
   if (pid_ > 0) {
     kill_and_reap(pid_);
     pid_ = -1;

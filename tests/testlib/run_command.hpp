@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,11 +35,14 @@ CommandResult run_command(const std::vector<std::string> &argv,
 std::string describe(const std::vector<std::string> &argv, const CommandResult &result);
 
 // ChildProcess runs a program in the background, in its own process group, with stdout and
-// stderr captured and stdin at /dev/null. The destructor kills the group and reaps the child.
+// stderr captured and stdin at /dev/null (or a pipe the test writes). The destructor kills the
+// group and reaps the child.
 class ChildProcess {
  public:
-  // Starts |argv|; throws std::runtime_error when it cannot.
-  explicit ChildProcess(const std::vector<std::string> &argv);
+  enum class Stdin { null, pipe };
+  // Starts |argv|; throws std::runtime_error when it cannot. With Stdin::pipe the test feeds the
+  // child's standard input with write_stdin and ends it with close_stdin.
+  explicit ChildProcess(const std::vector<std::string> &argv, Stdin in = Stdin::null);
   ~ChildProcess();
   ChildProcess(const ChildProcess &) = delete;
   ChildProcess &operator=(const ChildProcess &) = delete;
@@ -51,6 +55,18 @@ class ChildProcess {
   // with |prefix|, and returns it without the newline; empty when none arrived in time.
   std::string wait_for_line(const std::string &prefix, std::chrono::milliseconds timeout);
 
+  // write_stdin writes all of |data| to the child's stdin (Stdin::pipe), reading its output
+  // meanwhile so that neither side can block the other; false when the child closed its stdin or
+  // |timeout| passed first.
+  bool write_stdin(const std::string &data, std::chrono::milliseconds timeout);
+  // close_stdin ends the child's standard input (it reads end of file); idempotent.
+  void close_stdin();
+
+  // wait_exit waits at most |timeout| for the child to exit, collecting its output, and returns
+  // its exit status (-1 when a signal killed it), after killing anything it left in its process
+  // group. Returns nullopt, leaving the child running, when it did not exit in time.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+
   // output returns what the child has written so far (as read by wait_for_output/stop).
   const std::string &output() const { return output_; }
 
@@ -60,8 +76,11 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  bool read_output_once(std::chrono::milliseconds timeout);
+
   pid_t pid_ = -1;
   int out_fd_ = -1;
+  int in_fd_ = -1;
   std::string output_;
 };
 

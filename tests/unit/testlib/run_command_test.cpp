@@ -65,5 +65,33 @@ TEST(ChildProcess, WaitsForOutputAndIsKilledOnDestruction) {
   EXPECT_EQ(kill(pid, 0), -1);
 }
 
+TEST(ChildProcess, PipedStdinIsFedAndEnded) {
+  ChildProcess child({"sh", "-c", "read line; echo \"got $line\"; cat; echo end"},
+                     ChildProcess::Stdin::pipe);
+  ASSERT_TRUE(child.write_stdin("first\n", std::chrono::seconds(10)));
+  EXPECT_TRUE(child.wait_for_output("got first", std::chrono::seconds(10))) << child.output();
+  // More than a pipe holds: write_stdin must read the echo meanwhile or both sides would block.
+  const std::string bulk(1 << 20, 'x');
+  ASSERT_TRUE(child.write_stdin(bulk, std::chrono::seconds(20)));
+  child.close_stdin();
+  auto status = child.wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0);
+  EXPECT_EQ(child.output(), "got first\n" + bulk + "end\n");
+}
+
+TEST(ChildProcess, WaitExitIsBoundedAndReportsTheStatus) {
+  ChildProcess sleeper({"sleep", "30"});
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(sleeper.wait_exit(milliseconds(100)).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  ChildProcess exits({"sh", "-c", "echo bye; exit 7"});
+  auto status = exits.wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 7);
+  EXPECT_EQ(exits.output(), "bye\n");
+}
+
 }  // namespace
 }  // namespace ssx::test
