@@ -1,15 +1,15 @@
 // `ssx demo` (what `make demo` runs): with no configuration at all it exits 0, shows each side's
 // query, ignores $SSX_POLICY, and leaves nothing behind in its temporary directory.
 
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
-#include <sys/stat.h>
 
 #include "cli_support.hpp"
 #include "testlib/run_command.hpp"
@@ -51,9 +51,9 @@ TEST(CliDemo, RunsWithoutConfigurationAndShowsBothQueries) {
   ASSERT_EQ(mkdir(scratch.c_str(), 0700), 0);
 
   const auto start = std::chrono::steady_clock::now();
-  auto result = run_command(
-      {"env", "SSX_POLICY=" + broken, "TMPDIR=" + scratch, ssx_binary(), "demo"},
-      std::chrono::seconds(30));
+  auto result =
+      run_command({"env", "SSX_POLICY=" + broken, "TMPDIR=" + scratch, ssx_binary(), "demo"},
+                  std::chrono::seconds(30));
   const auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(result.exit_code, 0) << result.output;
   // Quick: well under a second on an idle machine; the bound leaves room for a loaded CI.
@@ -101,8 +101,8 @@ TEST(CliDemo, RunsWithoutConfigurationAndShowsBothQueries) {
     ASSERT_NE(client_at, std::string::npos) << line;
     EXPECT_NE(line.find(row.server, client_at + row.client.size()), std::string::npos) << line;
   }
-  for (const char *flag : {"encrypted", "peer authenticated", "peer name verified",
-                           "impersonation available"}) {
+  for (const char *flag :
+       {"encrypted", "peer authenticated", "peer name verified", "impersonation available"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag << " in\n" << out;
   }
   // Its temporary directory was under $TMPDIR, and is gone.

@@ -118,14 +118,13 @@ class OpensslServer {
 
 TEST_F(CliNetcat, OpensslClientAndListenExchangeDataBothWays) {
   const std::string policy = write_policy();
-  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"},
-                          ChildProcess::Stdin::pipe);
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"}, ChildProcess::Stdin::pipe);
   ASSERT_FALSE(listen.port().empty());
   // -quiet implies -ign_eof: s_client stays until the server's close_notify.
-  ChildProcess s_client({"openssl", "s_client", "-connect", "127.0.0.1:" + listen.port(),
-                         "-CAfile", pki_.ca_cert(), "-verify_return_error", "-verify_hostname",
-                         "localhost", "-tls1_3", "-quiet"},
-                        ChildProcess::Stdin::pipe);
+  ChildProcess s_client(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + listen.port(), "-CAfile", pki_.ca_cert(),
+       "-verify_return_error", "-verify_hostname", "localhost", "-tls1_3", "-quiet"},
+      ChildProcess::Stdin::pipe);
 
   ASSERT_TRUE(s_client.write_stdin("hello from s_client\n", kWait));
   EXPECT_TRUE(listen.child().wait_for_output("hello from s_client\n", kWait)) << listen.output();
@@ -150,9 +149,9 @@ TEST_F(CliNetcat, ConnectJsonReportsEveryFieldAgainstOpensslServer) {
                         "-CAfile", pki_.ca_cert()});
   ASSERT_FALSE(server.port().empty());
 
-  auto result = connect({"--policy", policy, "--json", "--name", "localhost",
-                         "127.0.0.1:" + server.port()},
-                        "GET / HTTP/1.0\r\n\r\n");
+  auto result =
+      connect({"--policy", policy, "--json", "--name", "localhost", "127.0.0.1:" + server.port()},
+              "GET / HTTP/1.0\r\n\r\n");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("HTTP/1.0 200 ok"), std::string::npos) << result.output;
 
@@ -221,8 +220,7 @@ TEST_F(CliNetcat, ConnectAndListenRoundTripAFileWithHalfClose) {
 
 TEST_F(CliNetcat, PeersCloseNotifyFirstThenStdinStillReachesThePeer) {
   const std::string policy = write_policy();
-  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"},
-                          ChildProcess::Stdin::pipe);
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"}, ChildProcess::Stdin::pipe);
   ASSERT_FALSE(listen.port().empty());
   ChildProcess client(ssx_argv({"connect", "--policy", policy, "127.0.0.1:" + listen.port()}),
                       ChildProcess::Stdin::pipe);
@@ -250,10 +248,10 @@ TEST_F(CliNetcat, ExecPutsThePeersIdentityInTheCommandsEnvironment) {
   ASSERT_FALSE(user.empty());
   const std::string policy = write_policy("peer_authentication = \"required\"", identity(user));
   // sh is the command under test here; ssx itself runs it with execvp, no shell of its own.
-  BackgroundListen listen({"--policy", policy, "--once", "--json", "127.0.0.1:0", "--exec", "sh",
-                           "-c",
-                           "echo \"principal=$SSX_PEER_PRINCIPAL user=$SSX_PEER_USER "
-                           "protocol=$SSX_PROTOCOL cipher=$SSX_CIPHER address=$SSX_PEER_ADDRESS\""});
+  BackgroundListen listen(
+      {"--policy", policy, "--once", "--json", "127.0.0.1:0", "--exec", "sh", "-c",
+       "echo \"principal=$SSX_PEER_PRINCIPAL user=$SSX_PEER_USER "
+       "protocol=$SSX_PROTOCOL cipher=$SSX_CIPHER address=$SSX_PEER_ADDRESS\""});
   ASSERT_FALSE(listen.port().empty());
   auto result = connect({"--policy", policy, "127.0.0.1:" + listen.port()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
@@ -292,8 +290,7 @@ TEST_F(CliNetcat, ExecServesConnectionsConcurrentlyAndSurvivesAFailedHandshake) 
   const std::string address = "127.0.0.1:" + listen.port();
 
   // A client that holds its connection open...
-  ChildProcess held(ssx_argv({"connect", "--policy", policy, address}),
-                    ChildProcess::Stdin::pipe);
+  ChildProcess held(ssx_argv({"connect", "--policy", policy, address}), ChildProcess::Stdin::pipe);
   ASSERT_TRUE(held.write_stdin("first\n", kWait));
   EXPECT_TRUE(held.wait_for_output("first\n", kWait)) << held.output();
   // ...a client whose handshake fails (it rejects the server's name)...
@@ -320,14 +317,14 @@ TEST_F(CliNetcat, ImpersonateRunsTheCommandAsThePeersMappedAccount) {
   TestUser user("nc", /*extra_group=*/true);
   const std::string policy =
       write_policy("peer_authentication = \"required\"", identity(user.name()));
-  BackgroundListen listen({"--policy", policy, "--once", "--impersonate", "127.0.0.1:0",
-                           "--exec", "sh", "-c", "id -u; id -g; id -G; echo \"$USER\""});
+  BackgroundListen listen({"--policy", policy, "--once", "--impersonate", "127.0.0.1:0", "--exec",
+                           "sh", "-c", "id -u; id -g; id -G; echo \"$USER\""});
   ASSERT_FALSE(listen.port().empty());
   auto result = connect({"--policy", policy, "127.0.0.1:" + listen.port()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   const std::string groups = std::to_string(user.gid()) + " " + std::to_string(user.extra_gid());
-  EXPECT_EQ(result.output, std::to_string(user.uid()) + "\n" + std::to_string(user.gid()) +
-                               "\n" + groups + "\n" + user.name() + "\n");
+  EXPECT_EQ(result.output, std::to_string(user.uid()) + "\n" + std::to_string(user.gid()) + "\n" +
+                               groups + "\n" + user.name() + "\n");
   auto status = listen.child().wait_exit(kWait);
   ASSERT_TRUE(status.has_value()) << listen.output();
   EXPECT_EQ(*status, 0) << listen.output();
@@ -335,8 +332,8 @@ TEST_F(CliNetcat, ImpersonateRunsTheCommandAsThePeersMappedAccount) {
 
 TEST_F(CliNetcat, ImpersonateRefusesAPeerMappedToNoAccount) {
   const std::string policy = write_policy("peer_authentication = \"required\"");
-  BackgroundListen listen({"--policy", policy, "--once", "--impersonate", "127.0.0.1:0",
-                           "--exec", "echo", "must not run"});
+  BackgroundListen listen({"--policy", policy, "--once", "--impersonate", "127.0.0.1:0", "--exec",
+                           "echo", "must not run"});
   ASSERT_FALSE(listen.port().empty());
   auto result = connect({"--policy", policy, "127.0.0.1:" + listen.port()});
   EXPECT_EQ(result.output.find("must not run"), std::string::npos) << result.output;
@@ -398,8 +395,8 @@ TEST_F(CliNetcat, WrongNameExitsOneWithTheReason) {
   const std::string policy = write_policy();
   BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"});
   ASSERT_FALSE(listen.port().empty());
-  auto result = connect({"--policy", policy, "--name", "wrong.example",
-                         "127.0.0.1:" + listen.port()});
+  auto result =
+      connect({"--policy", policy, "--name", "wrong.example", "127.0.0.1:" + listen.port()});
   expect_one_line_error(result, 1, "wrong name");
   EXPECT_NE(result.output.find("\"wrong.example\""), std::string::npos) << result.output;
   // The listener's one connection failed: --once reports it and exits 1.

@@ -40,9 +40,8 @@ inline void expect_one_line_error(const CommandResult &result, int code,
                                   const std::string &context) {
   EXPECT_EQ(result.exit_code, code) << context << "\n" << result.output;
   EXPECT_EQ(result.output.rfind("ssx: ", 0), 0u) << context << "\n" << result.output;
-  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1)
-      << context << "\n"
-      << result.output;
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << context << "\n"
+                                                                             << result.output;
 }
 
 // BackgroundListen runs `ssx listen ARGS...` and waits for its "ssx: listening on ADDR" line;

@@ -40,8 +40,8 @@ class DemoDir {
  public:
   DemoDir() {
     const char *tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
-                          "/ssx-demo-XXXXXX";
+    std::string pattern =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/ssx-demo-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) {
       failure("cannot create a temporary directory " + pattern + ": " + std::strerror(errno));
     }
@@ -75,11 +75,11 @@ Account current_account() {
     a.name = pw.pw_name;
   }
   // The policy accepts names of A-Z a-z 0-9 . _ - (and a final $); anything else goes by uid.
-  const bool plain = !a.name.empty() && a.name[0] != '-' &&
-                     std::all_of(a.name.begin(), a.name.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                              c == '_' || c == '-' || c == '$';
-                     });
+  const bool plain =
+      !a.name.empty() && a.name[0] != '-' && std::all_of(a.name.begin(), a.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+               c == '$';
+      });
   if (!plain) a.name.clear();
   return a;
 }
@@ -180,9 +180,9 @@ void serve(Socket &client, SecurityInfo &info) {
   info = check(client.query_security());
   std::string who = info.peer_principal;
   if (info.peer_account) {
-    who += " (local user " + (info.peer_account->user.empty()
-                                  ? "uid " + std::to_string(info.peer_account->uid)
-                                  : info.peer_account->user) +
+    who += " (local user " +
+           (info.peer_account->user.empty() ? "uid " + std::to_string(info.peer_account->uid)
+                                            : info.peer_account->user) +
            ")";
   }
   for (std::string line = receive_line(client); !line.empty(); line = receive_line(client)) {
@@ -199,13 +199,15 @@ struct Row {
   Cell client, server;
 };
 
-std::string or_none(const std::string &s) { return s.empty() ? "(none)" : s; }
+std::string or_none(const std::string &s) {
+  return s.empty() ? "(none)" : s;
+}
 
 Cell account_cell(const SecurityInfo &info) {
   if (!info.peer_account) return {"(not mapped)"};
   const PeerAccount &a = *info.peer_account;
-  Cell cell{(a.user.empty() ? "(no name)" : a.user) + " (uid " + std::to_string(a.uid) +
-            ", gid " + std::to_string(a.gid) + ")"};
+  Cell cell{(a.user.empty() ? "(no name)" : a.user) + " (uid " + std::to_string(a.uid) + ", gid " +
+            std::to_string(a.gid) + ")"};
   std::string groups;
   for (gid_t g : a.groups) {
     groups += (groups.empty() ? "" : ", ") + group_name(g) + "(" + std::to_string(g) + ")";
@@ -258,8 +260,8 @@ void print_table(const std::vector<Row> &table) {
   }
   label_width += 3;
   client_width += 3;
-  std::printf("  %-*s%-*s%s\n", static_cast<int>(label_width), "",
-              static_cast<int>(client_width), "client's query", "server's query");
+  std::printf("  %-*s%-*s%s\n", static_cast<int>(label_width), "", static_cast<int>(client_width),
+              "client's query", "server's query");
   for (const Row &r : table) {
     const size_t height = std::max(r.client.size(), r.server.size());
     for (size_t i = 0; i < height; ++i) {
@@ -339,8 +341,7 @@ void run_demo() {
       "  local account %s. Only that policy is used: /etc/ssx/policy.toml and $SSX_POLICY\n"
       "  are ignored.\n\n",
       dir.path().c_str(), kClientId,
-      account.name.empty() ? ("uid " + std::to_string(account.uid)).c_str()
-                           : account.name.c_str());
+      account.name.empty() ? ("uid " + std::to_string(account.uid)).c_str() : account.name.c_str());
   for (const auto &[sent, reply] : transcript) {
     std::printf("  client -> server  %s\n", sent.c_str());
     std::printf("  server -> client  %s\n", reply.c_str());

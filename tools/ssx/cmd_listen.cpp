@@ -54,8 +54,8 @@ constexpr int kTickMs = 1000;
 constexpr int kChildPollMs = 100;
 
 // The environment variables a command started by --exec gets; inherited values are removed.
-constexpr const char *kPeerVariables[] = {"SSX_PEER_PRINCIPAL", "SSX_PEER_USER",
-                                          "SSX_PEER_ADDRESS", "SSX_PROTOCOL", "SSX_CIPHER"};
+constexpr const char *kPeerVariables[] = {"SSX_PEER_PRINCIPAL", "SSX_PEER_USER", "SSX_PEER_ADDRESS",
+                                          "SSX_PROTOCOL", "SSX_CIPHER"};
 
 struct ListenOptions {
   std::string policy;
@@ -173,8 +173,8 @@ void Server::end(Connection &c, const std::string &error) {
   if (!error.empty() && c.error.empty()) c.error = error;
   c.relay.reset();
   if (c.socket.is_open()) c.socket.close();  // close_notify unless the relay already sent it
-  close_fd(c.local);                            // the child reads end of file
-  if (c.pid > 0) return;                        // finished once the child is reaped
+  close_fd(c.local);                         // the child reads end of file
+  if (c.pid > 0) return;                     // finished once the child is reaped
   c.finished = true;
   if (!c.error.empty()) {
     std::string message = "connection from " + c.from + ": " + c.error;
@@ -362,8 +362,8 @@ void run_listen(ListenOptions &opts) {
   (void)signal(SIGPIPE, SIG_IGN);
   (void)signal(SIGCHLD, SIG_DFL);  // reaped with waitpid; an inherited SIG_IGN would auto-reap
 
-  auto listener = Listener::bind(where.host, where.port,
-                                 settings_from(opts.security, opts.security.names));
+  auto listener =
+      Listener::bind(where.host, where.port, settings_from(opts.security, opts.security.names));
   if (!listener) {
     failure("cannot listen on " + format_host_port(where.host, where.port) + ": " +
             listener.error().message);

@@ -36,12 +36,12 @@ SecurityInfo mapped_tls_info() {
 
 TEST(SecurityJson, HasTheDocumentedKeysInOrder) {
   auto j = security_json(mapped_tls_info());
-  EXPECT_EQ(keys_of(j), (std::vector<std::string>{
-                            "protocol", "version", "cipher", "group", "secured", "encrypted",
-                            "peer_authenticated", "peer_name_verified", "resumed",
-                            "kernel_offload", "policy_rule", "handshake_ms", "peer"}));
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"protocol", "version", "cipher", "group",
+                                                  "secured", "encrypted", "peer_authenticated",
+                                                  "peer_name_verified", "resumed", "kernel_offload",
+                                                  "policy_rule", "handshake_ms", "peer"}));
   EXPECT_EQ(keys_of(j["peer"]), (std::vector<std::string>{"principal", "names", "spki_sha256",
-                                                           "user", "uid", "gid", "groups"}));
+                                                          "user", "uid", "gid", "groups"}));
 }
 
 TEST(SecurityJson, MappedTlsPeer) {
@@ -60,8 +60,8 @@ TEST(SecurityJson, MappedTlsPeer) {
   EXPECT_DOUBLE_EQ(j["handshake_ms"].get<double>(), 1.234);
   const auto &peer = j["peer"];
   EXPECT_EQ(peer["principal"], "spiffe://example.org/backup");
-  EXPECT_EQ(peer["names"], nlohmann::ordered_json::array({"spiffe://example.org/backup",
-                                                          "backup agent"}));
+  EXPECT_EQ(peer["names"],
+            nlohmann::ordered_json::array({"spiffe://example.org/backup", "backup agent"}));
   EXPECT_EQ(peer["spki_sha256"], std::string(64, 'a'));
   EXPECT_EQ(peer["user"], "backup");
   EXPECT_EQ(peer["uid"], 34);
@@ -99,10 +99,10 @@ TEST(SecurityJson, MappedUidWithoutANameHasANullUser) {
 
 TEST(FlagWords, NamesEveryFlag) {
   EXPECT_EQ(flag_words(0), std::vector<std::string>{});
-  EXPECT_EQ(flag_words(SSX_INFO_SECURED | SSX_INFO_PEER_NAME_VERIFIED | SSX_INFO_RESUMED |
-                       SSX_INFO_KERNEL_OFFLOAD),
-            (std::vector<std::string>{"secured", "peer name verified", "resumed",
-                                      "kernel offload"}));
+  EXPECT_EQ(
+      flag_words(SSX_INFO_SECURED | SSX_INFO_PEER_NAME_VERIFIED | SSX_INFO_RESUMED |
+                 SSX_INFO_KERNEL_OFFLOAD),
+      (std::vector<std::string>{"secured", "peer name verified", "resumed", "kernel offload"}));
   EXPECT_EQ(protocol_name(SSX_PROTOCOL_LOCAL), std::string("local"));
 }
 

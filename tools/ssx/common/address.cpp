@@ -39,8 +39,8 @@ Result<HostPort> parse_host_port(std::string_view text, HostPortRules rules) {
     if (colon == std::string_view::npos) return invalid(text, "expected HOST:PORT");
     out.host = std::string(text.substr(0, colon));
     if (out.host.find(':') != std::string::npos) {
-      return invalid(text, "an IPv6 address needs brackets, e.g. [" + out.host + "]:" +
-                               std::string(text.substr(colon + 1)));
+      return invalid(text, "an IPv6 address needs brackets, e.g. [" + out.host +
+                               "]:" + std::string(text.substr(colon + 1)));
     }
     port_text = text.substr(colon + 1);
   }

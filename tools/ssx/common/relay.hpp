@@ -37,9 +37,9 @@ namespace ssx::cli {
 class Relay {
  public:
   struct Local {
-    int in = 0;                       // read; its bytes go to the peer
-    int out = 1;                      // written; the peer's bytes go there (may equal |in|)
-    bool nonblocking = false;         // |in|/|out| are ours and O_NONBLOCK (e.g. a socketpair)
+    int in = 0;                // read; its bytes go to the peer
+    int out = 1;               // written; the peer's bytes go there (may equal |in|)
+    bool nonblocking = false;  // |in|/|out| are ours and O_NONBLOCK (e.g. a socketpair)
     std::string in_name = "standard input";
     std::string out_name = "standard output";
   };

@@ -70,7 +70,12 @@ std::vector<std::string> build_environment(const SpawnRequest &request) {
     for (const auto &[name, value] : set) dropped = dropped || is_named(*e, name);
     if (!dropped) out.emplace_back(*e);
   }
-  for (const auto &[name, value] : set) out.push_back(name + "=" + value);
+  for (const auto &[name, value] : set) {
+    std::string entry = name;
+    entry += '=';
+    entry += value;
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 
@@ -112,8 +117,8 @@ Result<pid_t> spawn(const SpawnRequest &request) {
   if (pid == 0) {
     close(status[0]);
     // Dispositions and the mask survive exec: give the command the defaults it expects.
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    (void)signal(SIGPIPE, SIG_DFL);
+    (void)signal(SIGCHLD, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -140,13 +145,12 @@ Result<pid_t> spawn(const SpawnRequest &request) {
   }
   if (!request.run_as || f.step == Step::exec || f.step == Step::stdio) {
     const std::string step = f.step == Step::exec ? "" : std::string(step_name(f.step)) + ": ";
-    return Failure{f.error,
-                   "cannot run " + request.argv[0] + ": " + step + std::strerror(f.error)};
+    return Failure{f.error, "cannot run " + request.argv[0] + ": " + step + std::strerror(f.error)};
   }
   std::string who = request.run_as->user.empty() ? "uid " + std::to_string(request.run_as->uid)
                                                  : request.run_as->user;
-  std::string message = "cannot run " + request.argv[0] + " as " + who + ": " +
-                        step_name(f.step) + ": " + std::strerror(f.error);
+  std::string message = "cannot run " + request.argv[0] + " as " + who + ": " + step_name(f.step) +
+                        ": " + std::strerror(f.error);
   if (f.error == EPERM) message += " (switching accounts needs root: CAP_SETUID and CAP_SETGID)";
   return Failure{f.error, message};
 }
