@@ -57,6 +57,9 @@ inline void set_example(CLI::App *app, const std::string &example) {
 // Registration functions, one per cmd_<name>.cpp. Each adds its subcommand to the top-level app.
 void register_pki(CLI::App &app);
 void register_policy(CLI::App &app);
+void register_demo(CLI::App &app);
+void register_connect(CLI::App &app);
+void register_listen(CLI::App &app);
 
 }  // namespace ssx::cli
 

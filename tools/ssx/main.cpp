@@ -36,6 +36,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"demo", ssx::cli::register_demo},
+    {"connect", ssx::cli::register_connect},
+    {"listen", ssx::cli::register_listen},
     {"pki", ssx::cli::register_pki},
     {"policy", ssx::cli::register_policy},
 };

@@ -1,0 +1,86 @@
+// tools/ssx/cmd_connect.cpp — `ssx connect`: a secure netcat client.
+//
+// Connects to HOST:PORT with a socket secured by the policy, then copies standard input to the
+// peer and the peer's bytes to standard output until both directions have ended (see
+// common/relay.hpp for the half-close rules). docs/cli.md is the user's reference.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "common/address.hpp"
+#include "common/policy_option.hpp"
+#include "common/relay.hpp"
+#include "common/security_json.hpp"
+#include "common/security_options.hpp"
+#include "ssx/ssx.hpp"
+
+namespace ssx::cli {
+namespace {
+
+struct ConnectOptions {
+  std::string policy;
+  SecurityOptions security;
+  bool json = false;
+  std::string address;
+};
+
+void run_connect(const ConnectOptions &opts) {
+  HostPort target = check(parse_host_port(opts.address), kExitUsage);
+  load_policy_option(opts.policy);
+  // SIGPIPE would kill us when standard output's reader goes away; EPIPE is reported instead.
+  (void)signal(SIGPIPE, SIG_IGN);
+
+  // Without --name the host named on the command line is the name the peer must prove.
+  std::vector<std::string> names = opts.security.names;
+  if (names.empty()) names.push_back(target.host);
+  const std::string where = format_host_port(target.host, target.port);
+  auto connected = Socket::connect(target.host, target.port, settings_from(opts.security, names));
+  if (!connected) {
+    const std::string &reason = connected.error().message;
+    // connect(2) failures already name the address ("connect to 127.0.0.1:1: Connection
+    // refused"); handshake failures do not.
+    failure(reason.rfind("connect to ", 0) == 0 ? reason
+                                                : "cannot connect to " + where + ": " + reason);
+  }
+  Socket socket = std::move(*connected);
+
+  if (opts.json) {
+    SecurityInfo info = check(socket.query_security());
+    const std::string line = security_json(info).dump() + "\n";
+    (void)std::fputs(line.c_str(), stderr);
+    (void)std::fflush(stderr);
+  }
+
+  Relay relay(socket.native_handle(), Relay::Local{});
+  const std::string error = run_relay(relay);
+  if (!error.empty()) failure(where + ": " + error);
+}
+
+}  // namespace
+
+void register_connect(CLI::App &app) {
+  auto opts = std::make_shared<ConnectOptions>();
+  CLI::App *connect = app.add_subcommand(
+      "connect", "Connect securely to HOST:PORT; relay stdin to the peer and the peer to stdout");
+  add_policy_option(connect, opts->policy);
+  add_security_options(connect, opts->security,
+                       "Name the server must prove (repeatable; default: HOST): a DNS name, IP "
+                       "address, URI such as spiffe://td/svc, or sha256:<SPKI hash>");
+  connect->add_flag("--json", opts->json,
+                    "Print what the query reported, as one JSON object on stderr, once the "
+                    "handshake is done");
+  connect->add_option("HOST:PORT", opts->address, "Where to connect; IPv6 as [::1]:443")
+      ->required();
+  set_example(connect,
+              "  echo hello | ssx connect --policy ./policy.toml db.example.org:4433\n"
+              "  ssx connect --json --name spiffe://example.org/api [::1]:8443 < request.bin");
+  connect->callback([opts] { run_connect(*opts); });
+}
+
+}  // namespace ssx::cli

@@ -1,0 +1,419 @@
+// tools/ssx/cmd_listen.cpp — `ssx listen`: a secure netcat server, and with --exec a small inetd.
+//
+// Without --exec: one connection at a time, relayed to standard input and output; the next
+// connection is accepted when the current one has ended. With --exec CMD: every connection gets
+// its own CMD process, with the peer's identity in its environment (and, with --impersonate, the
+// peer's mapped local account as its credentials); connections are served concurrently by one
+// poll loop.
+//
+// Why the child is not handed the socket itself: the TLS session (keys, sequence numbers) lives
+// in this process's memory, and without kernel TLS the kernel cannot encrypt for the child. So
+// the child gets one end of a socketpair as stdin and stdout and talks plaintext; this process
+// relays that to the peer through the ssx socket, encrypted, with half-close passed on both ways.
+//
+// Everything is one thread: the listener is non-blocking, handshakes are driven with
+// ssx_handshake/ssx_wants (so a slow client never holds up the others; the policy's
+// handshake_timeout_ms is enforced by calling ssx_handshake at least once a second), children
+// are watched with pidfds and reaped with waitpid. docs/cli.md is the user's reference.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "common/address.hpp"
+#include "common/policy_option.hpp"
+#include "common/relay.hpp"
+#include "common/security_json.hpp"
+#include "common/security_options.hpp"
+#include "common/spawn.hpp"
+#include "ssx/ssx.hpp"
+
+namespace ssx::cli {
+namespace {
+
+// Beyond this many connections at once (with --exec) new ones wait in the listen backlog.
+constexpr size_t kMaxConnections = 256;
+// Handshakes are nudged this often so that handshake_timeout_ms fires for silent clients.
+constexpr int kTickMs = 1000;
+// Children are checked this often on kernels without pidfds.
+constexpr int kChildPollMs = 100;
+
+// The environment variables a command started by --exec gets; inherited values are removed.
+constexpr const char *kPeerVariables[] = {"SSX_PEER_PRINCIPAL", "SSX_PEER_USER", "SSX_PEER_ADDRESS",
+                                          "SSX_PROTOCOL", "SSX_CIPHER"};
+
+struct ListenOptions {
+  std::string policy;
+  SecurityOptions security;
+  bool json = false;
+  bool once = false;
+  bool exec = false;
+  bool impersonate = false;
+  std::string address;
+  std::vector<std::string> command;  // after --exec
+};
+
+void close_fd(int &fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+void warn(const std::string &message) {
+  (void)std::fprintf(stderr, "ssx: %s\n", message.c_str());
+  (void)std::fflush(stderr);
+}
+
+class Server {
+ public:
+  Server(const ListenOptions &opts, Listener listener)
+      : opts_(opts), listener_(std::move(listener)) {}
+
+  // run serves until killed, or with --once until the first connection has ended; it returns
+  // that connection's failure, "" when it succeeded.
+  std::string run();
+
+ private:
+  struct Connection {
+    Socket socket;
+    std::string from;  // the peer's address, for messages
+    bool established = false;
+    std::unique_ptr<Relay> relay;
+    int local = -1;  // our end of the child's socketpair
+    pid_t pid = -1;
+    int pidfd = -1;
+    int sock_index = -1, pidfd_index = -1;
+    std::string error;
+    bool finished = false;
+
+    ~Connection() {
+      close_fd(local);
+      close_fd(pidfd);
+    }
+  };
+
+  bool accepting() const;
+  void accept_all();
+  void step(Connection &c, const std::vector<pollfd> &fds);
+  void on_established(Connection &c);
+  void start_command(Connection &c, const SecurityInfo &info);
+  void watch_child(Connection &c, bool exited_hint);
+  void end(Connection &c, const std::string &error);
+
+  const ListenOptions &opts_;
+  Listener listener_;
+  bool listener_open_ = true;
+  bool accepted_one_ = false;
+  std::chrono::steady_clock::time_point accept_paused_until_{};
+  std::list<Connection> connections_;
+  std::string once_error_;
+};
+
+bool Server::accepting() const {
+  if (!listener_open_) return false;
+  if (std::chrono::steady_clock::now() < accept_paused_until_) return false;
+  // Standard input and output can serve one connection at a time.
+  return opts_.exec ? connections_.size() < kMaxConnections : connections_.empty();
+}
+
+void Server::accept_all() {
+  while (accepting()) {
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof from;
+    int fd = ssx_accept(listener_.native_handle(), reinterpret_cast<sockaddr *>(&from), &from_len);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Out of descriptors or memory: wait for connections to end instead of spinning.
+        warn(std::string("warning: cannot accept: ") + ssx_last_error());
+        accept_paused_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        return;
+      }
+      // A connection the policy refuses outright (e.g. no server certificate).
+      std::string reason = std::string("connection from ") +
+                           format_address(reinterpret_cast<sockaddr *>(&from)) +
+                           " failed: " + ssx_last_error();
+      if (opts_.once) {
+        once_error_ = reason;
+        accepted_one_ = true;
+        listener_open_ = false;
+        return;
+      }
+      warn(reason);
+      continue;
+    }
+    Connection &c = connections_.emplace_back();
+    c.socket = Socket(fd);
+    c.from = format_address(reinterpret_cast<sockaddr *>(&from));
+    if (opts_.once) {
+      accepted_one_ = true;
+      listener_open_ = false;
+      listener_ = Listener();  // later clients are refused rather than left waiting
+    }
+  }
+}
+
+void Server::end(Connection &c, const std::string &error) {
+  if (!error.empty() && c.error.empty()) c.error = error;
+  c.relay.reset();
+  if (c.socket.is_open()) c.socket.close();  // close_notify unless the relay already sent it
+  close_fd(c.local);                         // the child reads end of file
+  if (c.pid > 0) return;                     // finished once the child is reaped
+  c.finished = true;
+  if (!c.error.empty()) {
+    std::string message = "connection from " + c.from + ": " + c.error;
+    if (opts_.once) {
+      once_error_ = message;
+    } else {
+      warn(message);
+    }
+  }
+}
+
+void Server::watch_child(Connection &c, bool exited_hint) {
+  if (c.pid <= 0) return;
+  if (!exited_hint && c.pidfd >= 0) return;
+  int status = 0;
+  pid_t r = waitpid(c.pid, &status, WNOHANG);
+  if (r == 0) return;  // still running
+  c.pid = -1;
+  close_fd(c.pidfd);
+  // Whatever it left unread is dropped; what it wrote is still relayed until its end of file.
+  if (c.relay) c.relay->output_gone();
+  if (!c.socket.is_open()) end(c, "");
+}
+
+void Server::start_command(Connection &c, const SecurityInfo &info) {
+  SpawnRequest request;
+  request.argv = opts_.command;
+  request.unset.assign(std::begin(kPeerVariables), std::end(kPeerVariables));
+  auto set = [&request](const char *name, const std::string &value) {
+    if (!value.empty()) request.set.emplace_back(name, value);
+  };
+  set("SSX_PEER_PRINCIPAL", info.peer_principal);
+  if (info.peer_account) set("SSX_PEER_USER", info.peer_account->user);
+  set("SSX_PEER_ADDRESS", c.from);
+  set("SSX_PROTOCOL", protocol_name(info.protocol));
+  set("SSX_CIPHER", info.cipher);
+
+  if (opts_.impersonate) {
+    if (!info.peer_account) {
+      const std::string who =
+          info.peer_principal.empty() ? "(no principal)" : "\"" + info.peer_principal + "\"";
+      end(c, "refused: --impersonate, but the peer " + who +
+                 " maps to no local account (the policy has no [[identity]] for it)");
+      return;
+    }
+    RunAs as;
+    as.user = info.peer_account->user;
+    as.uid = info.peer_account->uid;
+    as.gid = info.peer_account->gid;
+    as.groups = info.peer_account->groups;
+    request.run_as = std::move(as);
+  }
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    end(c, std::string("socketpair: ") + std::strerror(errno));
+    return;
+  }
+  request.stdio = pair[1];
+  auto pid = spawn(request);
+  ::close(pair[1]);
+  if (!pid) {
+    ::close(pair[0]);
+    end(c, pid.error().message);
+    return;
+  }
+  c.pid = *pid;
+  c.pidfd = open_pidfd(c.pid);
+  c.local = pair[0];
+  (void)fcntl(c.local, F_SETFL, fcntl(c.local, F_GETFL) | O_NONBLOCK);
+  Relay::Local local;
+  local.in = local.out = c.local;
+  local.nonblocking = true;
+  local.in_name = "the output of " + opts_.command.front();
+  local.out_name = "the input of " + opts_.command.front();
+  c.relay = std::make_unique<Relay>(c.socket.native_handle(), std::move(local),
+                                    Relay::OnOutputClosed::discard);
+}
+
+void Server::on_established(Connection &c) {
+  c.established = true;
+  auto info = c.socket.query_security();
+  if (!info) {
+    end(c, "query failed: " + info.error().message);
+    return;
+  }
+  if (opts_.json) {
+    const std::string line = security_json(*info).dump() + "\n";
+    (void)std::fputs(line.c_str(), stderr);
+    (void)std::fflush(stderr);
+  }
+  if (opts_.exec) {
+    start_command(c, *info);
+  } else {
+    c.relay = std::make_unique<Relay>(c.socket.native_handle(), Relay::Local{});
+  }
+}
+
+void Server::step(Connection &c, const std::vector<pollfd> &fds) {
+  if (!c.established) {
+    // Called every round, whatever poll said: this is also where a handshake times out.
+    if (ssx_handshake(c.socket.native_handle()) == 0) {
+      on_established(c);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      end(c, std::string("handshake failed: ") + ssx_last_error());
+      return;
+    } else {
+      return;
+    }
+  } else if (c.relay) {
+    c.relay->handle(fds);
+  }
+  if (c.finished) return;
+  const bool exited = c.pidfd_index >= 0 && fds[c.pidfd_index].revents != 0;
+  watch_child(c, exited || c.pidfd < 0);
+  if (c.finished) return;
+  if (c.relay) {
+    c.relay->pump();
+    if (c.relay->done()) end(c, c.relay->error());
+  }
+}
+
+std::string Server::run() {
+  int flags = fcntl(listener_.native_handle(), F_GETFL);
+  (void)fcntl(listener_.native_handle(), F_SETFL, flags | O_NONBLOCK);
+  std::vector<pollfd> fds;
+  for (;;) {
+    connections_.remove_if([](const Connection &c) { return c.finished; });
+    if (opts_.once && accepted_one_ && connections_.empty()) return once_error_;
+
+    fds.clear();
+    int listen_index = -1;
+    int timeout = -1;
+    if (accepting()) {
+      fds.push_back(pollfd{listener_.native_handle(), POLLIN, 0});
+      listen_index = 0;
+    } else if (listener_open_ && std::chrono::steady_clock::now() < accept_paused_until_) {
+      timeout = kTickMs;  // accepting is paused after an error; look again later
+    }
+    for (Connection &c : connections_) {
+      c.sock_index = c.pidfd_index = -1;
+      if (!c.established) {
+        short wants = ssx_wants(c.socket.native_handle());
+        if (wants == 0) wants = POLLIN;
+        c.sock_index = static_cast<int>(fds.size());
+        fds.push_back(pollfd{c.socket.native_handle(), wants, 0});
+        timeout = kTickMs;
+        continue;
+      }
+      if (c.relay && !c.relay->done()) c.relay->add_pollfds(fds);
+      if (c.pid > 0 && c.pidfd >= 0) {
+        c.pidfd_index = static_cast<int>(fds.size());
+        fds.push_back(pollfd{c.pidfd, POLLIN, 0});
+      } else if (c.pid > 0) {
+        timeout = timeout < 0 ? kChildPollMs : std::min(timeout, kChildPollMs);
+      }
+    }
+    int n = poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) return std::string("poll: ") + std::strerror(errno);
+    if (n < 0) continue;
+    if (listen_index >= 0 && fds[listen_index].revents != 0) accept_all();
+    for (Connection &c : connections_) {
+      if (!c.finished) step(c, fds);
+    }
+  }
+}
+
+void run_listen(ListenOptions &opts) {
+  if (opts.exec && opts.command.empty()) {
+    usage_error("--exec needs a command: ssx listen ADDR:PORT --exec CMD [ARG...]");
+  }
+  if (!opts.command.empty() && (!opts.exec || opts.command.front().rfind('-', 0) == 0)) {
+    const std::string &word = opts.command.front();
+    if (word.rfind('-', 0) == 0) {
+      usage_error("unknown option " + word +
+                  " (options go before ADDR:PORT; everything after --exec CMD is CMD's)");
+    }
+    usage_error("unexpected argument \"" + word + "\" (to run a command: --exec " + word + ")");
+  }
+  if (opts.impersonate && !opts.exec) usage_error("--impersonate needs --exec CMD");
+  HostPort where =
+      check(parse_host_port(opts.address, {.allow_empty_host = true, .allow_port_zero = true}),
+            kExitUsage);
+  load_policy_option(opts.policy);
+  (void)signal(SIGPIPE, SIG_IGN);
+  (void)signal(SIGCHLD, SIG_DFL);  // reaped with waitpid; an inherited SIG_IGN would auto-reap
+
+  auto listener =
+      Listener::bind(where.host, where.port, settings_from(opts.security, opts.security.names));
+  if (!listener) {
+    failure("cannot listen on " + format_host_port(where.host, where.port) + ": " +
+            listener.error().message);
+  }
+  warn("listening on " + local_address_of(listener->native_handle()));
+  Server server(opts, std::move(*listener));
+  const std::string error = server.run();
+  if (!error.empty()) failure(error);
+}
+
+}  // namespace
+
+void register_listen(CLI::App &app) {
+  auto opts = std::make_shared<ListenOptions>();
+  CLI::App *listen = app.add_subcommand(
+      "listen",
+      "Accept secured connections on ADDR:PORT; relay each to stdin/stdout, or run a command");
+  add_policy_option(listen, opts->policy);
+  add_security_options(listen, opts->security,
+                       "Name clients' certificates must satisfy (repeatable): a DNS name, IP "
+                       "address, URI such as spiffe://td/svc, or sha256:<SPKI hash>");
+  listen->add_flag("--json", opts->json,
+                   "Print what each connection's query reported, one JSON object per line on "
+                   "stderr, once its handshake is done");
+  listen->add_flag("--once", opts->once,
+                   "Serve one connection, then exit with its outcome (0, or 1 and the reason)");
+  listen->add_flag("--exec", opts->exec,
+                   "Run CMD [ARG...] (the rest of the command line, without a shell) for each "
+                   "connection, its stdin/stdout wired to the peer, the peer's identity in "
+                   "SSX_PEER_PRINCIPAL, SSX_PEER_USER, SSX_PEER_ADDRESS, SSX_PROTOCOL, SSX_CIPHER");
+  listen->add_flag("--impersonate", opts->impersonate,
+                   "With --exec: run CMD as the local account the peer maps to (the policy's "
+                   "[[identity]]); refuse peers that map to none. Needs root");
+  listen
+      ->add_option("ADDR:PORT", opts->address,
+                   "Where to listen: 127.0.0.1:8443, [::1]:8443, :8443 for every address; port 0 "
+                   "lets the kernel pick (the address is printed on stderr)")
+      ->required();
+  // Everything after --exec CMD belongs to CMD: stop parsing at the first word that is not ours.
+  listen->prefix_command();
+  listen->footer(
+      "\n--exec and its command come last: ssx listen [OPTIONS] ADDR:PORT --exec CMD [ARG...]\n"
+      "\nExamples:\n"
+      "  ssx listen --policy ./policy.toml 127.0.0.1:8443 > received.bin\n"
+      "  ssx listen --json :8443 --exec /usr/local/bin/handler --verbose\n"
+      "  ssx listen --impersonate [::1]:8443 --exec sh -c 'id -un; cat'");
+  listen->callback([opts, listen] {
+    opts->command = listen->remaining();
+    run_listen(*opts);
+  });
+}
+
+}  // namespace ssx::cli

@@ -1,0 +1,90 @@
+#include "security_json.hpp"
+
+#include <chrono>
+
+namespace ssx::cli {
+namespace {
+
+nlohmann::ordered_json string_or_null(const std::string &s) {
+  if (s.empty()) return nullptr;
+  return s;
+}
+
+}  // namespace
+
+const char *protocol_name(ssx_protocol protocol) {
+  switch (protocol) {
+    case SSX_PROTOCOL_TLS:
+      return "tls";
+    case SSX_PROTOCOL_LOCAL:
+      return "local";
+    case SSX_PROTOCOL_DTLS:
+      return "dtls";
+    case SSX_PROTOCOL_NONE:
+      return "none";
+    case SSX_PROTOCOL_DEFAULT:
+      break;
+  }
+  return "default";
+}
+
+std::vector<std::string> flag_words(std::uint32_t flags) {
+  static constexpr struct {
+    std::uint32_t bit;
+    const char *word;
+  } kWords[] = {
+      {SSX_INFO_SECURED, "secured"},
+      {SSX_INFO_ENCRYPTED, "encrypted"},
+      {SSX_INFO_PEER_AUTHENTICATED, "peer authenticated"},
+      {SSX_INFO_PEER_NAME_VERIFIED, "peer name verified"},
+      {SSX_INFO_RESUMED, "resumed"},
+      {SSX_INFO_KERNEL_OFFLOAD, "kernel offload"},
+      {SSX_INFO_IMPERSONATION_AVAILABLE, "impersonation available"},
+  };
+  std::vector<std::string> out;
+  for (const auto &w : kWords) {
+    if ((flags & w.bit) != 0) out.emplace_back(w.word);
+  }
+  return out;
+}
+
+double handshake_ms(const SecurityInfo &info) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(info.handshake_time);
+  return static_cast<double>(us.count()) / 1000.0;
+}
+
+nlohmann::ordered_json security_json(const SecurityInfo &info) {
+  nlohmann::ordered_json j;
+  j["protocol"] = protocol_name(info.protocol);
+  j["version"] = string_or_null(info.version);
+  j["cipher"] = string_or_null(info.cipher);
+  j["group"] = string_or_null(info.group);
+  j["secured"] = info.secured();
+  j["encrypted"] = info.encrypted();
+  j["peer_authenticated"] = info.peer_authenticated();
+  j["peer_name_verified"] = info.peer_name_verified();
+  j["resumed"] = info.resumed();
+  j["kernel_offload"] = (info.flags & SSX_INFO_KERNEL_OFFLOAD) != 0;
+  j["policy_rule"] = string_or_null(info.policy_rule);
+  j["handshake_ms"] = handshake_ms(info);
+
+  nlohmann::ordered_json peer;
+  peer["principal"] = string_or_null(info.peer_principal);
+  peer["names"] = info.peer_names;
+  peer["spki_sha256"] = string_or_null(info.peer_spki_sha256);
+  if (info.peer_account) {
+    peer["user"] = string_or_null(info.peer_account->user);
+    peer["uid"] = info.peer_account->uid;
+    peer["gid"] = info.peer_account->gid;
+    peer["groups"] = info.peer_account->groups;
+  } else {
+    peer["user"] = nullptr;
+    peer["uid"] = nullptr;
+    peer["gid"] = nullptr;
+    peer["groups"] = nullptr;
+  }
+  j["peer"] = std::move(peer);
+  return j;
+}
+
+}  // namespace ssx::cli
