@@ -275,6 +275,39 @@ void ChildProcess::close_input() {
   in_fd_ = -1;
 }
 
+std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    siginfo_t info{};
+    int r = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && info.si_pid == pid_) break;
+    if (r < 0 && errno != EINTR) throw_errno("waitid");
+    if (remaining_ms(deadline) == 0) return std::nullopt;
+    // Keep draining the child's output so that it can never block on a full pipe.
+    if (out_fd_ >= 0) {
+      pollfd fd{out_fd_, POLLIN, 0};
+      if (poll(&fd, 1, std::min(remaining_ms(deadline), 10)) > 0 &&
+          !read_available(out_fd_, output_)) {
+        close(out_fd_);
+        out_fd_ = -1;
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  CommandResult result;
+  fill_status(kill_and_reap(pid_), result);
+  pid_ = -1;
+  close_input();
+  if (out_fd_ >= 0) {
+    read_available(out_fd_, output_);
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+  return result.exit_code;
+}
+
 CommandResult ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) {
   CommandResult result;
   auto deadline = Clock::now() + timeout;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,12 @@ class ChildProcess {
   // within |timeout|; on timeout the child is killed and the result says timed_out. The whole
   // process group is killed afterwards either way. |output| is everything the child wrote.
   CommandResult wait_for_exit(std::chrono::milliseconds timeout);
+
+  // wait_exit waits at most |timeout| for the child to exit, collecting its output, and returns
+  // its exit status (-1 when a signal killed it), after killing anything it left in its process
+  // group. Returns nullopt, leaving the child running, when it did not exit in time (unlike
+  // wait_for_exit, which kills it).
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
   // output returns what the child has written so far (as read by wait_for_output/stop).
   const std::string &output() const { return output_; }
