@@ -294,6 +294,18 @@ TEST_F(CliNetcat, ExecRunsTheCommandWithoutAShell) {
   EXPECT_EQ(result.output, "$HOME; `id` *\n");
 }
 
+TEST_F(CliNetcat, ConnectWithStandardInputClosedStillReceives) {
+  const std::string policy = write_policy();
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0", "--exec", "echo", "hi"});
+  ASSERT_FALSE(listen.port().empty());
+  // No descriptor 0 at all: the socket must not land there and be read as standard input.
+  auto result = run_command({"sh", "-c", "exec \"$0\" connect --policy \"$1\" \"$2\" <&-",
+                             ssx_binary(), policy, "127.0.0.1:" + listen.port()},
+                            kWait);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, "hi\n");
+}
+
 TEST_F(CliNetcat, ExecServesConnectionsConcurrentlyAndSurvivesAFailedHandshake) {
   const std::string policy = write_policy();
   BackgroundListen listen({"--policy", policy, "127.0.0.1:0", "--exec", "cat"});

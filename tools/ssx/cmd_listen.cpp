@@ -351,6 +351,7 @@ std::string Server::run() {
 }
 
 void run_listen(ListenOptions &opts) {
+  ensure_standard_descriptors();
   if (opts.exec && opts.command.empty()) {
     usage_error("--exec needs a command: ssx listen ADDR:PORT --exec CMD [ARG...]");
   }
