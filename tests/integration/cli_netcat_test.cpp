@@ -3,7 +3,9 @@
 // and every background process (ChildProcess) is killed on every path out of a test.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,6 +37,15 @@ std::string random_bytes(size_t n) {
   std::string out(n, '\0');
   for (char &c : out) c = static_cast<char>(rng() & 0xff);
   return out;
+}
+
+bool ipv6_loopback_available() {
+  Fd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe.get() < 0) return false;
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  return ::bind(probe.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
 }
 
 // json_line returns the first line of |output| that is a JSON object, parsed.
@@ -283,6 +294,18 @@ TEST_F(CliNetcat, ExecRunsTheCommandWithoutAShell) {
   EXPECT_EQ(result.output, "$HOME; `id` *\n");
 }
 
+TEST_F(CliNetcat, ConnectWithStandardInputClosedStillReceives) {
+  const std::string policy = write_policy();
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0", "--exec", "echo", "hi"});
+  ASSERT_FALSE(listen.port().empty());
+  // No descriptor 0 at all: the socket must not land there and be read as standard input.
+  auto result = run_command({"sh", "-c", "exec \"$0\" connect --policy \"$1\" \"$2\" <&-",
+                             ssx_binary(), policy, "127.0.0.1:" + listen.port()},
+                            kWait);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, "hi\n");
+}
+
 TEST_F(CliNetcat, ExecServesConnectionsConcurrentlyAndSurvivesAFailedHandshake) {
   const std::string policy = write_policy();
   BackgroundListen listen({"--policy", policy, "127.0.0.1:0", "--exec", "cat"});
@@ -348,15 +371,32 @@ TEST_F(CliNetcat, ImpersonateRefusesAPeerMappedToNoAccount) {
 }
 
 TEST_F(CliNetcat, ListenAndConnectOverIpv6UseTheHostAsTheDefaultName) {
+  if (!ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback here";
   const std::string policy = write_policy();
   BackgroundListen listen({"--policy", policy, "--once", "[::1]:0", "--exec", "cat"});
-  if (listen.port().empty()) GTEST_SKIP() << "no IPv6 loopback:\n" << listen.output();
+  ASSERT_FALSE(listen.port().empty());
   EXPECT_NE(listen.output().find("listening on [::1]:"), std::string::npos) << listen.output();
   // No --name: the peer must prove "::1", which the test server certificate has as an IP SAN.
   auto result = connect({"--policy", policy, "--json", "[::1]:" + listen.port()}, "over v6\n");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("over v6\n"), std::string::npos) << result.output;
   EXPECT_EQ(json_line(result.output)["peer_name_verified"], true);
+}
+
+TEST_F(CliNetcat, ListenTimesOutASilentClientsHandshake) {
+  const std::string policy = write_policy("handshake_timeout_ms = 300");
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0", "--exec", "cat"});
+  ASSERT_FALSE(listen.port().empty());
+  // A TCP client that never says a word: the listener's loop must still enforce the timeout.
+  Fd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback_address(static_cast<std::uint16_t>(std::stoi(listen.port())));
+  ASSERT_EQ(::connect(silent.get(), reinterpret_cast<sockaddr *>(&address), sizeof address), 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto status = listen.child().wait_exit(kWait);
+  ASSERT_TRUE(status.has_value()) << listen.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
+  EXPECT_EQ(*status, 1) << listen.output();
+  EXPECT_NE(listen.output().find("within 300 ms"), std::string::npos) << listen.output();
 }
 
 TEST_F(CliNetcat, TruncatedStreamExitsOneWithTheReason) {

@@ -31,6 +31,7 @@ struct ConnectOptions {
 };
 
 void run_connect(const ConnectOptions &opts) {
+  ensure_standard_descriptors();
   HostPort target = check(parse_host_port(opts.address), kExitUsage);
   load_policy_option(opts.policy);
   // SIGPIPE would kill us when standard output's reader goes away; EPIPE is reported instead.

@@ -73,6 +73,13 @@ void close_fd(int &fd) {
   fd = -1;
 }
 
+// accept_failure says why a connection could not be established, from errno and
+// ssx_last_error(): refused by the policy, or a failed handshake.
+std::string accept_failure(int err) {
+  return std::string(err == EACCES ? "refused by policy: " : "handshake failed: ") +
+         ssx_last_error();
+}
+
 void warn(const std::string &message) {
   (void)std::fprintf(stderr, "ssx: %s\n", message.c_str());
   (void)std::fflush(stderr);
@@ -145,10 +152,11 @@ void Server::accept_all() {
         accept_paused_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
         return;
       }
-      // A connection the policy refuses outright (e.g. no server certificate).
-      std::string reason = std::string("connection from ") +
-                           format_address(reinterpret_cast<sockaddr *>(&from)) +
-                           " failed: " + ssx_last_error();
+      // ssx_accept may already have run (and failed) the handshake, or the policy refuses the
+      // connection outright (no server certificate, a deny rule).
+      std::string reason = "connection from " +
+                           format_address(reinterpret_cast<sockaddr *>(&from)) + ": " +
+                           accept_failure(err);
       if (opts_.once) {
         once_error_ = reason;
         accepted_one_ = true;
@@ -279,7 +287,7 @@ void Server::step(Connection &c, const std::vector<pollfd> &fds) {
     if (ssx_handshake(c.socket.native_handle()) == 0) {
       on_established(c);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      end(c, std::string("handshake failed: ") + ssx_last_error());
+      end(c, accept_failure(errno));
       return;
     } else {
       return;
@@ -343,6 +351,7 @@ std::string Server::run() {
 }
 
 void run_listen(ListenOptions &opts) {
+  ensure_standard_descriptors();
   if (opts.exec && opts.command.empty()) {
     usage_error("--exec needs a command: ssx listen ADDR:PORT --exec CMD [ARG...]");
   }

@@ -69,6 +69,7 @@ int run(int argc, char **argv) {
     app.set_version_flag("--version", std::string("ssx ") + SSX_VERSION);
     app.require_subcommand(1);
     ssx::cli::set_example(&app,
+                          "  ssx demo\n"
                           "  ssx pki init ./pki\n"
                           "  ssx pki issue ./pki server.example.org --ip 192.0.2.10");
     for (const Command &command : kCommands) command.register_command(app);

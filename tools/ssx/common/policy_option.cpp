@@ -6,8 +6,10 @@
 namespace ssx::cli {
 
 CLI::Option *add_policy_option(CLI::App *app, std::string &path) {
-  return app->add_option("--policy", path,
-                         "Policy file to use instead of $SSX_POLICY or /etc/ssx/policy.toml");
+  return app
+      ->add_option("--policy", path,
+                   "Policy file to use instead of $SSX_POLICY or /etc/ssx/policy.toml")
+      ->type_name("FILE");
 }
 
 void load_policy_option(const std::string &path) {

@@ -236,6 +236,15 @@ void Relay::handle(const std::vector<pollfd> &fds) {
   pump();
 }
 
+void ensure_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open returns the lowest free descriptor: this one.
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd >= 0 && null_fd != fd) (void)close(null_fd);
+  }
+}
+
 std::string run_relay(Relay &relay) {
   std::vector<pollfd> fds;
   relay.pump();

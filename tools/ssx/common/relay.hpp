@@ -114,6 +114,10 @@ class Relay {
   int in_index_ = -1, out_index_ = -1, sock_index_ = -1;
 };
 
+// ensure_standard_descriptors opens /dev/null on any of descriptors 0, 1 and 2 that is closed,
+// so that a socket opened later can never land there and be taken for standard input or output.
+void ensure_standard_descriptors();
+
 // run_relay drives |relay| alone until it is done (poll without a timeout). Returns its error,
 // "" on success.
 std::string run_relay(Relay &relay);

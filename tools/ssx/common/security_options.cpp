@@ -3,7 +3,10 @@
 namespace ssx::cli {
 
 void add_security_options(CLI::App *app, SecurityOptions &options, const std::string &name_help) {
-  app->add_option("--name", options.names, name_help)->type_size(1)->allow_extra_args(false);
+  app->add_option("--name", options.names, name_help)
+      ->type_name("TARGET")
+      ->type_size(1)
+      ->allow_extra_args(false);
   CLI::Option *encrypt = app->add_flag(
       "--encrypt", options.encrypt,
       "Require encryption (SSX_GUARANTEE_ENCRYPTION): fail rather than run in cleartext");
