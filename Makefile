@@ -42,8 +42,7 @@ fuzz-smoke: deps
 	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/
 
 demo: build
-	@if [ -x $(BUILD)/tools/ssx/ssx ]; then $(BUILD)/tools/ssx/ssx demo; \
-	else scripts/example-demo $(BUILD); fi
+	$(BUILD)/tools/ssx/ssx demo
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')

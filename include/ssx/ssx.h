@@ -195,6 +195,9 @@ SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr 
  * kernel says; the handshake is bounded by the policy's handshake_timeout_ms (ETIMEDOUT).
  * Non-blocking sockets (O_NONBLOCK): returns -1 with errno EINPROGRESS; drive the connection with
  * ssx_handshake, waiting for the events ssx_wants returns. ssx_send and ssx_recv drive it too.
+ * ssx has no thread of its own: a non-blocking handshake's timeout is checked when one of these
+ * calls runs, so an event loop should call ssx_handshake at least once a second (or keep its own
+ * timer) for a silent peer to fail with ETIMEDOUT.
  * It may also return 0 at once, when connect and handshake could complete without waiting (the
  * peer's whole reply was already there, or an AF_UNIX connection).
  *
@@ -220,7 +223,9 @@ SSX_EXPORT int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_l
  * with the reason; the listener stays usable, so a server loop logs it and goes on.
  * Non-blocking listener: returns -1 with EAGAIN when nothing is pending; otherwise returns the new
  * descriptor at once, non-blocking and still handshaking: drive it with ssx_handshake (or simply
- * ssx_recv / ssx_send), which return -1 with EAGAIN until it is done.
+ * ssx_recv / ssx_send), which return -1 with EAGAIN until it is done. If the first step of that
+ * handshake already fails (or the policy refuses the connection), the connection is closed and
+ * -1 is returned with the reason, as for a blocking listener.
  *
  * Returns the new fd, or -1 with errno as for ssx_connect, or as accept(2) reports, or EACCES when
  * the server has no certificate configured. */

@@ -343,7 +343,8 @@ class Impersonation {
   void revert() noexcept {
     if (!std::exchange(active_, false)) return;
     if (ssx_revert_impersonation() != 0) {
-      std::fprintf(stderr, "ssx: cannot revert impersonation (%s); aborting\n", ssx_last_error());
+      (void)std::fprintf(stderr, "ssx: cannot revert impersonation (%s); aborting\n",
+                         ssx_last_error());
       std::abort();
     }
   }

@@ -14,6 +14,7 @@ namespace ssx::base {
 // SSX_ERRORS(X) lists X(errno name, when ssx reports it).
 #define SSX_ERRORS(X)                                                                              \
   X(EACCES, "Refused by policy: a `deny` rule, no peer target name where one is required, an "     \
+            "unmapped peer for impersonation, "                                                    \
             "unusable policy file or credential, cleartext where it is not permitted, a server "   \
             "without a certificate.")                                                              \
   X(EKEYREJECTED, "The peer's certificate did not verify (unknown CA, bad signature, wrong "       \
@@ -38,9 +39,10 @@ namespace ssx::base {
   X(EPERM, "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first).")     \
   X(EINVAL, "A malformed argument: settings, target name, `how`, non-NULL peer address for a "     \
             "stream socket, a datagram socket (DTLS is not built yet).")                           \
-  X(EAFNOSUPPORT, "Not AF_INET/AF_INET6 (AF_UNIX support is not built yet).")                      \
-  X(EPROTONOSUPPORT, "An explicit protocol this build cannot provide (`SSX_PROTOCOL_LOCAL`, "      \
-                     "`SSX_PROTOCOL_DTLS`).")                                                      \
+  X(EAFNOSUPPORT, "Not AF_INET, AF_INET6 or AF_UNIX.")                                             \
+  X(EPROTONOSUPPORT, "An explicit protocol this build cannot provide: `SSX_PROTOCOL_DTLS`, or "    \
+                     "`SSX_PROTOCOL_LOCAL` on a socket that is not AF_UNIX.")                      \
+  X(EBUSY, "`ssx_impersonate_socket_peer` on a thread that already impersonates.")                 \
   X(EOPNOTSUPP, "A flag `ssx_send` / `ssx_recv` does not support.")                                 \
   X(ENOTSOCK, "The fd is not a socket.")                                                           \
   X(EBADF, "The fd is not open.")                                                                  \

@@ -72,7 +72,9 @@ int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
                               "): " + describe_names(leaf);
   }
   if (!session->name_mismatch_.empty()) {
-    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    // HOSTNAME_MISMATCH makes OpenSSL send a bad_certificate alert, so the peer learns that its
+    // certificate was refused (EKEYREJECTED there) rather than seeing a generic handshake failure.
+    X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);
     return 0;
   }
   session->name_verified_ = !req.app_names.empty() || !req.policy_names.empty();
