@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test asan-test demo bench bench-smoke format format-check tidy clean
+.PHONY: all deps build test asan-test demo bench bench-smoke bench-build format format-check tidy clean
 
 all: build
 
@@ -29,6 +29,20 @@ asan-test: deps
 demo: build
 	@if [ -x $(BUILD)/tools/ssx/ssx ]; then $(BUILD)/tools/ssx/ssx demo; \
 	else scripts/example-demo $(BUILD); fi
+
+# Benchmarks (docs/benchmarks.md). bench builds only what the suite needs and takes about 8 minutes
+# on 2 cores; bench-smoke runs every workload briefly into a temporary directory (for CI).
+BENCH_FLAGS ?=
+
+bench-build: deps $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DSSX_BUILD_BENCH=ON > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ssx_bench
+
+bench: bench-build
+	python3 bench/run.py --build $(BUILD) $(BENCH_FLAGS)
+
+bench-smoke: bench-build
+	python3 bench/run.py --build $(BUILD) --smoke $(BENCH_FLAGS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')

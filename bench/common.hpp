@@ -49,6 +49,17 @@ inline std::uint64_t now_ns() {
           .count());
 }
 
+// cpu_ns is the CPU time (user + system) this process has used so far, all threads included.
+inline std::uint64_t cpu_ns() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto ns = [](const timeval &tv) {
+    return static_cast<std::uint64_t>(tv.tv_sec) * 1000000000ull +
+           static_cast<std::uint64_t>(tv.tv_usec) * 1000ull;
+  };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
 // Options are `--key value` pairs after the workload name: `prog bulk --seconds 5`.
 class Options {
  public:
@@ -229,6 +240,7 @@ inline std::vector<unsigned char> pattern(std::size_t n) {
 struct BulkResult {
   std::uint64_t bytes = 0;
   std::uint64_t ns = 0;
+  std::uint64_t cpu_ns = 0;  // both ends: this process runs sender and receiver
   double mbps() const { return ns ? static_cast<double>(bytes) / (static_cast<double>(ns) / 1e9) / 1e6 : 0; }
 };
 
@@ -240,6 +252,8 @@ inline void print_bulk(const std::string &impl, const BulkResult &r, std::size_t
       .add("bytes", r.bytes)
       .add("seconds", static_cast<double>(r.ns) / 1e9)
       .add("mbps", r.mbps())
+      .add("cpu_seconds", static_cast<double>(r.cpu_ns) / 1e9)
+      .add("cpu_ns_per_kib", r.bytes ? static_cast<double>(r.cpu_ns) * 1024.0 / static_cast<double>(r.bytes) : 0.0)
       .add("write_size", static_cast<std::uint64_t>(write_size))
       .add("cipher", cipher)
       .add("group", group)
@@ -248,7 +262,7 @@ inline void print_bulk(const std::string &impl, const BulkResult &r, std::size_t
 
 // Latency results (W5): one sample per round trip, in nanoseconds.
 inline void print_latency(const std::string &impl, std::vector<std::uint64_t> samples,
-                          std::size_t message_size, const std::string &cipher,
+                          std::size_t message_size, std::uint64_t cpu, const std::string &cipher,
                           const std::string &group) {
   std::sort(samples.begin(), samples.end());
   double sum = 0;
@@ -263,6 +277,8 @@ inline void print_latency(const std::string &impl, std::vector<std::uint64_t> sa
       .add("p99_us", percentile(samples, 99) / 1e3)
       .add("mean_us", samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1e3)
       .add("max_us", samples.empty() ? 0.0 : static_cast<double>(samples.back()) / 1e3)
+      .add("cpu_us_per_round_trip",
+           samples.empty() ? 0.0 : static_cast<double>(cpu) / 1e3 / static_cast<double>(samples.size()))
       .add("cipher", cipher)
       .add("group", group)
       .print();
@@ -271,7 +287,7 @@ inline void print_latency(const std::string &impl, std::vector<std::uint64_t> sa
 // Handshake results (W3/W4): |count| handshakes completed in |ns| by the client.
 inline void print_handshakes(const std::string &workload, const std::string &impl,
                              std::uint64_t count, std::uint64_t ns, std::uint64_t resumed,
-                             std::uint64_t excluded_ns, const std::string &cipher,
+                             std::uint64_t excluded_ns, std::uint64_t cpu, const std::string &cipher,
                              const std::string &group) {
   Json()
       .add("workload", workload)
@@ -281,6 +297,7 @@ inline void print_handshakes(const std::string &workload, const std::string &imp
       .add("seconds", static_cast<double>(ns) / 1e9)
       .add("per_second", ns ? static_cast<double>(count) / (static_cast<double>(ns) / 1e9) : 0.0)
       .add("excluded_check_seconds", static_cast<double>(excluded_ns) / 1e9)
+      .add("cpu_us_per_handshake", count ? static_cast<double>(cpu) / 1e3 / static_cast<double>(count) : 0.0)
       .add("cipher", cipher)
       .add("group", group)
       .print();

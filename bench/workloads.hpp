@@ -63,15 +63,17 @@ void run_bulk(Impl &impl, const Params &p) {
   const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
   // Bounded by time and by bytes (64 GiB would take minutes even at the crypto ceiling).
   const std::uint64_t max_writes = (64ull << 30) / p.write_size;
+  const std::uint64_t cpu_start = cpu_ns();
   const std::uint64_t start = now_ns();
   for (std::uint64_t i = 0; i < max_writes && now_ns() - start < limit_ns; ++i) {
     impl.write_all(c, data.data(), data.size());
   }
   impl.finish(c);
   server.join();
+  BulkResult r;
+  r.cpu_ns = cpu_ns() - cpu_start;
   impl.close(c);
   impl.close_listener(listener);
-  BulkResult r;
   r.bytes = received;
   r.ns = end_ns - start;
   print_bulk(Impl::name(), r, p.write_size, cipher, group);
@@ -121,7 +123,9 @@ void run_latency(Impl &impl, const Params &p) {
   samples.reserve(p.max_round_trips);
   const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
   const std::uint64_t start = now_ns();
+  std::uint64_t cpu_start = 0;
   for (std::size_t i = 0; i < p.warmup + p.max_round_trips; ++i) {
+    if (i == p.warmup) cpu_start = cpu_ns();
     const std::uint64_t t0 = now_ns();
     if (t0 - start > limit_ns) break;
     impl.write_all(c, request.data(), request.size());
@@ -129,12 +133,13 @@ void run_latency(Impl &impl, const Params &p) {
     const std::uint64_t t1 = now_ns();
     if (i >= p.warmup) samples.push_back(t1 - t0);
   }
+  const std::uint64_t cpu = cpu_start ? cpu_ns() - cpu_start : 0;
   if (std::memcmp(reply.data(), request.data(), reply.size()) != 0) die("latency: bad echo");
   impl.finish(c);
   server.join();
   impl.close(c);
   impl.close_listener(listener);
-  print_latency(Impl::name(), std::move(samples), p.message_size, cipher, group);
+  print_latency(Impl::name(), std::move(samples), p.message_size, cpu, cipher, group);
 }
 
 // W3 (resume = false) and W4 (resume = true): new connections one after the other for |seconds|
@@ -189,19 +194,23 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
   }
   std::uint64_t count = 0, excluded = 0, resumed = 0;
   const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
+  const std::uint64_t cpu_start = cpu_ns();
   const std::uint64_t start = now_ns();
   while (count < p.max_handshakes && now_ns() - start - excluded < limit_ns) {
     one(&excluded, &resumed);
     ++count;
   }
   const std::uint64_t elapsed = now_ns() - start - excluded;
+  // CPU of both ends (the server is a thread of this process), the checks excluded.
+  const std::uint64_t cpu_all = cpu_ns() - cpu_start;
+  const std::uint64_t cpu = cpu_all - std::min(excluded, cpu_all);
   stop = true;
   ::close(plain_connect(port));  // wakes the server's accept
   server.join();
   impl.close_listener(listener);
   if (server_failures != 0) die("handshake: the server saw failed handshakes");
   print_handshakes(resume ? "resume" : "handshake", Impl::name(), count, elapsed, resumed,
-                   excluded, cipher, group);
+                   excluded, cpu, cipher, group);
 }
 
 // W6: the server end lives in this process, the client end in a forked child, so each side's
