@@ -303,20 +303,21 @@ inline void print_handshakes(const std::string &workload, const std::string &imp
       .print();
 }
 
-// MemorySide is one process's view in W6: RSS and heap before and after |connections| ends.
+// MemorySide is one process's view in W6: RSS and heap before the connections, with them all
+// established and idle, and again after each carried one 16 KiB record (client to server).
 struct MemorySide {
   std::uint64_t rss_before = 0, rss_after = 0, heap_before = 0, heap_after = 0;
+  std::uint64_t rss_traffic = 0, heap_traffic = 0;
   std::uint64_t connections = 0;
-  double rss_per_conn() const {
-    return connections ? (static_cast<double>(rss_after) - static_cast<double>(rss_before)) /
+  double per_conn(std::uint64_t after, std::uint64_t before) const {
+    return connections ? (static_cast<double>(after) - static_cast<double>(before)) /
                              static_cast<double>(connections)
                        : 0;
   }
-  double heap_per_conn() const {
-    return connections ? (static_cast<double>(heap_after) - static_cast<double>(heap_before)) /
-                             static_cast<double>(connections)
-                       : 0;
-  }
+  double rss_per_conn() const { return per_conn(rss_after, rss_before); }
+  double heap_per_conn() const { return per_conn(heap_after, heap_before); }
+  double rss_traffic_per_conn() const { return per_conn(rss_traffic, rss_before); }
+  double heap_traffic_per_conn() const { return per_conn(heap_traffic, heap_before); }
 };
 
 inline void print_memory(const std::string &impl, const MemorySide &server,
@@ -332,6 +333,10 @@ inline void print_memory(const std::string &impl, const MemorySide &server,
       .add("server_heap_per_conn", server.heap_per_conn())
       .add("client_heap_per_conn", client.heap_per_conn())
       .add("heap_per_conn", server.heap_per_conn() + client.heap_per_conn())
+      .add("server_rss_after_traffic_per_conn", server.rss_traffic_per_conn())
+      .add("client_rss_after_traffic_per_conn", client.rss_traffic_per_conn())
+      .add("rss_after_traffic_per_conn", server.rss_traffic_per_conn() + client.rss_traffic_per_conn())
+      .add("heap_after_traffic_per_conn", server.heap_traffic_per_conn() + client.heap_traffic_per_conn())
       .add("server_rss_before", server.rss_before)
       .add("client_rss_before", client.rss_before)
       .add("cipher", cipher)

@@ -24,9 +24,12 @@ namespace {
   bench::die(what + (e != 0 ? std::string(": ") + buf : std::string()));
 }
 
-SSL_CTX *make_ctx(bool server, const std::string &dir) {
+// make_ctx builds one role's context. |release_buffers| is for the W6 side experiment only
+// (`--release-buffers 1`): the baseline itself keeps OpenSSL's default modes.
+SSL_CTX *make_ctx(bool server, const std::string &dir, bool release_buffers) {
   SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (ctx == nullptr) die_ssl("SSL_CTX_new");
+  if (release_buffers) SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256") != 1) die_ssl("ciphersuites");
   if (SSL_CTX_set1_groups_list(ctx, "X25519") != 1) die_ssl("groups");
@@ -51,12 +54,15 @@ struct OpenSsl {
     SSL *ssl = nullptr;
   };
   static constexpr bool kTls = true;
-  static const char *name() { return "openssl"; }
+  static const char *name() { return release ? "openssl_release_buffers" : "openssl"; }
   static bool valid(const Conn &c) { return c.ssl != nullptr; }
   static int fd(const Conn &c) { return c.fd; }
 
-  explicit OpenSsl(const std::string &dir)
-      : server_ctx(make_ctx(true, dir)), client_ctx(make_ctx(false, dir)) {}
+  OpenSsl(const std::string &dir, bool release_buffers)
+      : server_ctx(make_ctx(true, dir, release_buffers)),
+        client_ctx(make_ctx(false, dir, release_buffers)) {
+    release = release_buffers;
+  }
 
   int listen() { return bench::plain_listener(); }
 
@@ -126,6 +132,7 @@ struct OpenSsl {
   SSL_CTX *server_ctx;
   SSL_CTX *client_ctx;
   SSL_SESSION *session = nullptr;
+  static inline bool release = false;
 };
 
 }  // namespace
@@ -133,6 +140,6 @@ struct OpenSsl {
 int main(int argc, char **argv) {
   bench::Options options(argc, argv);
   bench::ignore_sigpipe();
-  OpenSsl impl(options.str("dir", "."));
+  OpenSsl impl(options.str("dir", "."), options.num("release-buffers", 0) != 0);
   return bench::run(impl, options);
 }

@@ -331,7 +331,9 @@ class Suite:
         out = {"title": "W6 memory per idle connection", "order": order, "runs": runs,
                "connections": c["memory_connections"], "impls": {}}
         keys = ["rss_per_conn", "server_rss_per_conn", "client_rss_per_conn", "heap_per_conn",
-                "server_heap_per_conn", "client_heap_per_conn"]
+                "server_heap_per_conn", "client_heap_per_conn", "rss_after_traffic_per_conn",
+                "server_rss_after_traffic_per_conn", "client_rss_after_traffic_per_conn",
+                "heap_after_traffic_per_conn"]
         for name, rs in runs.items():
             if any(j["connections"] != c["memory_connections"] for j in rs):
                 raise RuntimeError("W6/%s did not hold every connection" % name)
@@ -339,6 +341,8 @@ class Suite:
         out["ratios"] = {
             "rss ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "rss_per_conn"),
             "heap ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "heap_per_conn"),
+            "rss after 16 KiB ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl",
+                                                           "rss_after_traffic_per_conn"),
         }
         return out
 
@@ -399,39 +403,49 @@ def target_table(results):
 # Plots
 
 
+COLORS = {"plain": 0x999999, "openssl": 0x4477AA, "openssl_release_buffers": 0x66CCEE,
+          "ssx_c": 0xEE7733, "ssx_cpp": 0xCC3311}
+
+
 def gnuplot_bars(path, title, ylabel, rows, hline=None, hline_label=None):
-    """A bar chart: rows are (label, median, min, max); error bars show min..max."""
+    """A bar chart. rows are (label, median, min, max, impl); error bars show min..max, colour
+    says the implementation, and a label may hold a newline."""
     gp = shutil.which("gnuplot")
     if not gp:
         raise RuntimeError("gnuplot is not installed (scripts/install-deps installs gnuplot-nox)")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data.txt")
         with open(data, "w") as f:
-            for i, (label, med, lo, hi) in enumerate(rows):
-                f.write('%d "%s" %g %g %g\n' % (i, label, med, lo, hi))
+            for i, (_, med, lo, hi, impl) in enumerate(rows):
+                f.write("%d %g %g %g %d\n" % (i, med, lo, hi, COLORS.get(impl, 0x777777)))
         terms = capture([gp, "-e", "set terminal"])
         term = "pngcairo" if "pngcairo" in terms else "png"
-        ymax = max(r[3] for r in rows) * 1.15 if rows else 1
+        ymax = max(r[3] for r in rows) * 1.2 if rows else 1
         if hline:
-            ymax = max(ymax, hline * 1.1)
+            ymax = max(ymax, hline * 1.12)
+        tics = ", ".join('"%s" %d' % (r[0].replace('"', "'").replace("\n", "\\n"), i)
+                         for i, r in enumerate(rows))
         script = [
-            'set terminal %s size 900,480 %s' % (term, 'font "sans,10"' if term == "pngcairo" else ""),
+            "set terminal %s size %d,500 %s" % (term, max(700, 145 * len(rows)),
+                                                'font "sans,10"' if term == "pngcairo" else ""),
             'set output "%s"' % path,
             "set termoption noenhanced",
-            'set title "%s"' % title.replace('"', "'"),
+            'set title "%s"' % title.replace('"', "'"),  # "\\n" in |title| breaks the line
             'set ylabel "%s"' % ylabel,
-            "set style fill solid 0.6 border -1",
-            "set boxwidth 0.6",
+            "set style fill solid 0.75 border -1",
+            "set boxwidth 0.65",
             "set grid ytics",
-            "set key top right",
+            "set key top left",
+            "set bmargin 5",
             "set yrange [0:%g]" % ymax,
             "set xrange [-0.6:%g]" % (len(rows) - 0.4),
-            "set xtics nomirror rotate by -20",
+            "set xtics (%s) nomirror" % tics,
         ]
-        plot = ['"%s" using 1:3:xtic(2) with boxes lc rgb "#4477aa" title "median"' % data,
-                '"" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0 title "min–max"']
+        plot = ['"%s" using 1:2:(0.65):5 with boxes lc rgb variable notitle' % data,
+                '"" using 1:2:3:4 with yerrorbars lc rgb "black" pt 0 title "min–max over rounds"',
+                '"" using 1:2:(sprintf("%.4g", $2)) with labels offset 0,0.8 notitle']
         if hline:
-            plot.append('%g with lines dt 2 lw 2 lc rgb "#cc3311" title "%s"' % (hline, hline_label))
+            plot.append('%g with lines dt 2 lw 2 lc rgb "#228833" title "%s"' % (hline, hline_label))
         script.append("plot " + ", ".join(plot))
         proc = subprocess.run([gp], input="\n".join(script) + "\n", capture_output=True, text=True,
                               timeout=60)
@@ -443,45 +457,52 @@ def make_plots(results, plotdir):
     os.makedirs(plotdir, exist_ok=True)
     made = {}
 
-    def row(label, s):
-        return (label, s["median"], s["min"], s["max"])
+    def row(label, s, impl, scale=1.0):
+        return (label, s["median"] * scale, s["min"] * scale, s["max"] * scale, impl)
 
     if "W2" in results:
         w = results["W2"]["impls"]
-        rows = [row(NAMES[n], w[n]["mbps"]) for n in ["plain", "openssl", "ssx_c", "ssx_cpp"] if n in w]
+        rows = [row(NAMES[n], w[n]["mbps"], n) for n in ["plain", "openssl", "ssx_c", "ssx_cpp"]
+                if n in w]
         ceiling = results.get("W1", {}).get("mbps", {}).get("median")
         p = os.path.join(plotdir, "w2_bulk.png")
-        gnuplot_bars(p, "W2 bulk over loopback, one connection, 16 KiB writes", "MB/s", rows,
-                     ceiling, "W1 AES-128-GCM ceiling (one core)")
+        title = "W2 bulk over loopback, one connection, 16 KiB writes (median of rounds)"
+        if ceiling:
+            title += "\\nW1 crypto ceiling, AES-128-GCM on one core: %.0f MB/s" % ceiling
+        gnuplot_bars(p, title, "MB/s", rows)
         made["W2"] = p
     if "W3" in results or "W4" in results:
         rows = []
         for key, label in [("W3", "full"), ("W4", "resumed")]:
             if key in results:
                 for n in ["openssl", "ssx_c"]:
-                    rows.append(row("%s, %s" % (NAMES[n], label), results[key]["impls"][n]["per_second"]))
+                    rows.append(row("%s\n%s" % (label, NAMES[n]),
+                                    results[key]["impls"][n]["per_second"], n))
         p = os.path.join(plotdir, "w3_w4_handshakes.png")
-        gnuplot_bars(p, "W3/W4 TLS 1.3 handshakes per second over loopback", "handshakes/s", rows)
+        gnuplot_bars(p, "W3/W4 TLS 1.3 handshakes per second over loopback (median of rounds)",
+                     "handshakes/s", rows)
         made["W3"] = made["W4"] = p
     if "W5" in results:
         w = results["W5"]["impls"]
         rows = []
         for pct in ["p50_us", "p99_us"]:
             for n in ["plain", "openssl", "ssx_c"]:
-                rows.append(row("%s, %s" % (NAMES[n], pct.split("_")[0]), w[n][pct]))
+                rows.append(row("%s\n%s" % (pct.split("_")[0], NAMES[n]), w[n][pct], n))
         p = os.path.join(plotdir, "w5_latency.png")
-        gnuplot_bars(p, "W5 64-byte request/response round trip", "microseconds", rows)
+        gnuplot_bars(p, "W5 64-byte request/response round trip (median of per-round percentiles)",
+                     "microseconds", rows)
         made["W5"] = p
     if "W6" in results:
         w = results["W6"]["impls"]
         rows = []
-        for n in ["openssl", "ssx_c"]:
-            for part in ["rss_per_conn", "server_rss_per_conn", "client_rss_per_conn"]:
-                s = w[n][part]
-                label = "%s, %s" % (NAMES[n], part.replace("_rss_per_conn", " end").replace("rss_per_conn", "both ends"))
-                rows.append((label, s["median"] / 1024, s["min"] / 1024, s["max"] / 1024))
+        parts = [("rss_per_conn", "idle: both ends"), ("server_rss_per_conn", "idle: server"),
+                 ("client_rss_per_conn", "idle: client"),
+                 ("rss_after_traffic_per_conn", "+16 KiB: both")]
+        for part, what in parts:
+            for n in ["openssl", "ssx_c"]:
+                rows.append(row("%s\n%s" % (what, NAMES[n]), w[n][part], n, 1 / 1024))
         p = os.path.join(plotdir, "w6_memory.png")
-        gnuplot_bars(p, "W6 RSS per established idle connection (%d connections)"
+        gnuplot_bars(p, "W6 RSS per established connection, %d connections"
                      % results["W6"]["connections"], "KiB per connection", rows)
         made["W6"] = p
     return made
@@ -664,20 +685,25 @@ def write_markdown(doc, path, plots):
     if "W6" in res:
         r = res["W6"]
         w("## W6 — memory per established idle connection\n")
-        w("%d connections held open and idle after a full handshake, no application data. The "
-          "server end runs in one process and the client end in a forked child; each measures its "
-          "own RSS (/proc/self/statm) and heap in use (mallinfo2) after a warm-up connection and "
-          "again with all connections open. Per connection = delta / %d. Kernel socket buffers are "
-          "not in RSS and are the same for both.\n" % (r["connections"], r["connections"]))
-        w("| Implementation | RSS both ends (KiB) | server end | client end | heap in use both ends "
-          "(KiB) |\n|---|---|---|---|---|")
+        w("%d connections, each a full handshake, held open and idle with no application data. "
+          "The server end runs in one process and the client end in a forked child; each measures "
+          "its own RSS (`/proc/self/statm`) and heap in use (`mallinfo2`: bytes handed out by "
+          "malloc, resident or not) after one warm-up connection, again with all connections "
+          "established and idle, and a third time after the client has written one 16 KiB record "
+          "on every connection and the server has read it. Per connection = delta / %d, in KiB. "
+          "The target is on the idle RSS of both ends. Kernel socket memory is not in RSS and is "
+          "the same for both. RLIMIT_NOFILE is raised to the hard limit as needed.\n"
+          % (r["connections"], r["connections"]))
+        w("| Implementation | idle RSS, both ends | server end | client end | idle heap in use, both "
+          "ends | RSS after one 16 KiB record, both ends |\n|---|---|---|---|---|---|")
         for n in ["openssl", "ssx_c"]:
             i = r["impls"][n]
             k = 1 / 1024
-            w("| %s | %s | %s | %s | %s |" % (
+            w("| %s | %s | %s | %s | %s | %s |" % (
                 "raw OpenSSL (defaults)" if n == "openssl" else NAMES[n],
                 cell(i["rss_per_conn"], k, 1), cell(i["server_rss_per_conn"], k, 1),
-                cell(i["client_rss_per_conn"], k, 1), cell(i["heap_per_conn"], k, 1)))
+                cell(i["client_rss_per_conn"], k, 1), cell(i["heap_per_conn"], k, 1),
+                cell(i["rss_after_traffic_per_conn"], k, 1)))
         w("")
         w("| Ratio | per-round median (range) |\n|---|---|")
         for k2, v in r["ratios"].items():
@@ -711,6 +737,7 @@ def main():
     ap.add_argument("--handshake-seconds", type=float, help="W3/W4 duration per run")
     ap.add_argument("--connections", type=int, help="W6 connections")
     ap.add_argument("--only", help="comma-separated workloads, e.g. W2,W5 (not for committed results)")
+    ap.add_argument("--keep", action="store_true", help="smoke: keep the temporary output directory")
     args = ap.parse_args()
 
     cfg = dict(SMOKE if args.smoke else FULL)
@@ -777,8 +804,13 @@ def main():
                                                         r["target"], "met" if r["met"] else "NOT MET"))
     if args.smoke:
         verify_smoke(out, docs, plot_paths)
-        log("bench-smoke: OK — every workload ran; results in %s (%s s)" % (smoke_dir,
-                                                                           doc["wall_seconds"]))
+        if args.keep or not smoke_dir:
+            log("bench-smoke: OK — every workload ran; results in %s (%s s)" % (
+                smoke_dir or os.path.dirname(out), doc["wall_seconds"]))
+        else:
+            shutil.rmtree(smoke_dir, ignore_errors=True)
+            log("bench-smoke: OK — every workload ran, outputs checked and removed (%s s; --keep "
+                "keeps them)" % doc["wall_seconds"])
     else:
         log("bench: wrote %s, %s and %d plots in %.0f s" % (out, docs, len(set(plot_paths.values())),
                                                          doc["wall_seconds"]))

@@ -218,6 +218,9 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
 // error strings and so on are then part of the baseline), records RSS and heap in use, then the
 // client opens |connections| connections one after the other, each with a complete handshake and
 // no application data, and both sides hold them all open and idle while measuring again.
+// Then the client writes one 16 KiB record on every connection and the server reads it, and both
+// measure a third time: an idle connection that has carried traffic. (The client never reads, so
+// it never processes a session ticket: every connection is a full handshake for both libraries.)
 template <class Impl>
 void run_memory(Impl &impl, const Params &p) {
   raise_nofile(p.connections + 256);
@@ -247,6 +250,11 @@ void run_memory(Impl &impl, const Params &p) {
     side.rss_after = rss_bytes();
     side.heap_after = heap_bytes();
     side.connections = conns.size();
+    if (!read_full(to_child[0], &token, 1)) die("memory: server went away");
+    const auto record = pattern(16384);
+    for (auto &c : conns) impl.write_all(c, record.data(), record.size());
+    side.rss_traffic = rss_bytes();
+    side.heap_traffic = heap_bytes();
     std::string cipher, group;
     std::tie(cipher, group) = impl.negotiated(conns.front());
     write_full(to_parent[1], &side, sizeof side);
@@ -282,6 +290,13 @@ void run_memory(Impl &impl, const Params &p) {
   server.rss_after = rss_bytes();
   server.heap_after = heap_bytes();
   server.connections = conns.size();
+  write_full(to_child[1], &go, 1);  // measured: the client may now send its records
+  {
+    std::vector<unsigned char> buf(16384);
+    for (auto &c : conns) read_exact(impl, c, buf.data(), buf.size());
+  }
+  server.rss_traffic = rss_bytes();
+  server.heap_traffic = heap_bytes();
   MemorySide client;
   if (!read_full(to_parent[0], &client, sizeof client)) die("memory: the client failed");
   std::string names[2];
