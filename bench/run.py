@@ -738,7 +738,20 @@ def main():
     ap.add_argument("--connections", type=int, help="W6 connections")
     ap.add_argument("--only", help="comma-separated workloads, e.g. W2,W5 (not for committed results)")
     ap.add_argument("--keep", action="store_true", help="smoke: keep the temporary output directory")
+    ap.add_argument("--render", metavar="JSON",
+                    help="measure nothing: regenerate the page and plots from a results JSON "
+                         "(after editing bench/text/*.md)")
     args = ap.parse_args()
+
+    if args.render:
+        with open(args.render) as f:
+            doc = json.load(f)
+        doc["json_path"] = os.path.abspath(args.render)
+        docs = args.docs or os.path.join(ROOT, "docs", "benchmarks.md")
+        plots = args.plots or os.path.dirname(os.path.abspath(args.render))
+        write_markdown(doc, docs, make_plots(doc["results"], plots))
+        log("bench: rendered %s from %s" % (docs, args.render))
+        return
 
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.reps:
