@@ -630,8 +630,10 @@ def write_markdown(doc, path, plots):
     if "W1" in res:
         r = res["W1"]
         w("## W1 — crypto ceiling\n")
-        w("`%s`, %d runs. OpenSSL's `speed` counts user CPU time, so this is what one core can "
-          "encrypt, whatever else the machine is doing.\n" % (r["command"], len(r["mbps"]["samples"])))
+        w("`%s`, %d runs, one process (no `-multi`). OpenSSL's `speed` divides by user CPU time, "
+          "so this is what one core encrypts while it runs; other load still slows it through "
+          "shared caches and the hypervisor, hence the spread.\n"
+          % (r["command"], len(r["mbps"]["samples"])))
         w("| | MB/s (10⁶ bytes/s) |\n|---|---|")
         w("| AES-128-GCM, 16 KiB blocks, one core | %s |\n" % cell(r["mbps"]))
 
