@@ -137,7 +137,9 @@ def machine_info(build):
     except OSError:
         pass
     commit = capture(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
-    dirty = capture(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    # The suite's own outputs do not make the tree dirty: they are rewritten by every run.
+    dirty = capture(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                     ":!bench/results", ":!docs/benchmarks.md"])
     info["ssx_commit"] = commit + ("-dirty" if dirty else "")
     info["python"] = platform.python_version()
     del info["hostname_hash"]
