@@ -44,21 +44,15 @@ int main(int argc, char **argv) {
     ssx::pki::write_file(dir + "/server.key", server.key_pem, 0600).value();
     // One policy for every workload. Tickets stay on (the default): W3 gets full handshakes
     // because its client never reads, so never processes a ticket; W4 reads once and resumes.
-    const std::string policy =
-        "version = 1\n"
-        "\n"
-        "[defaults]\n"
-        "trust_bundle = " + quote(dir + "/ca.crt") + "\n"
-        "cipher_suites = [\"TLS_AES_128_GCM_SHA256\"]\n"
-        "groups = [\"X25519\"]\n"
-        "session_tickets = true\n"
-        "handshake_timeout_ms = 10000\n"
-        "\n"
-        "[[rule]]\n"
-        "name = \"bench-server\"\n"
-        "direction = \"inbound\"\n"
-        "certificate = " + quote(dir + "/server.crt") + "\n"
-        "private_key = " + quote(dir + "/server.key") + "\n";
+    std::string policy = "version = 1\n\n[defaults]\n";
+    policy += "trust_bundle = " + quote(dir + "/ca.crt") + "\n";
+    policy += "cipher_suites = [\"TLS_AES_128_GCM_SHA256\"]\n";
+    policy += "groups = [\"X25519\"]\n";
+    policy += "session_tickets = true\n";
+    policy += "handshake_timeout_ms = 10000\n\n";
+    policy += "[[rule]]\nname = \"bench-server\"\ndirection = \"inbound\"\n";
+    policy += "certificate = " + quote(dir + "/server.crt") + "\n";
+    policy += "private_key = " + quote(dir + "/server.key") + "\n";
     ssx::pki::write_file(dir + "/policy.toml", policy, 0644).value();
   } catch (const std::exception &e) {
     std::fprintf(stderr, "error: %s\n", e.what());

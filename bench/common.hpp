@@ -40,13 +40,14 @@ namespace bench {
   std::_Exit(2);
 }
 
-[[noreturn]] inline void die_errno(const std::string &what) { die(what + ": " + std::strerror(errno)); }
+[[noreturn]] inline void die_errno(const std::string &what) {
+  die(what + ": " + std::strerror(errno));
+}
 
 inline std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 // cpu_ns is the CPU time (user + system) this process has used so far, all threads included.
@@ -145,7 +146,9 @@ inline void watchdog(double seconds) {
 
 // ignore_sigpipe: OpenSSL's socket BIO writes with write(2), so a peer that has already closed
 // would kill a raw-OpenSSL program with SIGPIPE. Every competent OpenSSL program ignores it.
-inline void ignore_sigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+inline void ignore_sigpipe() {
+  ::signal(SIGPIPE, SIG_IGN);
+}
 
 inline sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in a{};
@@ -223,7 +226,8 @@ inline std::uint64_t heap_bytes() {
 // percentile of sorted |v| by nearest rank.
 inline double percentile(const std::vector<std::uint64_t> &sorted, double p) {
   if (sorted.empty()) return 0;
-  std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  std::size_t rank =
+      static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   if (rank == 0) rank = 1;
   return static_cast<double>(sorted[std::min(rank, sorted.size()) - 1]);
 }
@@ -241,7 +245,9 @@ struct BulkResult {
   std::uint64_t bytes = 0;
   std::uint64_t ns = 0;
   std::uint64_t cpu_ns = 0;  // both ends: this process runs sender and receiver
-  double mbps() const { return ns ? static_cast<double>(bytes) / (static_cast<double>(ns) / 1e9) / 1e6 : 0; }
+  double mbps() const {
+    return ns ? static_cast<double>(bytes) / (static_cast<double>(ns) / 1e9) / 1e6 : 0;
+  }
 };
 
 inline void print_bulk(const std::string &impl, const BulkResult &r, std::size_t write_size,
@@ -253,7 +259,8 @@ inline void print_bulk(const std::string &impl, const BulkResult &r, std::size_t
       .add("seconds", static_cast<double>(r.ns) / 1e9)
       .add("mbps", r.mbps())
       .add("cpu_seconds", static_cast<double>(r.cpu_ns) / 1e9)
-      .add("cpu_ns_per_kib", r.bytes ? static_cast<double>(r.cpu_ns) * 1024.0 / static_cast<double>(r.bytes) : 0.0)
+      .add("cpu_ns_per_kib",
+           r.bytes ? static_cast<double>(r.cpu_ns) * 1024.0 / static_cast<double>(r.bytes) : 0.0)
       .add("write_size", static_cast<std::uint64_t>(write_size))
       .add("cipher", cipher)
       .add("group", group)
@@ -278,7 +285,8 @@ inline void print_latency(const std::string &impl, std::vector<std::uint64_t> sa
       .add("mean_us", samples.empty() ? 0.0 : sum / static_cast<double>(samples.size()) / 1e3)
       .add("max_us", samples.empty() ? 0.0 : static_cast<double>(samples.back()) / 1e3)
       .add("cpu_us_per_round_trip",
-           samples.empty() ? 0.0 : static_cast<double>(cpu) / 1e3 / static_cast<double>(samples.size()))
+           samples.empty() ? 0.0
+                           : static_cast<double>(cpu) / 1e3 / static_cast<double>(samples.size()))
       .add("cipher", cipher)
       .add("group", group)
       .print();
@@ -287,8 +295,8 @@ inline void print_latency(const std::string &impl, std::vector<std::uint64_t> sa
 // Handshake results (W3/W4): |count| handshakes completed in |ns| by the client.
 inline void print_handshakes(const std::string &workload, const std::string &impl,
                              std::uint64_t count, std::uint64_t ns, std::uint64_t resumed,
-                             std::uint64_t excluded_ns, std::uint64_t cpu, const std::string &cipher,
-                             const std::string &group) {
+                             std::uint64_t excluded_ns, std::uint64_t cpu,
+                             const std::string &cipher, const std::string &group) {
   Json()
       .add("workload", workload)
       .add("impl", impl)
@@ -297,7 +305,8 @@ inline void print_handshakes(const std::string &workload, const std::string &imp
       .add("seconds", static_cast<double>(ns) / 1e9)
       .add("per_second", ns ? static_cast<double>(count) / (static_cast<double>(ns) / 1e9) : 0.0)
       .add("excluded_check_seconds", static_cast<double>(excluded_ns) / 1e9)
-      .add("cpu_us_per_handshake", count ? static_cast<double>(cpu) / 1e3 / static_cast<double>(count) : 0.0)
+      .add("cpu_us_per_handshake",
+           count ? static_cast<double>(cpu) / 1e3 / static_cast<double>(count) : 0.0)
       .add("cipher", cipher)
       .add("group", group)
       .print();
@@ -335,8 +344,10 @@ inline void print_memory(const std::string &impl, const MemorySide &server,
       .add("heap_per_conn", server.heap_per_conn() + client.heap_per_conn())
       .add("server_rss_after_traffic_per_conn", server.rss_traffic_per_conn())
       .add("client_rss_after_traffic_per_conn", client.rss_traffic_per_conn())
-      .add("rss_after_traffic_per_conn", server.rss_traffic_per_conn() + client.rss_traffic_per_conn())
-      .add("heap_after_traffic_per_conn", server.heap_traffic_per_conn() + client.heap_traffic_per_conn())
+      .add("rss_after_traffic_per_conn",
+           server.rss_traffic_per_conn() + client.rss_traffic_per_conn())
+      .add("heap_after_traffic_per_conn",
+           server.heap_traffic_per_conn() + client.heap_traffic_per_conn())
       .add("server_rss_before", server.rss_before)
       .add("client_rss_before", client.rss_before)
       .add("cipher", cipher)

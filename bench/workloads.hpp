@@ -209,8 +209,8 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
   server.join();
   impl.close_listener(listener);
   if (server_failures != 0) die("handshake: the server saw failed handshakes");
-  print_handshakes(resume ? "resume" : "handshake", Impl::name(), count, elapsed, resumed,
-                   excluded, cpu, cipher, group);
+  print_handshakes(resume ? "resume" : "handshake", Impl::name(), count, elapsed, resumed, excluded,
+                   cpu, cipher, group);
 }
 
 // W6: the server end lives in this process, the client end in a forked child, so each side's

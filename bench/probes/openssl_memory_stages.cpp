@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
       "{\"release_buffers\":%s,\"certificate_file\":\"%s\",\"kib_per_pair\":%.1f,"
       "\"ssl_new_client_kib\":%.1f,\"ssl_new_server_kib\":%.1f,\"handshake_kib\":%.1f,"
       "\"server_end_kib\":%.1f,\"client_end_kib\":%.1f}\n",
-      release ? "true" : "false", argv[2], total, new_client / 1024.0 / n,
-      new_server / 1024.0 / n, handshake / 1024.0 / n, server_end, client_end);
+      release ? "true" : "false", argv[2], total, new_client / 1024.0 / n, new_server / 1024.0 / n,
+      handshake / 1024.0 / n, server_end, client_end);
   return 0;
 }
