@@ -44,6 +44,19 @@ fuzz-smoke: deps
 demo: build
 	$(BUILD)/tools/ssx/ssx demo
 
+# Benchmarks (docs/benchmarks.md). Both build only what the suite needs. bench measures (6-9 minutes
+# on 2 shared cores) and rewrites bench/results/ and docs/benchmarks.md; bench-smoke runs every
+# workload briefly into a temporary directory and checks the harness, not the timings (for CI).
+bench: deps $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DSSX_BUILD_BENCH=ON > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ssx_bench
+	python3 bench/run.py --build $(BUILD)
+
+bench-smoke: deps $(BUILD)/CMakeCache.txt
+	cmake -S . -B $(BUILD) -DSSX_BUILD_BENCH=ON > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ssx_bench
+	python3 bench/run.py --build $(BUILD) --smoke
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
 

@@ -1,0 +1,341 @@
+// bench/workloads.hpp — the workloads, written once and instantiated per implementation.
+//
+// Every implementation (plaintext TCP, raw OpenSSL, ssx C API, ssx C++ API) is a small struct
+// with the same members, so the loops that are timed are literally the same code for all of
+// them; only the calls that move bytes differ. An implementation provides:
+//
+//   using Conn = ...;                       a connected, secured stream (movable)
+//   int listen();                           a listening socket on 127.0.0.1, any port
+//   Conn accept(int listener);              accept + server handshake; !valid(c) on failure
+//   Conn connect(uint16_t port);            connect + client handshake (dies on failure)
+//   static bool valid(const Conn &);
+//   void write_all(Conn &, const void *, size_t);   every byte, or die
+//   size_t read_some(Conn &, void *, size_t);       > 0, or 0 at a clean end of stream
+//   void finish(Conn &);                    end our direction (close_notify, then FIN)
+//   void close(Conn &);                     close_notify if not sent yet, free, close(2)
+//   void close_listener(int);
+//   bool resumed(Conn &);                   the handshake resumed a session (W3/W4 check)
+//   void after_read(Conn &);                a client hook after its first read (W4: raw
+//                                           OpenSSL keeps the session there; ssx does nothing)
+//   std::pair<std::string, std::string> negotiated(Conn &);   cipher and group names
+//
+// The server side runs on its own thread (W2, W3, W4, W5) or in a forked process (W6).
+
+#ifndef SSX_BENCH_WORKLOADS_HPP
+#define SSX_BENCH_WORKLOADS_HPP
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <thread>
+#include <utility>
+
+#include "common.hpp"
+
+namespace bench {
+
+// W2: one connection, the client writes |write_size| bytes at a time for |seconds|, the server
+// reads and discards. Throughput = bytes the server received / (server's end of stream − client's
+// first write). The handshake is not timed.
+template <class Impl>
+void run_bulk(Impl &impl, const Params &p) {
+  int listener = impl.listen();
+  const std::uint16_t port = port_of(listener);
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> end_ns{0};
+  std::thread server([&] {
+    auto c = impl.accept(listener);
+    if (!Impl::valid(c)) die("bulk: accept failed");
+    std::vector<unsigned char> buf(p.write_size);
+    std::uint64_t total = 0;
+    for (;;) {
+      std::size_t n = impl.read_some(c, buf.data(), buf.size());
+      if (n == 0) break;
+      total += n;
+    }
+    end_ns = now_ns();
+    received = total;
+    impl.close(c);
+  });
+  auto c = impl.connect(port);
+  auto [cipher, group] = impl.negotiated(c);
+  const auto data = pattern(p.write_size);
+  const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
+  // Bounded by time and by bytes (64 GiB would take minutes even at the crypto ceiling).
+  const std::uint64_t max_writes = (64ull << 30) / p.write_size;
+  const std::uint64_t cpu_start = cpu_ns();
+  const std::uint64_t start = now_ns();
+  for (std::uint64_t i = 0; i < max_writes && now_ns() - start < limit_ns; ++i) {
+    impl.write_all(c, data.data(), data.size());
+  }
+  impl.finish(c);
+  server.join();
+  BulkResult r;
+  r.cpu_ns = cpu_ns() - cpu_start;
+  impl.close(c);
+  impl.close_listener(listener);
+  r.bytes = received;
+  r.ns = end_ns - start;
+  print_bulk(Impl::name(), r, p.write_size, cipher, group);
+}
+
+// read_exact reads |n| bytes or dies.
+template <class Impl>
+void read_exact(Impl &impl, typename Impl::Conn &c, unsigned char *buf, std::size_t n) {
+  std::size_t got = 0;
+  while (got < n) {
+    std::size_t r = impl.read_some(c, buf + got, n - got);
+    if (r == 0) die("unexpected end of stream");
+    got += r;
+  }
+}
+
+// W5: one connection with TCP_NODELAY on both ends; the client sends |message_size| bytes, the
+// server echoes them, and each round trip is one sample. |warmup| round trips are not recorded;
+// then up to |max_round_trips| within |seconds|.
+template <class Impl>
+void run_latency(Impl &impl, const Params &p) {
+  int listener = impl.listen();
+  const std::uint16_t port = port_of(listener);
+  std::thread server([&] {
+    auto c = impl.accept(listener);
+    if (!Impl::valid(c)) die("latency: accept failed");
+    no_delay(Impl::fd(c));
+    std::vector<unsigned char> buf(p.message_size);
+    for (std::size_t i = 0; i < p.warmup + p.max_round_trips + 1; ++i) {
+      std::size_t got = 0;
+      while (got < buf.size()) {
+        std::size_t r = impl.read_some(c, buf.data() + got, buf.size() - got);
+        if (r == 0) break;
+        got += r;
+      }
+      if (got < buf.size()) break;  // the client finished
+      impl.write_all(c, buf.data(), buf.size());
+    }
+    impl.close(c);
+  });
+  auto c = impl.connect(port);
+  no_delay(Impl::fd(c));
+  auto [cipher, group] = impl.negotiated(c);
+  auto request = pattern(p.message_size);
+  std::vector<unsigned char> reply(p.message_size);
+  std::vector<std::uint64_t> samples;
+  samples.reserve(p.max_round_trips);
+  const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
+  const std::uint64_t start = now_ns();
+  std::uint64_t cpu_start = 0;
+  for (std::size_t i = 0; i < p.warmup + p.max_round_trips; ++i) {
+    if (i == p.warmup) cpu_start = cpu_ns();
+    const std::uint64_t t0 = now_ns();
+    if (t0 - start > limit_ns) break;
+    impl.write_all(c, request.data(), request.size());
+    read_exact(impl, c, reply.data(), reply.size());
+    const std::uint64_t t1 = now_ns();
+    if (i >= p.warmup) samples.push_back(t1 - t0);
+  }
+  const std::uint64_t cpu = cpu_start ? cpu_ns() - cpu_start : 0;
+  if (std::memcmp(reply.data(), request.data(), reply.size()) != 0) die("latency: bad echo");
+  impl.finish(c);
+  server.join();
+  impl.close(c);
+  impl.close_listener(listener);
+  print_latency(Impl::name(), std::move(samples), p.message_size, cpu, cipher, group);
+}
+
+// W3 (resume = false) and W4 (resume = true): new connections one after the other for |seconds|
+// (at most |max_handshakes|). Each iteration is TCP connect + TLS handshake + close on both ends.
+// In W4 the server sends one byte after its handshake and the client reads it: that is what makes
+// the client process the server's NewSessionTicket messages, and so what enables resumption.
+// In W3 nobody reads, so no ticket is ever processed and every handshake is a full one.
+// Checking whether the handshake resumed (ssx_query_socket_security for ssx, SSL_session_reused for
+// OpenSSL) happens on every connection but outside the timed interval.
+template <class Impl>
+void run_handshakes(Impl &impl, const Params &p, bool resume) {
+  int listener = impl.listen();
+  const std::uint16_t port = port_of(listener);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> server_failures{0};
+  std::thread server([&] {
+    for (std::size_t i = 0; i < p.max_handshakes + p.warmup + 2; ++i) {
+      auto c = impl.accept(listener);
+      if (stop) {
+        if (Impl::valid(c)) impl.close(c);
+        break;
+      }
+      if (!Impl::valid(c)) {
+        ++server_failures;
+        continue;
+      }
+      if (resume) {
+        const unsigned char byte = 'x';
+        impl.write_all(c, &byte, 1);
+      }
+      impl.close(c);
+    }
+  });
+  std::string cipher, group;
+  auto one = [&](std::uint64_t *excluded, std::uint64_t *resumed) {
+    auto c = impl.connect(port);
+    if (resume) {
+      unsigned char byte = 0;
+      if (impl.read_some(c, &byte, 1) != 1) die("handshake: no byte from the server");
+      impl.after_read(c);
+    }
+    const std::uint64_t t0 = now_ns();
+    if (impl.resumed(c)) ++*resumed;
+    if (cipher.empty()) std::tie(cipher, group) = impl.negotiated(c);
+    *excluded += now_ns() - t0;
+    impl.close(c);
+  };
+  std::uint64_t ignored_ns = 0, ignored_resumed = 0;
+  // Warm-up: lazily built state (contexts, the first session for W4) is not measured.
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, p.warmup / 20); ++i) {
+    one(&ignored_ns, &ignored_resumed);
+  }
+  std::uint64_t count = 0, excluded = 0, resumed = 0;
+  const std::uint64_t limit_ns = static_cast<std::uint64_t>(p.seconds * 1e9);
+  const std::uint64_t cpu_start = cpu_ns();
+  const std::uint64_t start = now_ns();
+  while (count < p.max_handshakes && now_ns() - start - excluded < limit_ns) {
+    one(&excluded, &resumed);
+    ++count;
+  }
+  const std::uint64_t elapsed = now_ns() - start - excluded;
+  // CPU of both ends (the server is a thread of this process), the checks excluded.
+  const std::uint64_t cpu_all = cpu_ns() - cpu_start;
+  const std::uint64_t cpu = cpu_all - std::min(excluded, cpu_all);
+  stop = true;
+  ::close(plain_connect(port));  // wakes the server's accept
+  server.join();
+  impl.close_listener(listener);
+  if (server_failures != 0) die("handshake: the server saw failed handshakes");
+  print_handshakes(resume ? "resume" : "handshake", Impl::name(), count, elapsed, resumed, excluded,
+                   cpu, cipher, group);
+}
+
+// W6: the server end lives in this process, the client end in a forked child, so each side's
+// memory is measured on its own. Each side makes one warm-up connection (lazily built contexts,
+// error strings and so on are then part of the baseline), records RSS and heap in use, then the
+// client opens |connections| connections one after the other, each with a complete handshake and
+// no application data, and both sides hold them all open and idle while measuring again.
+// Then the client writes one 16 KiB record on every connection and the server reads it, and both
+// measure a third time: an idle connection that has carried traffic. (The client never reads, so
+// it never processes a session ticket: every connection is a full handshake for both libraries.)
+template <class Impl>
+void run_memory(Impl &impl, const Params &p) {
+  raise_nofile(p.connections + 256);
+  int listener = impl.listen();
+  const std::uint16_t port = port_of(listener);
+  int to_child[2], to_parent[2];
+  if (::pipe(to_child) != 0 || ::pipe(to_parent) != 0) die_errno("pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) die_errno("fork");
+  if (pid == 0) {
+    // The client process.
+    ::close(listener);
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    {
+      auto warm = impl.connect(port);
+      impl.close(warm);
+    }
+    char token = 0;
+    if (!read_full(to_child[0], &token, 1)) die("memory: server went away");
+    std::vector<typename Impl::Conn> conns;
+    conns.reserve(p.connections);
+    MemorySide side;
+    side.rss_before = rss_bytes();
+    side.heap_before = heap_bytes();
+    for (std::size_t i = 0; i < p.connections; ++i) conns.push_back(impl.connect(port));
+    side.rss_after = rss_bytes();
+    side.heap_after = heap_bytes();
+    side.connections = conns.size();
+    if (!read_full(to_child[0], &token, 1)) die("memory: server went away");
+    const auto record = pattern(16384);
+    for (auto &c : conns) impl.write_all(c, record.data(), record.size());
+    side.rss_traffic = rss_bytes();
+    side.heap_traffic = heap_bytes();
+    std::string cipher, group;
+    std::tie(cipher, group) = impl.negotiated(conns.front());
+    write_full(to_parent[1], &side, sizeof side);
+    std::uint32_t len = static_cast<std::uint32_t>(cipher.size());
+    write_full(to_parent[1], &len, sizeof len);
+    write_full(to_parent[1], cipher.data(), len);
+    len = static_cast<std::uint32_t>(group.size());
+    write_full(to_parent[1], &len, sizeof len);
+    write_full(to_parent[1], group.data(), len);
+    read_full(to_child[0], &token, 1);  // hold everything until the server has measured
+    for (auto &c : conns) impl.close(c);
+    std::_Exit(0);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  {
+    auto warm = impl.accept(listener);
+    if (!Impl::valid(warm)) die("memory: warm-up accept failed");
+    impl.close(warm);
+  }
+  MemorySide server;
+  server.rss_before = rss_bytes();
+  server.heap_before = heap_bytes();
+  const char go = 'g';
+  write_full(to_child[1], &go, 1);
+  std::vector<typename Impl::Conn> conns;
+  conns.reserve(p.connections);
+  for (std::size_t i = 0; i < p.connections; ++i) {
+    auto c = impl.accept(listener);
+    if (!Impl::valid(c)) die("memory: accept failed");
+    conns.push_back(std::move(c));
+  }
+  server.rss_after = rss_bytes();
+  server.heap_after = heap_bytes();
+  server.connections = conns.size();
+  write_full(to_child[1], &go, 1);  // measured: the client may now send its records
+  {
+    std::vector<unsigned char> buf(16384);
+    for (auto &c : conns) read_exact(impl, c, buf.data(), buf.size());
+  }
+  server.rss_traffic = rss_bytes();
+  server.heap_traffic = heap_bytes();
+  MemorySide client;
+  if (!read_full(to_parent[0], &client, sizeof client)) die("memory: the client failed");
+  std::string names[2];
+  for (auto &s : names) {
+    std::uint32_t len = 0;
+    if (!read_full(to_parent[0], &len, sizeof len) || len > 256) die("memory: bad client report");
+    s.resize(len);
+    if (!read_full(to_parent[0], s.data(), len)) die("memory: bad client report");
+  }
+  write_full(to_child[1], &go, 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  for (auto &c : conns) impl.close(c);
+  impl.close_listener(listener);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("memory: client process failed");
+  print_memory(Impl::name(), server, client, names[0], names[1]);
+}
+
+// run dispatches on the workload name; |what| lists those this program supports.
+template <class Impl>
+int run(Impl &impl, const Options &o) {
+  Params p(o);
+  const std::string &w = o.workload();
+  if (w == "bulk") {
+    run_bulk(impl, p);
+  } else if (w == "latency") {
+    run_latency(impl, p);
+  } else if (w == "handshake" && Impl::kTls) {
+    run_handshakes(impl, p, false);
+  } else if (w == "resume" && Impl::kTls) {
+    run_handshakes(impl, p, true);
+  } else if (w == "memory" && Impl::kTls) {
+    run_memory(impl, p);
+  } else {
+    die("unknown workload \"" + w + "\" for " + Impl::name());
+  }
+  return 0;
+}
+
+}  // namespace bench
+
+#endif  // SSX_BENCH_WORKLOADS_HPP
