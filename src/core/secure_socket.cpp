@@ -404,9 +404,8 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
   }
   std::lock_guard sender(send_mu_);
   Lock lock(mu_);
-  const bool nb = nonblocking(flags);
   if (!is_stream_established(state_)) {
-    if (auto r = drive(lock, nb); !r) return r.error();
+    if (auto r = drive(lock, nonblocking(flags)); !r) return r.error();
   }
   if (write_shut_) return fail(EPIPE, "the socket was shut down for writing");
   if (length == 0) return size_t{0};
@@ -426,7 +425,7 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
       sent += r->bytes;
       continue;
     }
-    if (nb) {
+    if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
       wants_ = events_for(r->want);
       if (sent > 0) return sent;
       return fail(EAGAIN, "send would block");
@@ -447,9 +446,8 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   }
   std::lock_guard receiver(recv_mu_);
   Lock lock(mu_);
-  const bool nb = nonblocking(flags);
   if (!is_stream_established(state_)) {
-    if (auto r = drive(lock, nb); !r) return r.error();
+    if (auto r = drive(lock, nonblocking(flags)); !r) return r.error();
   }
   if (read_shut_ || length == 0) return size_t{0};
   if (is_plain(state_)) {
@@ -479,7 +477,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
       if (!all || got == length) return got;
       continue;
     }
-    if (nb) {
+    if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
       wants_ = events_for(r->want);
       if (got > 0) return got;
       return fail(EAGAIN, "no data available yet");

