@@ -56,6 +56,7 @@ inline void set_example(CLI::App *app, const std::string &example) {
 
 // Registration functions, one per cmd_<name>.cpp. Each adds its subcommand to the top-level app.
 void register_pki(CLI::App &app);
+void register_tunnel(CLI::App &app);
 
 }  // namespace ssx::cli
 

@@ -37,6 +37,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"pki", ssx::cli::register_pki},
+    {"tunnel", ssx::cli::register_tunnel},
 };
 
 // help_hint names the --help of the deepest subcommand the user reached, e.g. "ssx pki issue
