@@ -248,8 +248,11 @@ void Connection::io_failed(Endpoint &e, const IoResult &r, bool reading) {
   CloseReason reason = CloseReason::cleartext_error;
   if (e.secured) {
     // ECONNRESET from ssx_recv: the stream ended without close_notify, so what arrived may be
-    // cut short. The cleartext side is reset, never given a clean end it could trust.
-    reason = reading && r.error == ECONNRESET ? CloseReason::tls_truncated : CloseReason::tls_error;
+    // cut short. The cleartext side is reset, never given a clean end it could trust. (ssx_recv
+    // reports EPIPE instead when the peer's FIN was followed by a reset, because the alert
+    // OpenSSL then tries to send fails first: a truncation all the same.)
+    const bool truncated = reading && (r.error == ECONNRESET || r.error == EPIPE);
+    reason = truncated ? CloseReason::tls_truncated : CloseReason::tls_error;
   }
   end(reason, false, r.error, r.message);
 }
