@@ -106,6 +106,21 @@ long TunnelProcess::rss_kib() const {
   return -1;
 }
 
+double TunnelProcess::cpu_seconds() const {
+  std::ifstream in("/proc/" + std::to_string(pid()) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 void TunnelProcess::signal(int sig) const { ::kill(pid(), sig); }
 
 bool TunnelProcess::wait_exited(std::chrono::milliseconds timeout) const {

@@ -49,6 +49,8 @@ class TunnelProcess {
                     size_t count = 1) const;
   // rss_kib is VmRSS from /proc/PID/status, -1 when unreadable.
   long rss_kib() const;
+  // cpu_seconds is the CPU time (user + system) the tunnel has used so far.
+  double cpu_seconds() const;
   void signal(int sig) const;
   // wait_exited waits until the process has exited (a zombie: ChildProcess reaps it).
   bool wait_exited(std::chrono::milliseconds timeout) const;

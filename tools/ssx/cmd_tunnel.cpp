@@ -32,6 +32,7 @@ struct TunnelArgs {
   std::vector<std::string> names;
   std::string metrics;
   unsigned workers = 0;
+  unsigned max_handshakes = 256;
   double grace = 30;
   double setup_timeout = 30;
 };
@@ -100,6 +101,7 @@ void run_tunnel(const TunnelArgs &args) {
   if (options.workers == 0) {
     options.workers = std::max(1u, std::thread::hardware_concurrency());
   }
+  options.max_handshakes = std::max(args.max_handshakes, options.workers);
   options.grace = seconds_option(args.grace);
   options.setup_timeout = seconds_option(args.setup_timeout);
 
@@ -136,6 +138,11 @@ void register_tunnel(CLI::App &app) {
                   "Loopback ADDR:PORT serving Prometheus metrics at /metrics (plain HTTP)");
   cmd->add_option("--workers", args->workers, "Event-loop threads (default: one per CPU)")
       ->check(CLI::Range(1u, 256u));
+  cmd->add_option("--max-handshakes", args->max_handshakes,
+                  "Connections that may be connecting or handshaking at once; more wait in "
+                  "the listen queue")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   cmd->add_option("--grace", args->grace,
                   "Seconds to drain open connections after SIGTERM before closing them")
       ->check(CLI::Range(0.0, 86400.0))

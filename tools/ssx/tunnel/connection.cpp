@@ -263,6 +263,11 @@ void Connection::pump() {
     advance_setup();
     if (closed_) return;
   }
+  if (setting_up_ && accepted_.state == Endpoint::State::open &&
+      dialled_.state == Endpoint::State::open) {
+    setting_up_ = false;
+    host_.setup_finished();
+  }
   auto &counters = host_.counters();
   for (int round = 0;; ++round) {
     bool progress = forward(in_, counters.bytes_in);
@@ -329,6 +334,10 @@ void Connection::reject(int error, const std::string &message) {
 void Connection::end(CloseReason reason, bool orderly, int error, const std::string &message) {
   if (closed_) return;
   closed_ = true;
+  if (setting_up_) {
+    setting_up_ = false;
+    host_.setup_finished();
+  }
   if (orderly) {
     accepted_.close();
     dialled_.close();

@@ -40,6 +40,9 @@ class ConnectionHost {
   virtual void requeue(class Connection *c) = 0;
   // retire hands a closed connection back; the worker frees it when no event refers to it.
   virtual void retire(class Connection *c) = 0;
+  // setup_finished: a connection is now forwarding, or ended before it got there (admission
+  // control counts connections still connecting or handshaking).
+  virtual void setup_finished() = 0;
 };
 
 class Connection {
@@ -98,6 +101,7 @@ class Connection {
   Direction out_;  // dialled -> accepted
   std::string peer_principal_;
   std::string rule_;
+  bool setting_up_ = true;
   bool closed_ = false;
 };
 

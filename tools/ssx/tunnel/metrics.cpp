@@ -50,7 +50,7 @@ void sample(std::string &out, const std::string &name, std::uint64_t value) {
 }  // namespace
 
 std::string Metrics::render() const {
-  std::uint64_t accepted = 0, closed = 0, in = 0, out_bytes = 0;
+  std::uint64_t accepted = 0, closed = 0, in = 0, out_bytes = 0, setting_up = 0;
   std::array<std::uint64_t, kErrnoSlots> handshake{}, connect{};
   std::array<std::uint64_t, static_cast<int>(CloseReason::count_)> closes{};
   // closed first: a connection counted closed is then surely counted accepted, so the open
@@ -58,6 +58,7 @@ std::string Metrics::render() const {
   for (const auto &w : workers_) closed += load(w->closed);
   for (const auto &w : workers_) {
     accepted += load(w->accepted);
+    setting_up += load(w->setting_up);
     in += load(w->bytes_in);
     out_bytes += load(w->bytes_out);
     for (int e = 0; e < kErrnoSlots; ++e) {
@@ -71,6 +72,9 @@ std::string Metrics::render() const {
   out.reserve(4096);
   header(out, "ssx_tunnel_connections_open", "gauge", "Connections currently open.");
   sample(out, "ssx_tunnel_connections_open", accepted >= closed ? accepted - closed : 0);
+  header(out, "ssx_tunnel_connections_setting_up", "gauge",
+         "Connections still connecting or handshaking (at most --max-handshakes).");
+  sample(out, "ssx_tunnel_connections_setting_up", setting_up);
   header(out, "ssx_tunnel_connections_total", "counter", "Connections accepted.");
   sample(out, "ssx_tunnel_connections_total", accepted);
   header(out, "ssx_tunnel_connections_closed_total", "counter",

@@ -35,6 +35,7 @@ inline constexpr int kErrnoSlots = 256;  // errno values above go to the last sl
 struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> setting_up{0};  // a gauge: connecting or handshaking now
   std::atomic<std::uint64_t> bytes_in{0};   // from the listening side towards --to
   std::atomic<std::uint64_t> bytes_out{0};  // from --to back towards the listening side
   std::array<std::atomic<std::uint64_t>, kErrnoSlots> handshake_failures{};

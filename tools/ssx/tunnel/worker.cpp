@@ -85,6 +85,7 @@ Worker::Worker(Shared &shared, unsigned index, int listen_fd)
     throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
   }
   accept_more_ = true;  // connections may have queued before the listener joined epoll
+  max_setting_up_ = std::max<size_t>(1, shared.options.max_handshakes / shared.options.workers);
 }
 
 Worker::~Worker() {
@@ -142,8 +143,19 @@ void Worker::reap() {
   retired_.resize(kept);
 }
 
+void Worker::setup_finished() {
+  --setting_up_;
+  counters_.setting_up.store(setting_up_, std::memory_order_relaxed);
+  if (accept_blocked_ && setting_up_ < max_setting_up_) {
+    accept_blocked_ = false;
+    accept_more_ = true;
+  }
+}
+
 void Worker::accepted(int fd, const sockaddr_storage &client) {
   WorkerCounters::add(counters_.accepted, 1);
+  ++setting_up_;
+  counters_.setting_up.store(setting_up_, std::memory_order_relaxed);
   auto *c = new Connection(*this, shared_.next_id.fetch_add(1, std::memory_order_relaxed), client);
   c->next = live_;
   if (live_ != nullptr) live_->prev = c;
@@ -154,6 +166,7 @@ void Worker::accepted(int fd, const sockaddr_storage &client) {
 
 void Worker::accept_failed(int err, const std::string &message, const sockaddr_storage &client) {
   WorkerCounters::add(counters_.accepted, 1);
+  ++setting_up_;
   auto *c = new Connection(*this, shared_.next_id.fetch_add(1, std::memory_order_relaxed), client);
   c->next = live_;
   if (live_ != nullptr) live_->prev = c;
@@ -167,6 +180,13 @@ void Worker::accept_pending() {
   if (listen_fd_ < 0 || Clock::now() < accept_paused_until_) return;
   const bool server = shared_.options.mode == Mode::server;
   for (int i = 0; i < kAcceptBatch; ++i) {
+    // Admission control: past the limit, connections wait in the kernel's accept queue (where
+    // they cost nothing and their handshake clock has not started) rather than all slowing
+    // down together until every one of them times out.
+    if (setting_up_ >= max_setting_up_) {
+      accept_blocked_ = true;
+      return;
+    }
     sockaddr_storage client{};
     socklen_t len = sizeof client;
     auto *address = reinterpret_cast<sockaddr *>(&client);

@@ -57,6 +57,7 @@ class Worker final : public ConnectionHost {
   bool watch(Endpoint &e) override;
   void requeue(Connection *c) override;
   void retire(Connection *c) override;
+  void setup_finished() override;
 
  private:
   void accept_pending();
@@ -76,6 +77,9 @@ class Worker final : public ConnectionHost {
   Handle listener_handle_{Handle::Kind::listener};
   Handle wake_handle_{Handle::Kind::wake};
   bool accept_more_ = false;               // the listener may have more: accept next turn
+  bool accept_blocked_ = false;            // stopped at max_setting_up_: resume below it
+  size_t setting_up_ = 0;                  // connections still connecting or handshaking
+  size_t max_setting_up_ = 1;
   Clock::time_point accept_paused_until_{};  // after EMFILE and the like
   Connection *live_ = nullptr;             // doubly linked list of open connections
   size_t live_count_ = 0;
