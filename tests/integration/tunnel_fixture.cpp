@@ -78,6 +78,17 @@ std::string TunnelProcess::log() const {
   return text.str();
 }
 
+std::string lines_without(const std::string &text, const std::string &needle, size_t max) {
+  std::istringstream lines(text);
+  std::string line, out;
+  for (size_t n = 0; n < max && std::getline(lines, line);) {
+    if (line.find(needle) != std::string::npos) continue;
+    out += line + "\n";
+    ++n;
+  }
+  return out;
+}
+
 size_t count_occurrences(const std::string &haystack, const std::string &needle) {
   size_t count = 0;
   for (size_t at = haystack.find(needle); at != std::string::npos;

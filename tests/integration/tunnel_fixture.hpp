@@ -64,6 +64,9 @@ class TunnelProcess {
   std::uint16_t metrics_port_ = 0;
 };
 
+// lines_without returns the lines of |text| that do not contain |needle| (at most |max|).
+std::string lines_without(const std::string &text, const std::string &needle, size_t max = 20);
+
 // count_occurrences counts |needle| in |haystack|.
 size_t count_occurrences(const std::string &haystack, const std::string &needle);
 

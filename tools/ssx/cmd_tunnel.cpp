@@ -5,6 +5,7 @@
 // tunnel itself is tools/ssx/tunnel/ (tunnel.hpp is the entry point). docs/cli.md is the
 // user's reference.
 
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,7 +15,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "command.hpp"
@@ -32,7 +32,7 @@ struct TunnelArgs {
   std::vector<std::string> names;
   std::string metrics;
   unsigned workers = 0;
-  unsigned max_handshakes = 256;
+  unsigned max_handshakes = 64;
   double grace = 30;
   double setup_timeout = 30;
 };
@@ -99,9 +99,13 @@ void run_tunnel(const TunnelArgs &args) {
   }
   options.workers = args.workers;
   if (options.workers == 0) {
-    options.workers = std::max(1u, std::thread::hardware_concurrency());
+    // One per CPU this process may run on (sched_getaffinity: honours taskset and cpusets).
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    int count = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+    options.workers = static_cast<unsigned>(std::clamp(count, 1, 256));
   }
-  options.max_handshakes = std::max(args.max_handshakes, options.workers);
+  options.max_handshakes = args.max_handshakes;
   options.grace = seconds_option(args.grace);
   options.setup_timeout = seconds_option(args.setup_timeout);
 
@@ -139,8 +143,8 @@ void register_tunnel(CLI::App &app) {
   cmd->add_option("--workers", args->workers, "Event-loop threads (default: one per CPU)")
       ->check(CLI::Range(1u, 256u));
   cmd->add_option("--max-handshakes", args->max_handshakes,
-                  "Connections that may be connecting or handshaking at once; more wait in "
-                  "the listen queue")
+                  "Connections each worker may have connecting or handshaking at once; more "
+                  "wait in the listen queue")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   cmd->add_option("--grace", args->grace,

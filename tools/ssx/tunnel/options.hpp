@@ -27,7 +27,7 @@ struct Options {
   std::optional<HostPort> metrics;     // loopback only
   std::optional<SocketAddress> metrics_address;
   unsigned workers = 1;
-  unsigned max_handshakes = 256;  // connections connecting/handshaking at once, all workers
+  unsigned max_handshakes = 64;  // connections connecting/handshaking at once, per worker
   std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
 };

@@ -85,7 +85,7 @@ Worker::Worker(Shared &shared, unsigned index, int listen_fd)
     throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
   }
   accept_more_ = true;  // connections may have queued before the listener joined epoll
-  max_setting_up_ = std::max<size_t>(1, shared.options.max_handshakes / shared.options.workers);
+  max_setting_up_ = std::max<size_t>(1, shared.options.max_handshakes);
 }
 
 Worker::~Worker() {
@@ -175,7 +175,7 @@ void Worker::accept_failed(int err, const std::string &message, const sockaddr_s
   c->reject(err, message);
 }
 
-void Worker::accept_pending() {
+void Worker::accept_pending(bool draining) {
   accept_more_ = false;
   if (listen_fd_ < 0 || Clock::now() < accept_paused_until_) return;
   const bool server = shared_.options.mode == Mode::server;
@@ -183,7 +183,7 @@ void Worker::accept_pending() {
     // Admission control: past the limit, connections wait in the kernel's accept queue (where
     // they cost nothing and their handshake clock has not started) rather than all slowing
     // down together until every one of them times out.
-    if (setting_up_ >= max_setting_up_) {
+    if (setting_up_ >= max_setting_up_ && !draining) {
       accept_blocked_ = true;
       return;
     }
@@ -249,7 +249,7 @@ void Worker::run() {
       draining = true;
       for (int i = 0; i < 64 && listen_fd_ >= 0; ++i) {
         accept_paused_until_ = {};
-        accept_pending();
+        accept_pending(true);
         if (!accept_more_) break;
       }
       close_listener();

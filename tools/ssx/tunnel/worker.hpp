@@ -60,7 +60,9 @@ class Worker final : public ConnectionHost {
   void setup_finished() override;
 
  private:
-  void accept_pending();
+  // accept_pending accepts what is queued, up to a batch; |draining| ignores the admission
+  // limit (the listener is about to close, which would reset whatever is still queued).
+  void accept_pending(bool draining = false);
   void accepted(int fd, const sockaddr_storage &client);
   void accept_failed(int err, const std::string &message, const sockaddr_storage &client);
   void close_listener();
