@@ -1,5 +1,6 @@
 #include "tunnel_fixture.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -9,14 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <iterator>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -132,7 +131,9 @@ double TunnelProcess::cpu_seconds() const {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-void TunnelProcess::signal(int sig) const { ::kill(pid(), sig); }
+void TunnelProcess::signal(int sig) const {
+  ::kill(pid(), sig);
+}
 
 bool TunnelProcess::wait_exited(std::chrono::milliseconds timeout) const {
   auto deadline = Clock::now() + timeout;
@@ -334,7 +335,8 @@ void EchoServer::run() {
 }
 
 TunnelTest::TunnelTest() : server_creds_(pki_.server()), client_creds_(pki_.client()) {
-  server_policy_ = write_policy("server-tunnel", server_creds_, "peer_authentication = \"required\"\n");
+  server_policy_ =
+      write_policy("server-tunnel", server_creds_, "peer_authentication = \"required\"\n");
   client_policy_ = write_policy("client-tunnel", client_creds_);
 }
 
@@ -342,15 +344,17 @@ std::string TunnelTest::write_policy(const std::string &name, const CredentialFi
                                      const std::string &extra) {
   std::string path = dir_.file(name + ".toml");
   write_text(path, "version = 1\n[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) +
-                       "\ncertificate = " + toml_quote(creds.cert) + "\nprivate_key = " +
-                       toml_quote(creds.key) + "\n" + extra);
+                       "\ncertificate = " + toml_quote(creds.cert) +
+                       "\nprivate_key = " + toml_quote(creds.key) + "\n" + extra);
   return path;
 }
 
 std::unique_ptr<TunnelProcess> TunnelTest::start_server(std::uint16_t to_port,
                                                         std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--policy", server_policy_, "--mode", "server",
-                                   "--listen", "127.0.0.1:0",  "--to",   "127.0.0.1:" + std::to_string(to_port),
+  std::vector<std::string> args = {"--policy", server_policy_,
+                                   "--mode",   "server",
+                                   "--listen", "127.0.0.1:0",
+                                   "--to",     "127.0.0.1:" + std::to_string(to_port),
                                    "--name",   "spiffe://ssx.test/client"};
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<TunnelProcess>(args, dir_.file("server-tunnel.log"));
@@ -358,9 +362,10 @@ std::unique_ptr<TunnelProcess> TunnelTest::start_server(std::uint16_t to_port,
 
 std::unique_ptr<TunnelProcess> TunnelTest::start_client(std::uint16_t to_port,
                                                         std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--policy", client_policy_, "--mode", "client",
-                                   "--listen", "127.0.0.1:0",  "--to",   "127.0.0.1:" + std::to_string(to_port),
-                                   "--name",   "localhost"};
+  std::vector<std::string> args = {
+      "--policy", client_policy_, "--mode", "client",
+      "--listen", "127.0.0.1:0",  "--to",   "127.0.0.1:" + std::to_string(to_port),
+      "--name",   "localhost"};
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<TunnelProcess>(args, dir_.file("client-tunnel.log"));
 }
@@ -374,9 +379,11 @@ void TunnelTest::start_pair(std::uint16_t backend_port, std::vector<std::string>
 void TunnelTest::use_test_process_policy() {
   std::string toml = "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) + "\n";
   toml += "[[rule]]\nname = \"as-server\"\ndirection = \"inbound\"\ncertificate = " +
-          toml_quote(server_creds_.cert) + "\nprivate_key = " + toml_quote(server_creds_.key) + "\n";
+          toml_quote(server_creds_.cert) + "\nprivate_key = " + toml_quote(server_creds_.key) +
+          "\n";
   toml += "[[rule]]\nname = \"as-client\"\ndirection = \"outbound\"\ncertificate = " +
-          toml_quote(client_creds_.cert) + "\nprivate_key = " + toml_quote(client_creds_.key) + "\n";
+          toml_quote(client_creds_.cert) + "\nprivate_key = " + toml_quote(client_creds_.key) +
+          "\n";
   install_policy(dir_, toml);
 }
 

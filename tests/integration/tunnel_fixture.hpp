@@ -75,7 +75,9 @@ size_t count_occurrences(const std::string &haystack, const std::string &needle)
 Fd plain_connect(std::uint16_t port, std::chrono::milliseconds timeout = 20s);
 void set_io_timeout(int fd, std::chrono::milliseconds timeout);
 bool send_all(int fd, const void *data, size_t size);
-inline bool send_all(int fd, const std::string &data) { return send_all(fd, data.data(), data.size()); }
+inline bool send_all(int fd, const std::string &data) {
+  return send_all(fd, data.data(), data.size());
+}
 // recv_until_eof reads until EOF (|*error| = 0) or an error (|*error| = errno).
 std::string recv_until_eof(int fd, int *error);
 // recv_exactly reads |n| bytes or fewer on EOF/error.

@@ -168,10 +168,11 @@ TEST_F(TunnelTest, OneGibTransferArrivesWithTheSameChecksum) {
   std::printf("[ measure  ] %llu MiB through the tunnel pair in %.2f s: %.0f MiB/s\n",
               static_cast<unsigned long long>(total / kMiB), elapsed, mib_s);
   // CPU time says what the tunnels cost whatever else the machine is doing.
-  std::printf("[ measure  ] tunnel CPU for it: client %.2f s (%.0f MiB per CPU-second), server "
-              "%.2f s (%.0f MiB per CPU-second)\n",
-              used_client, static_cast<double>(total) / kMiB / std::max(used_client, 0.01),
-              used_server, static_cast<double>(total) / kMiB / std::max(used_server, 0.01));
+  std::printf(
+      "[ measure  ] tunnel CPU for it: client %.2f s (%.0f MiB per CPU-second), server "
+      "%.2f s (%.0f MiB per CPU-second)\n",
+      used_client, static_cast<double>(total) / kMiB / std::max(used_client, 0.01), used_server,
+      static_cast<double>(total) / kMiB / std::max(used_server, 0.01));
   RecordProperty("throughput_mib_per_s", static_cast<int>(mib_s));
   EXPECT_LT(elapsed, 120.0) << "far slower than expected";
   EXPECT_TRUE(server_->wait_for_log("close=done", 10s)) << server_->log();
@@ -184,8 +185,9 @@ TEST_F(TunnelTest, TwoThousandConcurrentConnectionsAreAllServed) {
   constexpr int kConnections = 2000;
   // The test is about concurrency, not handshake latency: on a small shared machine a burst of
   // 2,000 handshakes can take longer than the default 10 s handshake_timeout_ms for some.
-  server_policy_ = write_policy("server-patient", server_creds_,
-                                "peer_authentication = \"required\"\nhandshake_timeout_ms = 60000\n");
+  server_policy_ =
+      write_policy("server-patient", server_creds_,
+                   "peer_authentication = \"required\"\nhandshake_timeout_ms = 60000\n");
   client_policy_ = write_policy("client-patient", client_creds_, "handshake_timeout_ms = 60000\n");
   EchoServer echo;
   start_pair(echo.port(), {"--metrics", "127.0.0.1:0", "--setup-timeout", "120"},
@@ -274,11 +276,12 @@ TEST_F(TunnelTest, TwoThousandConcurrentConnectionsAreAllServed) {
   EXPECT_EQ(failed, 0) << first_failure << "\nclient tunnel:\n"
                        << lines_without(client_->log(), "close=done") << "server tunnel:\n"
                        << lines_without(server_->log(), "close=done");
-  EXPECT_EQ(done, kConnections) << "served " << done << " of " << kConnections << " in "
-                                << elapsed << " s";
-  std::printf("[ measure  ] %d concurrent connections served in %.2f s: %.0f connections/s "
-              "(each a TLS 1.3 handshake between the tunnels)\n",
-              done, elapsed, done / elapsed);
+  EXPECT_EQ(done, kConnections) << "served " << done << " of " << kConnections << " in " << elapsed
+                                << " s";
+  std::printf(
+      "[ measure  ] %d concurrent connections served in %.2f s: %.0f connections/s "
+      "(each a TLS 1.3 handshake between the tunnels)\n",
+      done, elapsed, done / elapsed);
   RecordProperty("connections_per_s", static_cast<int>(done / elapsed));
   std::printf("[ measure  ] tunnel CPU per connection: client %.2f ms, server %.2f ms\n",
               (client_->cpu_seconds() - cpu_client) * 1000 / std::max(done, 1),
@@ -291,9 +294,10 @@ TEST_F(TunnelTest, TwoThousandConcurrentConnectionsAreAllServed) {
   EXPECT_EQ(metric(scrape, "ssx_tunnel_connections_open"), kConnections) << scrape;
   long rss_client = client_->rss_kib();
   long rss_server = server_->rss_kib();
-  std::printf("[ measure  ] VmRSS with %d open connections: client tunnel %ld KiB, server "
-              "tunnel %ld KiB\n",
-              kConnections, rss_client, rss_server);
+  std::printf(
+      "[ measure  ] VmRSS with %d open connections: client tunnel %ld KiB, server "
+      "tunnel %ld KiB\n",
+      kConnections, rss_client, rss_server);
 
   cleanup();  // each close ends its connection cleanly through both tunnels
   EXPECT_TRUE(client_->wait_for_log("close=done", 60s, kConnections))
@@ -352,7 +356,8 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
           int error = 0;
           std::string got = recv_until_eof(c.get(), &error);
           if (got != message || error != 0) {
-            why = "got \"" + got + "\"" + (error != 0 ? std::string(" then ") + strerror(error) : "");
+            why =
+                "got \"" + got + "\"" + (error != 0 ? std::string(" then ") + strerror(error) : "");
           }
         }
       } catch (const std::exception &e) {
@@ -457,11 +462,11 @@ void slow_reader(TunnelTest &test, TunnelProcess &client, TunnelProcess &server,
   const long grew_server = max_server.load() - base_server;
   EXPECT_LT(grew_client, 16 * 1024) << "client tunnel VmRSS grew by " << grew_client << " KiB";
   EXPECT_LT(grew_server, 16 * 1024) << "server tunnel VmRSS grew by " << grew_server << " KiB";
-  std::printf("[ measure  ] slow reader: pushed %.1f MB while the reader stalled, %.1f MB while it "
-              "read slowly; VmRSS growth client %ld KiB, server %ld KiB (bases %ld / %ld KiB)\n",
-              static_cast<double>(pushed_while_stalled) / 1e6,
-              static_cast<double>(pushed_while_slow) / 1e6, grew_client, grew_server, base_client,
-              base_server);
+  std::printf(
+      "[ measure  ] slow reader: pushed %.1f MB while the reader stalled, %.1f MB while it "
+      "read slowly; VmRSS growth client %ld KiB, server %ld KiB (bases %ld / %ld KiB)\n",
+      static_cast<double>(pushed_while_stalled) / 1e6, static_cast<double>(pushed_while_slow) / 1e6,
+      grew_client, grew_server, base_client, base_server);
   (void)test;
 }
 

@@ -65,16 +65,22 @@ TEST(TunnelCli, UsageErrorsExitTwoWithOneLine) {
       {"no options", {}},
       {"no --mode", {"--listen", "127.0.0.1:0", "--to", "127.0.0.1:80"}},
       {"bad --mode", {"--mode", "sideways", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80"}},
-      {"--listen without port", {"--mode", "server", "--listen", "127.0.0.1", "--to", "127.0.0.1:80"}},
-      {"--listen bad port", {"--mode", "server", "--listen", "127.0.0.1:99999", "--to", "127.0.0.1:80"}},
+      {"--listen without port",
+       {"--mode", "server", "--listen", "127.0.0.1", "--to", "127.0.0.1:80"}},
+      {"--listen bad port",
+       {"--mode", "server", "--listen", "127.0.0.1:99999", "--to", "127.0.0.1:80"}},
       {"--to port 0", {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:0"}},
       {"--to unbracketed IPv6", {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "::1:80"}},
       {"bad --name",
-       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--name", "sha256:abcd"}},
+       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--name",
+        "sha256:abcd"}},
       {"non-loopback --metrics",
-       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--metrics", "192.0.2.1:9100"}},
-      {"--workers 0", {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--workers", "0"}},
-      {"unknown option", {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--frobnicate"}},
+       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--metrics",
+        "192.0.2.1:9100"}},
+      {"--workers 0",
+       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--workers", "0"}},
+      {"unknown option",
+       {"--mode", "client", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80", "--frobnicate"}},
   };
   for (const auto &c : cases) {
     std::vector<std::string> args = base;
@@ -94,8 +100,8 @@ TEST(TunnelCli, InvalidPolicyExitsTwoWithFileLineColumn) {
   TempDir dir;
   std::string policy = dir.file("policy.toml");
   write_text(policy, "version = 1\n[defaults]\nmin_tls = \"1.3\"\n");
-  auto r = ssx_tunnel({"--policy", policy, "--mode", "server", "--listen", "127.0.0.1:0", "--to",
-                       "127.0.0.1:80"});
+  auto r = ssx_tunnel(
+      {"--policy", policy, "--mode", "server", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:80"});
   expect_one_line_error(r, 2, "invalid policy");
   EXPECT_NE(r.output.find(policy + ":3:1: unknown key \"min_tls\""), std::string::npos) << r.output;
 
@@ -110,9 +116,9 @@ TEST(TunnelCli, PortInUseExitsOne) {
   std::string policy = dir.file("p.toml");
   write_text(policy, "version = 1\n");
   Fd taken = plain_listener();
-  auto r = ssx_tunnel({"--policy", policy, "--mode", "client", "--listen",
-                       "127.0.0.1:" + std::to_string(local_port(taken.get())), "--to",
-                       "127.0.0.1:80"});
+  auto r =
+      ssx_tunnel({"--policy", policy, "--mode", "client", "--listen",
+                  "127.0.0.1:" + std::to_string(local_port(taken.get())), "--to", "127.0.0.1:80"});
   expect_one_line_error(r, 1, "port in use");
   EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
 }
@@ -229,7 +235,8 @@ TEST_F(TunnelTest, TlsTruncationResetsTheCleartextServiceInServerMode) {
   ASSERT_EQ(::shutdown(tls.get(), SHUT_WR), 0);  // FIN without close_notify
   int error = 0;
   recv_until_eof(s.get(), &error);
-  EXPECT_EQ(error, ECONNRESET) << "the backend saw " << (error == 0 ? "a clean EOF" : strerror(error));
+  EXPECT_EQ(error, ECONNRESET) << "the backend saw "
+                               << (error == 0 ? "a clean EOF" : strerror(error));
   EXPECT_TRUE(server_->wait_for_log("close=tls-truncated error=ECONNRESET", 10s)) << server_->log();
 }
 
@@ -251,7 +258,8 @@ TEST_F(TunnelTest, TlsTruncationResetsTheCleartextClientInClientMode) {
   ASSERT_EQ(::shutdown(s.get(), SHUT_WR), 0);  // FIN without close_notify
   int error = 0;
   recv_until_eof(c.get(), &error);
-  EXPECT_EQ(error, ECONNRESET) << "the client saw " << (error == 0 ? "a clean EOF" : strerror(error));
+  EXPECT_EQ(error, ECONNRESET) << "the client saw "
+                               << (error == 0 ? "a clean EOF" : strerror(error));
   EXPECT_TRUE(client_->wait_for_log("close=tls-truncated error=ECONNRESET", 10s)) << client_->log();
 }
 
@@ -270,7 +278,8 @@ TEST_F(TunnelTest, CleartextResetArrivesAsResetAtTheFarEnd) {
   int error = 0;
   recv_until_eof(s.get(), &error);
   EXPECT_EQ(error, ECONNRESET) << (error == 0 ? "a clean EOF" : strerror(error));
-  EXPECT_TRUE(client_->wait_for_log("close=cleartext-error error=ECONNRESET", 10s)) << client_->log();
+  EXPECT_TRUE(client_->wait_for_log("close=cleartext-error error=ECONNRESET", 10s))
+      << client_->log();
   EXPECT_TRUE(server_->wait_for_log("close=tls-truncated", 10s)) << server_->log();
 }
 
@@ -301,7 +310,8 @@ TEST_F(TunnelTest, MetricsEndpointServesCounters) {
   const std::string server_log = server_->log();
   size_t failed = server_log.find("close=handshake-failed error=");
   ASSERT_NE(failed, std::string::npos) << server_log;
-  const std::string reason = server_log.substr(failed + 29, server_log.find(' ', failed + 29) - failed - 29);
+  const std::string reason =
+      server_log.substr(failed + 29, server_log.find(' ', failed + 29) - failed - 29);
 
   std::string scrape = http_get(server_->metrics_port(), "/metrics");
   EXPECT_EQ(scrape.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << scrape;
@@ -321,8 +331,9 @@ TEST_F(TunnelTest, MetricsEndpointServesCounters) {
   EXPECT_EQ(metric(client_scrape, "ssx_tunnel_bytes_out_total"), 9) << client_scrape;
 
   // curl agrees, and other paths are 404.
-  auto curl = run_command({"curl", "-sS", "--max-time", "10",
-                           "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"});
+  auto curl =
+      run_command({"curl", "-sS", "--max-time", "10",
+                   "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"});
   EXPECT_EQ(curl.exit_code, 0) << curl.output;
   EXPECT_NE(curl.output.find("ssx_tunnel_connections_total 4"), std::string::npos) << curl.output;
   EXPECT_EQ(http_get(server_->metrics_port(), "/nope").rfind("HTTP/1.1 404", 0), 0u);
@@ -339,7 +350,8 @@ TEST_F(TunnelTest, SilentPeerIsDroppedAtThePolicyHandshakeTimeout) {
   auto waited = Clock::now() - start;
   EXPECT_LT(waited, 5s) << "a silent peer held its slot";
   EXPECT_GE(waited, 250ms);
-  EXPECT_TRUE(server_->wait_for_log("close=handshake-failed error=ETIMEDOUT", 5s)) << server_->log();
+  EXPECT_TRUE(server_->wait_for_log("close=handshake-failed error=ETIMEDOUT", 5s))
+      << server_->log();
 }
 
 TEST_F(TunnelTest, SilentPeerIsDroppedAtTheSetupTimeout) {
@@ -407,7 +419,8 @@ TEST_F(TunnelTest, SighupWithABrokenPolicyKeepsThePreviousOne) {
   server_->signal(SIGHUP);
   ASSERT_TRUE(server_->wait_for_log("policy reload failed, keeping the previous policy", 5s))
       << server_->log();
-  EXPECT_NE(server_->log().find(":3:1: unknown key \"bogus\""), std::string::npos) << server_->log();
+  EXPECT_NE(server_->log().find(":3:1: unknown key \"bogus\""), std::string::npos)
+      << server_->log();
   Fd c = plain_connect(client_->port());
   ASSERT_TRUE(send_all(c.get(), "still works"));
   EXPECT_EQ(recv_exactly(c.get(), 11), "still works");

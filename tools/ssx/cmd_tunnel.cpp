@@ -64,7 +64,11 @@ void check_names(const std::vector<std::string> &names) {
     if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
       std::string why = ssx_last_error();
       ssx_close(fd);
-      usage_error("--name \"" + name + "\": " + why);
+      std::string message = "--name \"";
+      message += name;
+      message += "\": ";
+      message += why;
+      usage_error(message);
     }
   }
   ssx_close(fd);

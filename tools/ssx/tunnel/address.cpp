@@ -42,7 +42,8 @@ Result<HostPort> parse_host_port(const std::string &text, bool allow_port_zero) 
 }
 
 std::uint16_t SocketAddress::port() const {
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_port);
   return ntohs(reinterpret_cast<const sockaddr_in *>(&storage)->sin_port);
 }
 

@@ -300,9 +300,9 @@ void Connection::tick(Clock::time_point now) {
     auto &counters = host_.counters();
     auto &by_errno = handshaking ? counters.handshake_failures : counters.connect_failures;
     WorkerCounters::add(WorkerCounters::slot(by_errno, ETIMEDOUT), 1);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        host_.options().setup_timeout)
-                        .count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(host_.options().setup_timeout)
+            .count();
     end(CloseReason::setup_timeout, false, ETIMEDOUT,
         std::string(handshaking ? "handshake" : "connect to --to") + " did not finish within " +
             std::to_string(ms) + " ms (--setup-timeout)");
@@ -353,10 +353,9 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
   WorkerCounters::add(counters.closes[static_cast<size_t>(reason)], 1);
   WorkerCounters::add(counters.closed, 1);
 
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - started_).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
   char duration[32];
-  std::snprintf(duration, sizeof duration, "%.3fs", seconds);
+  (void)std::snprintf(duration, sizeof duration, "%.3fs", seconds);
   std::string text = "conn=" + std::to_string(id_) +
                      " client=" + format_address(reinterpret_cast<const sockaddr *>(&client_)) +
                      " peer=" + (peer_principal_.empty() ? "-" : quote(peer_principal_)) +

@@ -42,7 +42,8 @@ IoResult failure_of(int error, bool secured, int fd, bool for_write) {
 IoResult Endpoint::read(std::span<char> into) {
   ssize_t n;
   do {
-    n = secured ? ssx_recv(fd, into.data(), into.size(), 0) : ::recv(fd, into.data(), into.size(), 0);
+    n = secured ? ssx_recv(fd, into.data(), into.size(), 0)
+                : ::recv(fd, into.data(), into.size(), 0);
   } while (n < 0 && errno == EINTR);
   if (n >= 0) return IoResult{n, 0, 0, {}};
   return failure_of(errno, secured, fd, false);

@@ -69,7 +69,7 @@ void Logger::run() {
     }
     for (auto &l : batch) {
       chunk += l;
-      if (chunk.size() >= 64 * 1024) {
+      if (chunk.size() >= size_t{64} * 1024) {
         write_all(chunk);
         chunk.clear();
       }

@@ -6,15 +6,24 @@ namespace ssx::cli::tunnel {
 
 const char *close_reason_name(CloseReason reason) {
   switch (reason) {
-    case CloseReason::done: return "done";
-    case CloseReason::handshake_failed: return "handshake-failed";
-    case CloseReason::connect_failed: return "connect-failed";
-    case CloseReason::setup_timeout: return "setup-timeout";
-    case CloseReason::tls_truncated: return "tls-truncated";
-    case CloseReason::tls_error: return "tls-error";
-    case CloseReason::cleartext_error: return "cleartext-error";
-    case CloseReason::shutdown: return "shutdown";
-    default: return "unknown";
+    case CloseReason::done:
+      return "done";
+    case CloseReason::handshake_failed:
+      return "handshake-failed";
+    case CloseReason::connect_failed:
+      return "connect-failed";
+    case CloseReason::setup_timeout:
+      return "setup-timeout";
+    case CloseReason::tls_truncated:
+      return "tls-truncated";
+    case CloseReason::tls_error:
+      return "tls-error";
+    case CloseReason::cleartext_error:
+      return "cleartext-error";
+    case CloseReason::shutdown:
+      return "shutdown";
+    default:
+      return "unknown";
   }
 }
 

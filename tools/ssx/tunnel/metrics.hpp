@@ -36,8 +36,8 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> closed{0};
   std::atomic<std::uint64_t> setting_up{0};  // a gauge: connecting or handshaking now
-  std::atomic<std::uint64_t> bytes_in{0};   // from the listening side towards --to
-  std::atomic<std::uint64_t> bytes_out{0};  // from --to back towards the listening side
+  std::atomic<std::uint64_t> bytes_in{0};    // from the listening side towards --to
+  std::atomic<std::uint64_t> bytes_out{0};   // from --to back towards the listening side
   std::array<std::atomic<std::uint64_t>, kErrnoSlots> handshake_failures{};
   std::array<std::atomic<std::uint64_t>, kErrnoSlots> connect_failures{};
   std::array<std::atomic<std::uint64_t>, static_cast<int>(CloseReason::count_)> closes{};

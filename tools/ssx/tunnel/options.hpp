@@ -23,12 +23,12 @@ struct Options {
   HostPort to;
   SocketAddress listen_address;
   SocketAddress to_address;
-  std::vector<std::string> names;      // target names the secured peer must satisfy
-  std::optional<HostPort> metrics;     // loopback only
+  std::vector<std::string> names;   // target names the secured peer must satisfy
+  std::optional<HostPort> metrics;  // loopback only
   std::optional<SocketAddress> metrics_address;
   unsigned workers = 1;
-  unsigned max_handshakes = 64;  // connections connecting/handshaking at once, per worker
-  std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
+  unsigned max_handshakes = 64;            // connections connecting/handshaking at once, per worker
+  std::chrono::milliseconds grace{30000};  // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
 };
 

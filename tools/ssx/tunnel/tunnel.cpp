@@ -86,7 +86,9 @@ Result<int> open_metrics_listener(SocketAddress &address) {
   return fd.release();
 }
 
-const char *mode_name(Mode mode) { return mode == Mode::server ? "server" : "client"; }
+const char *mode_name(Mode mode) {
+  return mode == Mode::server ? "server" : "client";
+}
 
 }  // namespace
 
@@ -112,7 +114,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);  // ssx and the tunnel use MSG_NOSIGNAL; this covers stderr
+  (void)::signal(SIGPIPE, SIG_IGN);  // ssx and the tunnel use MSG_NOSIGNAL; this covers stderr
   Fd signal_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (signal_fd.fd < 0) return errno_failure("signalfd");
 
@@ -143,13 +145,15 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   ev.data.ptr = &done_tag;
   ::epoll_ctl(epoll_fd.fd, EPOLL_CTL_ADD, done_fd.fd, &ev);
   std::unique_ptr<MetricsServer> metrics_server;
-  if (metrics_fd) metrics_server = std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics);
+  if (metrics_fd)
+    metrics_server = std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics);
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < options.workers; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, i, (*listeners)[i]));
   }
   std::vector<std::thread> threads;
+  threads.reserve(workers.size());
   const int done_event_fd = done_fd.fd;
   for (auto &w : workers) {
     threads.emplace_back([&w, done_event_fd] {
@@ -168,7 +172,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   }
   std::printf("ssx tunnel: policy %s; %u workers; open files limit %lu\n",
               policy.describe().c_str(), options.workers, open_files);
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
 
   unsigned finished = 0;
   int stop_signals = 0;
@@ -190,8 +194,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
                        "; new connections use it, open ones keep theirs");
             } else {
               metrics.reloads_failed.fetch_add(1, std::memory_order_relaxed);
-              log.line("policy reload failed, keeping the previous policy: " +
-                       r.error().message);
+              log.line("policy reload failed, keeping the previous policy: " + r.error().message);
             }
             continue;
           }

@@ -27,9 +27,9 @@ struct Shared {
   Metrics &metrics;
   Logger &log;
   std::atomic<std::uint64_t> next_id{1};
-  std::atomic<bool> stopping{false};       // SIGTERM: stop accepting, drain
-  std::atomic<bool> stop_now{false};       // second SIGTERM or grace over: close everything
-  Clock::time_point drain_deadline{};      // set before |stopping|
+  std::atomic<bool> stopping{false};   // SIGTERM: stop accepting, drain
+  std::atomic<bool> stop_now{false};   // second SIGTERM or grace over: close everything
+  Clock::time_point drain_deadline{};  // set before |stopping|
 };
 
 // make_listener opens a listening socket for |options| (secured in server mode) with
@@ -78,16 +78,16 @@ class Worker final : public ConnectionHost {
   int listen_fd_ = -1;
   Handle listener_handle_{Handle::Kind::listener};
   Handle wake_handle_{Handle::Kind::wake};
-  bool accept_more_ = false;               // the listener may have more: accept next turn
-  bool accept_blocked_ = false;            // stopped at max_setting_up_: resume below it
-  size_t setting_up_ = 0;                  // connections still connecting or handshaking
+  bool accept_more_ = false;     // the listener may have more: accept next turn
+  bool accept_blocked_ = false;  // stopped at max_setting_up_: resume below it
+  size_t setting_up_ = 0;        // connections still connecting or handshaking
   size_t max_setting_up_ = 1;
   Clock::time_point accept_paused_until_{};  // after EMFILE and the like
-  Connection *live_ = nullptr;             // doubly linked list of open connections
+  Connection *live_ = nullptr;               // doubly linked list of open connections
   size_t live_count_ = 0;
-  std::vector<Connection *> runnable_;     // requeued: pump again next turn
-  std::vector<Connection *> turn_;         // the runnable_ being pumped this turn
-  std::vector<Connection *> retired_;      // closed: free once nothing refers to them
+  std::vector<Connection *> runnable_;  // requeued: pump again next turn
+  std::vector<Connection *> turn_;      // the runnable_ being pumped this turn
+  std::vector<Connection *> retired_;   // closed: free once nothing refers to them
 };
 
 }  // namespace ssx::cli::tunnel
