@@ -364,8 +364,11 @@ std::unique_ptr<TunnelProcess> TunnelTest::start_client(std::uint16_t to_port,
                                                         std::vector<std::string> extra) {
   std::vector<std::string> args = {
       "--policy", client_policy_, "--mode", "client",
-      "--listen", "127.0.0.1:0",  "--to",   "127.0.0.1:" + std::to_string(to_port),
-      "--name",   "localhost"};
+      "--listen", "127.0.0.1:0",  "--to",   "127.0.0.1:" + std::to_string(to_port)};
+  // --name localhost unless the test names the server itself.
+  if (std::find(extra.begin(), extra.end(), "--name") == extra.end()) {
+    extra.insert(extra.end(), {"--name", "localhost"});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<TunnelProcess>(args, dir_.file("client-tunnel.log"));
 }

@@ -130,6 +130,7 @@ class TunnelTest : public ::testing::Test {
                            const std::string &extra = "");
   std::unique_ptr<TunnelProcess> start_server(std::uint16_t to_port,
                                               std::vector<std::string> extra = {});
+  // start_client passes --name localhost unless |extra| has a --name of its own.
   std::unique_ptr<TunnelProcess> start_client(std::uint16_t to_port,
                                               std::vector<std::string> extra = {});
   // start_pair starts server_ (to 127.0.0.1:|backend_port|) and client_ (to server_).

@@ -283,6 +283,48 @@ TEST_F(TunnelTest, CleartextResetArrivesAsResetAtTheFarEnd) {
   EXPECT_TRUE(server_->wait_for_log("close=tls-truncated", 10s)) << server_->log();
 }
 
+// The secured peer is told nothing went well when the service cannot be reached: its stream is
+// cut (no close_notify), and the failure is counted by errno.
+TEST_F(TunnelTest, UnreachableServiceCutsTheSecuredPeerOff) {
+  use_test_process_policy();
+  std::uint16_t closed_port = 0;
+  {
+    Fd gone = plain_listener();
+    closed_port = local_port(gone.get());
+  }  // nothing listens there any more
+  server_ = start_server(closed_port, {"--metrics", "127.0.0.1:0"});
+  Fd tls;
+  ASSERT_GE(ssx_client_connect(server_->port(), {"localhost"}, SSX_GUARANTEE_ENCRYPTION, &tls), 0)
+      << last_error_text();
+  char byte;
+  EXPECT_EQ(ssx_recv(tls.get(), &byte, 1, 0), -1);
+  EXPECT_TRUE(errno == ECONNRESET || errno == EPIPE) << last_error_text();
+  ASSERT_TRUE(server_->wait_for_log("close=connect-failed error=ECONNREFUSED", 10s))
+      << server_->log();
+  std::string scrape = http_get(server_->metrics_port(), "/metrics");
+  EXPECT_EQ(metric(scrape, "ssx_tunnel_connect_failures_total{reason=\"ECONNREFUSED\"}"), 1)
+      << scrape;
+}
+
+// A server that is not who --name says: the handshake fails in the client tunnel, and the
+// cleartext program sees a reset, not an empty but clean answer.
+TEST_F(TunnelTest, WrongServerNameFailsTheHandshakeAndResetsTheClient) {
+  EchoServer echo;
+  server_ = start_server(echo.port());
+  client_ = start_client(server_->port(), {"--name", "other.example", "--metrics", "127.0.0.1:0"});
+  Fd c = plain_connect(client_->port());
+  send_all(c.get(), "hello");
+  int error = 0;
+  EXPECT_EQ(recv_until_eof(c.get(), &error), "");
+  EXPECT_EQ(error, ECONNRESET);
+  ASSERT_TRUE(client_->wait_for_log("close=handshake-failed error=EKEYREJECTED", 10s))
+      << client_->log();
+  EXPECT_NE(client_->log().find("other.example"), std::string::npos) << client_->log();
+  std::string scrape = http_get(client_->metrics_port(), "/metrics");
+  EXPECT_EQ(metric(scrape, "ssx_tunnel_handshake_failures_total{reason=\"EKEYREJECTED\"}"), 1)
+      << scrape;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics, deadlines, SIGTERM.
 

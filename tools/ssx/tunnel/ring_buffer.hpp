@@ -21,7 +21,7 @@ inline constexpr size_t kBufferSize = 64 * 1024;
 // BufferPool recycles kBufferSize blocks within one worker (not thread-safe).
 class BufferPool {
  public:
-  explicit BufferPool(size_t max_cached = 64) : max_cached_(max_cached) {}
+  explicit BufferPool(size_t max_cached = 16) : max_cached_(max_cached) {}
   std::unique_ptr<char[]> acquire() {
     if (free_.empty()) return std::make_unique_for_overwrite<char[]>(kBufferSize);
     auto block = std::move(free_.back());
