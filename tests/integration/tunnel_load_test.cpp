@@ -2,8 +2,9 @@
 // transfer with checksums at both ends, 2,000 concurrent connections, a certificate rotated by
 // SIGHUP under continuous load, and a slow reader that must not grow the tunnel's memory.
 //
-// Sizes shrink under sanitizers (which slow the tunnel tenfold); SSX_TUNNEL_TRANSFER_MIB
-// overrides the size of the big transfer.
+// Under sanitizers (which slow the tunnel several times) the big transfer is 128 MiB and the
+// memory bound is not checked (ASan's quarantine keeps freed memory resident);
+// SSX_TUNNEL_TRANSFER_MIB overrides the size of the big transfer.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -460,8 +461,11 @@ void slow_reader(TunnelTest &test, TunnelProcess &client, TunnelProcess &server,
   EXPECT_LT(pushed_while_stalled, 48 * kMiB) << "the pusher was not held back";
   const long grew_client = max_client.load() - base_client;
   const long grew_server = max_server.load() - base_server;
-  EXPECT_LT(grew_client, 16 * 1024) << "client tunnel VmRSS grew by " << grew_client << " KiB";
-  EXPECT_LT(grew_server, 16 * 1024) << "server tunnel VmRSS grew by " << grew_server << " KiB";
+  // (AddressSanitizer's quarantine keeps freed memory resident: no bound holds there.)
+  if (!SSX_TEST_SANITIZED) {
+    EXPECT_LT(grew_client, 16 * 1024) << "client tunnel VmRSS grew by " << grew_client << " KiB";
+    EXPECT_LT(grew_server, 16 * 1024) << "server tunnel VmRSS grew by " << grew_server << " KiB";
+  }
   std::printf(
       "[ measure  ] slow reader: pushed %.1f MB while the reader stalled, %.1f MB while it "
       "read slowly; VmRSS growth client %ld KiB, server %ld KiB (bases %ld / %ld KiB)\n",

@@ -435,6 +435,7 @@ TEST_F(TunnelTest, SigtermStopsAcceptingAndDrainsOpenConnections) {
   const std::string log = server_->log();
   EXPECT_NE(log.find("close=done"), std::string::npos) << log;
   EXPECT_NE(log.find("ssx tunnel: stopped"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;  // sanitizer builds: a clean exit
 }
 
 TEST_F(TunnelTest, SigtermClosesWhatIsStillOpenAfterTheGracePeriod) {
@@ -448,6 +449,7 @@ TEST_F(TunnelTest, SigtermClosesWhatIsStillOpenAfterTheGracePeriod) {
   EXPECT_TRUE(server_->wait_exited(10s)) << server_->log();
   EXPECT_GE(Clock::now() - start, 900ms);
   EXPECT_NE(server_->log().find("close=shutdown"), std::string::npos) << server_->log();
+  EXPECT_EQ(server_->log().find("Sanitizer"), std::string::npos) << server_->log();
   // Cut short, so the client sees an error, not a clean end.
   int error = 0;
   recv_until_eof(c.get(), &error);
