@@ -60,6 +60,7 @@ void register_policy(CLI::App &app);
 void register_demo(CLI::App &app);
 void register_connect(CLI::App &app);
 void register_listen(CLI::App &app);
+void register_tunnel(CLI::App &app);
 
 }  // namespace ssx::cli
 

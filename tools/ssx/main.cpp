@@ -41,6 +41,7 @@ constexpr Command kCommands[] = {
     {"listen", ssx::cli::register_listen},
     {"pki", ssx::cli::register_pki},
     {"policy", ssx::cli::register_policy},
+    {"tunnel", ssx::cli::register_tunnel},
 };
 
 // help_hint names the --help of the deepest subcommand the user reached, e.g. "ssx pki issue

@@ -1,0 +1,371 @@
+#include "connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "address.hpp"
+#include "errno_name.hpp"
+#include "log.hpp"
+#include "ssx/ssx.h"
+
+namespace ssx::cli::tunnel {
+namespace {
+
+// Rounds of forwarding per turn before a busy connection yields to the others on its worker:
+// at most about 8 x 64 KiB each way.
+constexpr int kRoundsPerTurn = 8;
+
+void set_nodelay(int fd) {
+  // The tunnel forwards what it has at once; Nagle would hold small replies back.
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+short wants_or(int fd, short fallback) {
+  short w = ssx_wants(fd);
+  return w != 0 ? w : fallback;
+}
+
+}  // namespace
+
+Connection::Connection(ConnectionHost &host, std::uint64_t id, const sockaddr_storage &client)
+    : host_(host),
+      id_(id),
+      client_(client),
+      started_(Clock::now()),
+      setup_deadline_(started_ + host.options().setup_timeout),
+      in_{&accepted_, &dialled_, {}},
+      out_{&dialled_, &accepted_, {}} {
+  accepted_.owner = this;
+  dialled_.owner = this;
+}
+
+void Connection::start(int fd) {
+  const bool server = host_.options().mode == Mode::server;
+  accepted_.fd = fd;
+  accepted_.secured = server;
+  accepted_.state = server ? Endpoint::State::handshaking : Endpoint::State::open;
+  set_nodelay(fd);
+  // ssx_accept already took the first handshake step; wait for what it asked.
+  if (server) accepted_.setup_wait = ssx_wants(fd);
+  if (!host_.watch(accepted_)) {
+    int err = errno;
+    end(CloseReason::cleartext_error, false, err, std::string("epoll: ") + std::strerror(err));
+    return;
+  }
+  if (!server) start_dial();
+  pump();
+}
+
+void Connection::start_dial() {
+  if (closed_) return;
+  const Options &o = host_.options();
+  const bool secured = o.mode == Mode::client;
+  auto &counters = host_.counters();
+  // A failed dial counts as a handshake failure when it is the secured one (client mode: TCP
+  // connect and TLS handshake are one ssx_connect), else as a connect failure.
+  auto dial_failed = [&](int err, const std::string &message) {
+    if (secured) {
+      WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
+      end(CloseReason::handshake_failed, false, err, message);
+    } else {
+      WorkerCounters::add(WorkerCounters::slot(counters.connect_failures, err), 1);
+      end(CloseReason::connect_failed, false, err, message);
+    }
+  };
+
+  int fd = ::socket(o.to_address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int err = errno;
+    dial_failed(err, std::string("socket: ") + std::strerror(err));
+    return;
+  }
+  dialled_.fd = fd;
+  dialled_.secured = secured;
+  dialled_.state = Endpoint::State::connecting;
+  set_nodelay(fd);
+  if (secured) {
+    ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+    if (ssx_set_socket_security(fd, &settings) != 0) {
+      int err = errno;
+      dial_failed(err, ssx_last_error());
+      return;
+    }
+    for (const auto &name : o.names) {
+      if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
+        int err = errno;
+        dial_failed(err, ssx_last_error());
+        return;
+      }
+    }
+  }
+  if (!host_.watch(dialled_)) {
+    int err = errno;
+    dial_failed(err, std::string("epoll: ") + std::strerror(err));
+    return;
+  }
+  int rc = secured ? ssx_connect(fd, o.to_address.get(), o.to_address.length)
+                   : ::connect(fd, o.to_address.get(), o.to_address.length);
+  if (rc == 0) {
+    dialled_.state = Endpoint::State::open;
+    if (secured) established(dialled_);
+    return;
+  }
+  int err = errno;
+  if (err == EINPROGRESS || err == EINTR) {
+    dialled_.setup_wait = secured ? wants_or(fd, POLLOUT) : POLLOUT;
+    return;
+  }
+  dial_failed(err, secured ? std::string(ssx_last_error())
+                           : "connect to " + format_address(o.to_address.get()) + ": " +
+                                 std::strerror(err));
+}
+
+void Connection::established(Endpoint &e) {
+  ssx_security_info *info = nullptr;
+  if (ssx_query_socket_security(e.fd, nullptr, 0, &info) != 0) return;
+  peer_principal_ = info->peer_principal != nullptr ? info->peer_principal : "";
+  rule_ = info->policy_rule != nullptr ? info->policy_rule : "";
+  ssx_free_security_info(info);
+}
+
+void Connection::advance_setup() {
+  auto &counters = host_.counters();
+  if (accepted_.state == Endpoint::State::handshaking && accepted_.setup_wait == 0) {
+    if (ssx_handshake(accepted_.fd) == 0) {
+      accepted_.state = Endpoint::State::open;
+      established(accepted_);
+      start_dial();
+      if (closed_) return;
+    } else if (errno == EAGAIN) {
+      accepted_.setup_wait = wants_or(accepted_.fd, POLLIN);
+    } else {
+      int err = errno;
+      WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
+      end(CloseReason::handshake_failed, false, err, ssx_last_error());
+      return;
+    }
+  }
+  if (dialled_.state == Endpoint::State::connecting && dialled_.setup_wait == 0) {
+    if (dialled_.secured) {
+      if (ssx_handshake(dialled_.fd) == 0) {
+        dialled_.state = Endpoint::State::open;
+        established(dialled_);
+      } else if (errno == EAGAIN) {
+        dialled_.setup_wait = wants_or(dialled_.fd, POLLIN);
+      } else {
+        int err = errno;
+        WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
+        end(CloseReason::handshake_failed, false, err, ssx_last_error());
+        return;
+      }
+    } else {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(dialled_.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err != 0) {
+        WorkerCounters::add(WorkerCounters::slot(counters.connect_failures, err), 1);
+        end(CloseReason::connect_failed, false, err,
+            "connect to " + format_address(host_.options().to_address.get()) + ": " +
+                std::strerror(err));
+        return;
+      }
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof peer;
+      if (::getpeername(dialled_.fd, reinterpret_cast<sockaddr *>(&peer), &peer_len) == 0) {
+        dialled_.state = Endpoint::State::open;
+      } else {
+        dialled_.setup_wait = POLLOUT;  // still connecting
+      }
+    }
+  }
+}
+
+bool Connection::forward(Direction &d, std::atomic<std::uint64_t> &counter) {
+  Endpoint &src = *d.src;
+  Endpoint &dst = *d.dst;
+  BufferPool &pool = host_.pool();
+  bool progress = false;
+
+  if (src.state == Endpoint::State::open && !src.read_eof && src.read_wait == 0 &&
+      !d.buffer.full()) {
+    IoResult r = src.read(d.buffer.writable(pool));
+    if (r.n > 0) {
+      d.buffer.commit(static_cast<size_t>(r.n));
+      progress = true;
+    } else if (r.n == 0) {
+      src.read_eof = true;
+      progress = true;
+    } else if (r.again()) {
+      src.read_wait = r.wants;
+    } else {
+      io_failed(src, r, true);
+      return false;
+    }
+    if (d.buffer.empty()) d.buffer.reset(pool);  // idle connections hold no buffer
+  }
+
+  if (dst.state == Endpoint::State::open && !d.buffer.empty() && dst.write_wait == 0) {
+    IoResult r = dst.write(d.buffer.readable());
+    if (r.n > 0) {
+      d.buffer.consume(static_cast<size_t>(r.n), pool);
+      d.bytes += static_cast<std::uint64_t>(r.n);
+      WorkerCounters::add(counter, static_cast<std::uint64_t>(r.n));
+      progress = true;
+    } else if (r.again()) {
+      dst.write_wait = r.wants;
+    } else {
+      io_failed(dst, r, false);
+      return false;
+    }
+  }
+
+  // The sending side ended cleanly and everything it sent is out: end this direction on the
+  // other side too. Cleartext EOF becomes close_notify; close_notify becomes a FIN.
+  if (src.read_eof && d.buffer.empty() && dst.state == Endpoint::State::open && !dst.write_shut &&
+      dst.write_wait == 0) {
+    IoResult r = dst.shutdown_write();
+    if (r.n == 0) {
+      dst.write_shut = true;
+      progress = true;
+    } else if (r.again()) {
+      dst.write_wait = r.wants;
+    } else {
+      io_failed(dst, r, false);
+      return false;
+    }
+  }
+  return progress;
+}
+
+void Connection::io_failed(Endpoint &e, const IoResult &r, bool reading) {
+  CloseReason reason = CloseReason::cleartext_error;
+  if (e.secured) {
+    // ECONNRESET from ssx_recv: the stream ended without close_notify, so what arrived may be
+    // cut short. The cleartext side is reset, never given a clean end it could trust. (ssx_recv
+    // reports EPIPE instead when the peer's FIN was followed by a reset, because the alert
+    // OpenSSL then tries to send fails first: a truncation all the same.)
+    const bool truncated = reading && (r.error == ECONNRESET || r.error == EPIPE);
+    reason = truncated ? CloseReason::tls_truncated : CloseReason::tls_error;
+  }
+  end(reason, false, r.error, r.message);
+}
+
+void Connection::pump() {
+  if (closed_) return;
+  if (accepted_.state != Endpoint::State::open || dialled_.state != Endpoint::State::open) {
+    advance_setup();
+    if (closed_) return;
+  }
+  if (setting_up_ && accepted_.state == Endpoint::State::open &&
+      dialled_.state == Endpoint::State::open) {
+    setting_up_ = false;
+    host_.setup_finished();
+  }
+  auto &counters = host_.counters();
+  for (int round = 0;; ++round) {
+    bool progress = forward(in_, counters.bytes_in);
+    if (closed_) return;
+    progress = forward(out_, counters.bytes_out) || progress;
+    if (closed_) return;
+    if (!progress) break;
+    if (round + 1 >= kRoundsPerTurn) {
+      host_.requeue(this);
+      return;
+    }
+  }
+  if (in_.finished() && out_.finished()) end(CloseReason::done, true);
+}
+
+void Connection::on_event(Endpoint &e, unsigned events) {
+  if (closed_) return;
+  e.ready(events);
+  pump();
+}
+
+void Connection::tick(Clock::time_point now) {
+  if (closed_) return;
+  const bool setting_up =
+      accepted_.state != Endpoint::State::open || dialled_.state != Endpoint::State::open;
+  if (!setting_up) return;
+  const bool handshaking = accepted_.state == Endpoint::State::handshaking ||
+                           (dialled_.secured && dialled_.state == Endpoint::State::connecting);
+  if (now >= setup_deadline_) {
+    auto &counters = host_.counters();
+    auto &by_errno = handshaking ? counters.handshake_failures : counters.connect_failures;
+    WorkerCounters::add(WorkerCounters::slot(by_errno, ETIMEDOUT), 1);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(host_.options().setup_timeout)
+            .count();
+    end(CloseReason::setup_timeout, false, ETIMEDOUT,
+        std::string(handshaking ? "handshake" : "connect to --to") + " did not finish within " +
+            std::to_string(ms) + " ms (--setup-timeout)");
+    return;
+  }
+  // ssx checks handshake_timeout_ms when called; call it even if the peer stays silent.
+  bool nudge = false;
+  if (accepted_.state == Endpoint::State::handshaking && accepted_.setup_wait != 0) {
+    accepted_.setup_wait = 0;
+    nudge = true;
+  }
+  if (dialled_.secured && dialled_.state == Endpoint::State::connecting &&
+      dialled_.setup_wait != 0) {
+    dialled_.setup_wait = 0;
+    nudge = true;
+  }
+  if (nudge) pump();
+}
+
+void Connection::shut_down() {
+  end(CloseReason::shutdown, false, 0, "still open at the end of the shutdown grace period");
+}
+
+void Connection::reject(int error, const std::string &message) {
+  WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, error), 1);
+  end(CloseReason::handshake_failed, false, error, message);
+}
+
+void Connection::end(CloseReason reason, bool orderly, int error, const std::string &message) {
+  if (closed_) return;
+  closed_ = true;
+  if (setting_up_) {
+    setting_up_ = false;
+    host_.setup_finished();
+  }
+  if (orderly) {
+    accepted_.close();
+    dialled_.close();
+  } else {
+    accepted_.abort();
+    dialled_.abort();
+  }
+  BufferPool &pool = host_.pool();
+  in_.buffer.reset(pool);
+  out_.buffer.reset(pool);
+
+  auto &counters = host_.counters();
+  WorkerCounters::add(counters.closes[static_cast<size_t>(reason)], 1);
+  WorkerCounters::add(counters.closed, 1);
+
+  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  char duration[32];
+  (void)std::snprintf(duration, sizeof duration, "%.3fs", seconds);
+  std::string text = "conn=" + std::to_string(id_) +
+                     " client=" + format_address(reinterpret_cast<const sockaddr *>(&client_)) +
+                     " peer=" + (peer_principal_.empty() ? "-" : quote(peer_principal_)) +
+                     " rule=" + (rule_.empty() ? "-" : quote(rule_)) +
+                     " in=" + std::to_string(in_.bytes) + " out=" + std::to_string(out_.bytes) +
+                     " duration=" + duration + " close=" + close_reason_name(reason);
+  if (error != 0) text += " error=" + errno_name(error);
+  if (!message.empty()) text += " reason=" + quote(message);
+  host_.log().line(text);
+  host_.retire(this);
+}
+
+}  // namespace ssx::cli::tunnel

@@ -1,0 +1,95 @@
+#include "endpoint.hpp"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ssx/ssx.h"
+
+namespace ssx::cli::tunnel {
+
+void Endpoint::ready(unsigned events) {
+  if ((events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) {
+    read_wait = write_wait = setup_wait = 0;
+    return;
+  }
+  short got = 0;
+  if ((events & EPOLLIN) != 0) got |= POLLIN;
+  if ((events & EPOLLOUT) != 0) got |= POLLOUT;
+  if ((read_wait & got) != 0) read_wait = 0;
+  if ((write_wait & got) != 0) write_wait = 0;
+  if ((setup_wait & got) != 0) setup_wait = 0;
+}
+
+IoResult failure_of(int error, bool secured, int fd, bool for_write) {
+  IoResult r;
+  r.error = error;
+  if (error == EAGAIN || error == EWOULDBLOCK) {
+    r.error = EAGAIN;
+    r.wants = secured ? ssx_wants(fd) : for_write ? POLLOUT : POLLIN;
+    // Never "wait for nothing" after EAGAIN: that would spin. Assume the direction's own event.
+    if (r.wants == 0) r.wants = for_write ? POLLOUT : POLLIN;
+  } else {
+    r.message = secured ? ssx_last_error() : std::strerror(error);
+  }
+  return r;
+}
+
+IoResult Endpoint::read(std::span<char> into) {
+  ssize_t n;
+  do {
+    n = secured ? ssx_recv(fd, into.data(), into.size(), 0)
+                : ::recv(fd, into.data(), into.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return IoResult{n, 0, 0, {}};
+  return failure_of(errno, secured, fd, false);
+}
+
+IoResult Endpoint::write(std::span<const char> from) {
+  ssize_t n;
+  do {
+    n = secured ? ssx_send(fd, from.data(), from.size(), 0)
+                : ::send(fd, from.data(), from.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) return IoResult{n, 0, 0, {}};
+  if (n == 0) return failure_of(EAGAIN, secured, fd, true);
+  return failure_of(errno, secured, fd, true);
+}
+
+IoResult Endpoint::shutdown_write() {
+  int rc = secured ? ssx_shutdown(fd, SHUT_WR) : ::shutdown(fd, SHUT_WR);
+  if (rc == 0) return IoResult{0, 0, 0, {}};
+  IoResult r = failure_of(errno, secured, fd, true);
+  // close_notify could not be written yet: it waits for room to send, whatever ssx_wants()
+  // says (ssx_shutdown does not update it).
+  if (r.again()) r.wants = POLLOUT;
+  return r;
+}
+
+void Endpoint::close() {
+  if (fd < 0) return;
+  if (secured) {
+    ssx_close(fd);
+  } else {
+    ::close(fd);
+  }
+  fd = -1;
+  state = State::closed;
+}
+
+void Endpoint::abort() {
+  if (fd < 0) return;
+  // ssx_close would send close_notify, which tells the peer "this is the complete stream".
+  // Shutting the TCP write side first makes that best-effort send fail, so the peer sees a
+  // stream that ended without close_notify (a truncation, ECONNRESET), never a clean end.
+  if (secured) ::shutdown(fd, SHUT_RDWR);
+  linger hard{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  close();
+}
+
+}  // namespace ssx::cli::tunnel

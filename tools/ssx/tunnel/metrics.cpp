@@ -1,0 +1,126 @@
+#include "metrics.hpp"
+
+#include "errno_name.hpp"
+
+namespace ssx::cli::tunnel {
+
+const char *close_reason_name(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::done:
+      return "done";
+    case CloseReason::handshake_failed:
+      return "handshake-failed";
+    case CloseReason::connect_failed:
+      return "connect-failed";
+    case CloseReason::setup_timeout:
+      return "setup-timeout";
+    case CloseReason::tls_truncated:
+      return "tls-truncated";
+    case CloseReason::tls_error:
+      return "tls-error";
+    case CloseReason::cleartext_error:
+      return "cleartext-error";
+    case CloseReason::shutdown:
+      return "shutdown";
+    default:
+      return "unknown";
+  }
+}
+
+Metrics::Metrics(unsigned workers) {
+  for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerCounters>());
+}
+
+namespace {
+
+std::uint64_t load(const std::atomic<std::uint64_t> &counter) {
+  return counter.load(std::memory_order_relaxed);
+}
+
+void header(std::string &out, const char *name, const char *type, const char *help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string &out, const std::string &name, std::uint64_t value) {
+  out += name;
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+}  // namespace
+
+std::string Metrics::render() const {
+  std::uint64_t accepted = 0, closed = 0, in = 0, out_bytes = 0, setting_up = 0;
+  std::array<std::uint64_t, kErrnoSlots> handshake{}, connect{};
+  std::array<std::uint64_t, static_cast<int>(CloseReason::count_)> closes{};
+  // closed first: a connection counted closed is then surely counted accepted, so the open
+  // gauge never goes negative while workers run.
+  for (const auto &w : workers_) closed += load(w->closed);
+  for (const auto &w : workers_) {
+    accepted += load(w->accepted);
+    setting_up += load(w->setting_up);
+    in += load(w->bytes_in);
+    out_bytes += load(w->bytes_out);
+    for (int e = 0; e < kErrnoSlots; ++e) {
+      handshake[e] += load(w->handshake_failures[e]);
+      connect[e] += load(w->connect_failures[e]);
+    }
+    for (size_t r = 0; r < closes.size(); ++r) closes[r] += load(w->closes[r]);
+  }
+
+  std::string out;
+  out.reserve(4096);
+  header(out, "ssx_tunnel_connections_open", "gauge", "Connections currently open.");
+  sample(out, "ssx_tunnel_connections_open", accepted >= closed ? accepted - closed : 0);
+  header(out, "ssx_tunnel_connections_setting_up", "gauge",
+         "Connections still connecting or handshaking (at most --max-handshakes).");
+  sample(out, "ssx_tunnel_connections_setting_up", setting_up);
+  header(out, "ssx_tunnel_connections_total", "counter", "Connections accepted.");
+  sample(out, "ssx_tunnel_connections_total", accepted);
+  header(out, "ssx_tunnel_connections_closed_total", "counter",
+         "Connections closed, by reason (see docs/cli.md).");
+  for (size_t r = 0; r < closes.size(); ++r) {
+    sample(out,
+           std::string("ssx_tunnel_connections_closed_total{reason=\"") +
+               close_reason_name(static_cast<CloseReason>(r)) + "\"}",
+           closes[r]);
+  }
+  header(out, "ssx_tunnel_handshake_failures_total", "counter",
+         "Security handshakes that failed, by errno name.");
+  for (int e = 0; e < kErrnoSlots; ++e) {
+    if (handshake[e] == 0) continue;
+    sample(out, "ssx_tunnel_handshake_failures_total{reason=\"" + errno_name(e) + "\"}",
+           handshake[e]);
+  }
+  header(out, "ssx_tunnel_connect_failures_total", "counter",
+         "Cleartext connects to --to that failed (server mode), by errno name.");
+  for (int e = 0; e < kErrnoSlots; ++e) {
+    if (connect[e] == 0) continue;
+    sample(out, "ssx_tunnel_connect_failures_total{reason=\"" + errno_name(e) + "\"}", connect[e]);
+  }
+  header(out, "ssx_tunnel_bytes_in_total", "counter",
+         "Application bytes from the listening side forwarded towards --to.");
+  sample(out, "ssx_tunnel_bytes_in_total", in);
+  header(out, "ssx_tunnel_bytes_out_total", "counter",
+         "Application bytes from --to forwarded back to the listening side.");
+  sample(out, "ssx_tunnel_bytes_out_total", out_bytes);
+  header(out, "ssx_tunnel_policy_reloads_total", "counter",
+         "Policy reloads (SIGHUP), by result; a failed reload keeps the previous policy.");
+  sample(out, "ssx_tunnel_policy_reloads_total{result=\"ok\"}", load(reloads_ok));
+  sample(out, "ssx_tunnel_policy_reloads_total{result=\"error\"}", load(reloads_failed));
+  header(out, "ssx_tunnel_log_lines_dropped_total", "counter",
+         "Log lines dropped because stderr did not keep up.");
+  sample(out, "ssx_tunnel_log_lines_dropped_total", load(log_lines_dropped));
+  return out;
+}
+
+}  // namespace ssx::cli::tunnel

@@ -1,0 +1,72 @@
+// tools/ssx/tunnel/metrics.hpp — the tunnel's counters and their Prometheus text rendering.
+//
+// Each worker owns one cache-line-aligned block of counters and is its only writer (relaxed
+// atomics, no sharing between cores on the data path); the metrics endpoint sums the blocks.
+
+#ifndef SSX_TOOLS_SSX_TUNNEL_METRICS_HPP
+#define SSX_TOOLS_SSX_TUNNEL_METRICS_HPP
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ssx::cli::tunnel {
+
+// Why a connection ended; one value per connection, in its log line and in a counter.
+enum class CloseReason : int {
+  done,              // both directions ended cleanly (EOF / close_notify each way)
+  handshake_failed,  // the security handshake (or, client mode, the secured dial) failed
+  connect_failed,    // server mode: the cleartext connect to --to failed
+  setup_timeout,     // connect + handshake outlived --setup-timeout
+  tls_truncated,     // the secured side ended without close_notify: cleartext side reset
+  tls_error,         // the secured side failed otherwise (corrupt records, reset while sending)
+  cleartext_error,   // the cleartext side reset or failed: secured side aborted (no close_notify)
+  shutdown,          // still open when the SIGTERM grace period ran out
+  count_
+};
+
+const char *close_reason_name(CloseReason reason);
+
+inline constexpr int kErrnoSlots = 256;  // errno values above go to the last slot
+
+struct alignas(64) WorkerCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> setting_up{0};  // a gauge: connecting or handshaking now
+  std::atomic<std::uint64_t> bytes_in{0};    // from the listening side towards --to
+  std::atomic<std::uint64_t> bytes_out{0};   // from --to back towards the listening side
+  std::array<std::atomic<std::uint64_t>, kErrnoSlots> handshake_failures{};
+  std::array<std::atomic<std::uint64_t>, kErrnoSlots> connect_failures{};
+  std::array<std::atomic<std::uint64_t>, static_cast<int>(CloseReason::count_)> closes{};
+
+  static void add(std::atomic<std::uint64_t> &counter, std::uint64_t n) {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+  static std::atomic<std::uint64_t> &slot(
+      std::array<std::atomic<std::uint64_t>, kErrnoSlots> &by_errno, int code) {
+    return by_errno[static_cast<size_t>(code > 0 && code < kErrnoSlots ? code : kErrnoSlots - 1)];
+  }
+};
+
+class Metrics {
+ public:
+  explicit Metrics(unsigned workers);
+
+  WorkerCounters &worker(unsigned index) { return *workers_[index]; }
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
+  std::atomic<std::uint64_t> log_lines_dropped{0};
+
+  // render returns the Prometheus text exposition format (version 0.0.4).
+  std::string render() const;
+
+ private:
+  std::vector<std::unique_ptr<WorkerCounters>> workers_;
+};
+
+}  // namespace ssx::cli::tunnel
+
+#endif  // SSX_TOOLS_SSX_TUNNEL_METRICS_HPP

@@ -1,0 +1,37 @@
+// tools/ssx/tunnel/options.hpp — what `ssx tunnel` was asked to do, parsed and checked.
+
+#ifndef SSX_TOOLS_SSX_TUNNEL_OPTIONS_HPP
+#define SSX_TOOLS_SSX_TUNNEL_OPTIONS_HPP
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "address.hpp"
+
+namespace ssx::cli::tunnel {
+
+// server: accept secured connections on |listen|, forward cleartext to |to|.
+// client: accept cleartext on |listen|, forward secured to |to|.
+enum class Mode { server, client };
+
+struct Options {
+  Mode mode = Mode::server;
+  std::optional<std::string> policy;  // --policy; unset: $SSX_POLICY or /etc/ssx/policy.toml
+  HostPort listen;
+  HostPort to;
+  SocketAddress listen_address;
+  SocketAddress to_address;
+  std::vector<std::string> names;   // target names the secured peer must satisfy
+  std::optional<HostPort> metrics;  // loopback only
+  std::optional<SocketAddress> metrics_address;
+  unsigned workers = 1;
+  unsigned max_handshakes = 64;            // connections connecting/handshaking at once, per worker
+  std::chrono::milliseconds grace{30000};  // SIGTERM: drain this long, then close
+  std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
+};
+
+}  // namespace ssx::cli::tunnel
+
+#endif  // SSX_TOOLS_SSX_TUNNEL_OPTIONS_HPP

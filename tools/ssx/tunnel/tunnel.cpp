@@ -1,0 +1,227 @@
+#include "tunnel.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "errno_name.hpp"
+#include "log.hpp"
+#include "metrics.hpp"
+#include "metrics_server.hpp"
+#include "ssx/ssx.h"
+#include "worker.hpp"
+
+namespace ssx::cli::tunnel {
+namespace {
+
+// Fd closes a plain descriptor.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f = -1) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  int release() { return std::exchange(fd, -1); }
+};
+
+Failure errno_failure(const std::string &what) {
+  int err = errno;
+  return fail(err, what + ": " + std::strerror(err));
+}
+
+// open_listeners opens one SO_REUSEPORT listener per worker on the same address; with port 0
+// the first one's port (the kernel's choice) is used for the rest.
+Result<std::vector<int>> open_listeners(const Options &options, SocketAddress &address) {
+  std::vector<int> fds;
+  for (unsigned i = 0; i < options.workers; ++i) {
+    std::string error;
+    int fd = make_listener(options, address, error);
+    if (fd < 0) {
+      int err = errno;
+      for (int open : fds) ::close(open);
+      return fail(err, error);
+    }
+    if (i == 0 && address.port() == 0) {
+      sockaddr_storage bound{};
+      socklen_t len = sizeof bound;
+      ::getsockname(fd, reinterpret_cast<sockaddr *>(&bound), &len);
+      SocketAddress actual;
+      actual.storage = bound;
+      actual.length = len;
+      address.set_port(actual.port());
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+Result<int> open_metrics_listener(SocketAddress &address) {
+  Fd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.fd < 0) return errno_failure("metrics: socket");
+  int one = 1;
+  ::setsockopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.fd, address.get(), address.length) != 0 || ::listen(fd.fd, 16) != 0) {
+    return errno_failure("cannot serve metrics on " + format_address(address.get()));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(fd.fd, reinterpret_cast<sockaddr *>(&bound), &len);
+  address.storage = bound;
+  address.length = len;
+  return fd.release();
+}
+
+const char *mode_name(Mode mode) {
+  return mode == Mode::server ? "server" : "client";
+}
+
+}  // namespace
+
+unsigned long raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<unsigned long>(limit.rlim_cur);
+}
+
+Result<void> run(const Options &options_in, PolicySource &policy) {
+  Options options = options_in;
+  const unsigned long open_files = raise_open_file_limit();
+
+  // Every thread started from here on inherits this mask: only the signalfd sees the signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  (void)::signal(SIGPIPE, SIG_IGN);  // ssx and the tunnel use MSG_NOSIGNAL; this covers stderr
+  Fd signal_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (signal_fd.fd < 0) return errno_failure("signalfd");
+
+  auto listeners = open_listeners(options, options.listen_address);
+  if (!listeners) return listeners.error();
+  std::optional<int> metrics_fd;
+  if (options.metrics_address) {
+    auto fd = open_metrics_listener(*options.metrics_address);
+    if (!fd) {
+      for (int l : *listeners) ssx_close(l);
+      return fd.error();
+    }
+    metrics_fd = *fd;
+  }
+
+  Metrics metrics(options.workers);
+  Logger log(metrics.log_lines_dropped);
+  Shared shared{options, metrics, log};
+
+  Fd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  Fd done_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (epoll_fd.fd < 0 || done_fd.fd < 0) return errno_failure("epoll");
+  static char signal_tag = 0, done_tag = 0;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &signal_tag;
+  ::epoll_ctl(epoll_fd.fd, EPOLL_CTL_ADD, signal_fd.fd, &ev);
+  ev.data.ptr = &done_tag;
+  ::epoll_ctl(epoll_fd.fd, EPOLL_CTL_ADD, done_fd.fd, &ev);
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (metrics_fd)
+    metrics_server = std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics);
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < options.workers; ++i) {
+    workers.push_back(std::make_unique<Worker>(shared, i, (*listeners)[i]));
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(workers.size());
+  const int done_event_fd = done_fd.fd;
+  for (auto &w : workers) {
+    threads.emplace_back([&w, done_event_fd] {
+      w->run();
+      std::uint64_t one = 1;
+      (void)!::write(done_event_fd, &one, sizeof one);
+    });
+  }
+
+  std::printf("ssx tunnel: listening on %s (%s mode), forwarding to %s\n",
+              format_address(options.listen_address.get()).c_str(), mode_name(options.mode),
+              format_address(options.to_address.get()).c_str());
+  if (options.metrics_address) {
+    std::printf("ssx tunnel: metrics on http://%s/metrics\n",
+                format_address(options.metrics_address->get()).c_str());
+  }
+  std::printf("ssx tunnel: policy %s; %u workers; open files limit %lu\n",
+              policy.describe().c_str(), options.workers, open_files);
+  (void)std::fflush(stdout);
+
+  unsigned finished = 0;
+  int stop_signals = 0;
+  while (finished < workers.size()) {
+    epoll_event events[16];
+    int n = ::epoll_wait(epoll_fd.fd, events, 16, 1000);
+    for (int i = 0; i < n; ++i) {
+      void *tag = events[i].data.ptr;
+      if (tag == &done_tag) {
+        std::uint64_t count = 0;
+        if (::read(done_fd.fd, &count, sizeof count) == sizeof count) finished += count;
+      } else if (tag == &signal_tag) {
+        signalfd_siginfo info{};
+        while (::read(signal_fd.fd, &info, sizeof info) == sizeof info) {
+          if (info.ssi_signo == SIGHUP) {
+            if (auto r = policy.reload(); r) {
+              metrics.reloads_ok.fetch_add(1, std::memory_order_relaxed);
+              log.line("policy reloaded from " + policy.describe() +
+                       "; new connections use it, open ones keep theirs");
+            } else {
+              metrics.reloads_failed.fetch_add(1, std::memory_order_relaxed);
+              log.line("policy reload failed, keeping the previous policy: " + r.error().message);
+            }
+            continue;
+          }
+          // SIGTERM / SIGINT: the first drains, the second closes everything now.
+          if (stop_signals++ == 0) {
+            shared.drain_deadline = Clock::now() + options.grace;
+            shared.stopping.store(true, std::memory_order_release);
+            log.line("stopping: no new connections; draining open ones for up to " +
+                     std::to_string(options.grace.count()) + " ms");
+          } else {
+            shared.stop_now.store(true, std::memory_order_release);
+            log.line("stopping now: closing every connection");
+          }
+          for (auto &w : workers) w->wake();
+        }
+      } else if (metrics_server) {
+        metrics_server->handle(tag, events[i].events);
+      }
+    }
+    if (metrics_server) metrics_server->expire();
+  }
+  for (auto &t : threads) t.join();
+  workers.clear();
+  metrics_server.reset();
+  log.line("stopped");
+  // The signal mask stays: a SIGTERM arriving now must not kill the process on its way out.
+  return {};
+}
+
+}  // namespace ssx::cli::tunnel

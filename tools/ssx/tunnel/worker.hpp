@@ -1,0 +1,95 @@
+// tools/ssx/tunnel/worker.hpp — one event-loop thread: its own epoll, its own listening socket
+// (SO_REUSEPORT) and the connections it accepted.
+//
+// Why SO_REUSEPORT rather than one shared listener with EPOLLEXCLUSIVE: the kernel spreads new
+// connections over the workers' accept queues by hash, so every worker accepts only its own
+// connections and keeps all their state thread-local (no locks, no hand-off between threads),
+// and there is no thundering herd or accept-queue lock contention. EPOLLEXCLUSIVE still shares
+// one queue and tends to wake the same waiter (uneven load). The cost: connections still queued
+// on a listener when it closes are reset, so on SIGTERM each worker first accepts what is queued.
+
+#ifndef SSX_TOOLS_SSX_TUNNEL_WORKER_HPP
+#define SSX_TOOLS_SSX_TUNNEL_WORKER_HPP
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "connection.hpp"
+
+namespace ssx::cli::tunnel {
+
+// Shared is what every worker reads; main() owns it.
+struct Shared {
+  const Options &options;
+  Metrics &metrics;
+  Logger &log;
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};   // SIGTERM: stop accepting, drain
+  std::atomic<bool> stop_now{false};   // second SIGTERM or grace over: close everything
+  Clock::time_point drain_deadline{};  // set before |stopping|
+};
+
+// make_listener opens a listening socket for |options| (secured in server mode) with
+// SO_REUSEPORT on |address|. Returns the fd or -1 with errno; |error| says why.
+int make_listener(const Options &options, const SocketAddress &address, std::string &error);
+
+class Worker final : public ConnectionHost {
+ public:
+  // Takes ownership of |listen_fd|.
+  Worker(Shared &shared, unsigned index, int listen_fd);
+  ~Worker() override;
+  Worker(const Worker &) = delete;
+  Worker &operator=(const Worker &) = delete;
+
+  // run is the thread body; returns once stopped and every connection is gone.
+  void run();
+  // wake makes run() look at Shared's flags now (any thread).
+  void wake();
+
+  // ConnectionHost
+  const Options &options() const override { return shared_.options; }
+  BufferPool &pool() override { return pool_; }
+  WorkerCounters &counters() override { return counters_; }
+  Logger &log() override { return shared_.log; }
+  bool watch(Endpoint &e) override;
+  void requeue(Connection *c) override;
+  void retire(Connection *c) override;
+  void setup_finished() override;
+
+ private:
+  // accept_pending accepts what is queued, up to a batch; |draining| ignores the admission
+  // limit (the listener is about to close, which would reset whatever is still queued).
+  void accept_pending(bool draining = false);
+  void accepted(int fd, const sockaddr_storage &client);
+  void accept_failed(int err, const std::string &message, const sockaddr_storage &client);
+  void close_listener();
+  void tick(Clock::time_point now);
+  void reap();
+  void unlink(Connection *c);
+
+  Shared &shared_;
+  WorkerCounters &counters_;
+  BufferPool pool_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int listen_fd_ = -1;
+  Handle listener_handle_{Handle::Kind::listener};
+  Handle wake_handle_{Handle::Kind::wake};
+  bool accept_more_ = false;     // the listener may have more: accept next turn
+  bool accept_blocked_ = false;  // stopped at max_setting_up_: resume below it
+  size_t setting_up_ = 0;        // connections still connecting or handshaking
+  size_t max_setting_up_ = 1;
+  Clock::time_point accept_paused_until_{};  // after EMFILE and the like
+  Connection *live_ = nullptr;               // doubly linked list of open connections
+  size_t live_count_ = 0;
+  std::vector<Connection *> runnable_;  // requeued: pump again next turn
+  std::vector<Connection *> turn_;      // the runnable_ being pumped this turn
+  std::vector<Connection *> retired_;   // closed: free once nothing refers to them
+};
+
+}  // namespace ssx::cli::tunnel
+
+#endif  // SSX_TOOLS_SSX_TUNNEL_WORKER_HPP
