@@ -127,23 +127,29 @@ void register_tunnel(CLI::App &app) {
       "tunnel", "Secure programs that know nothing of ssx: forward TCP through a secured hop");
   cmd->add_option("--policy", args->policy,
                   "Policy file (default: $SSX_POLICY, else /etc/ssx/policy.toml); SIGHUP "
-                  "reloads it");
+                  "reloads it")
+      ->option_text("FILE");
   cmd->add_option("--mode", args->mode,
                   "server: accept secured, forward cleartext to --to; client: accept "
                   "cleartext, forward secured to --to")
       ->required()
       ->check(CLI::IsMember({"server", "client"}));
   cmd->add_option("--listen", args->listen, "ADDR:PORT to accept connections on (port 0: any)")
+      ->option_text("ADDR:PORT REQUIRED")
       ->required();
-  cmd->add_option("--to", args->to, "ADDR:PORT to forward each connection to")->required();
+  cmd->add_option("--to", args->to, "ADDR:PORT to forward each connection to")
+      ->option_text("ADDR:PORT REQUIRED")
+      ->required();
   cmd->add_option("--name", args->names,
                   "Target name the secured peer must satisfy (repeatable): DNS name, IP, URI, "
                   "sha256: key pin. Client mode default: the host of --to. Server mode: names "
                   "client certificates must match")
+      ->option_text("TARGET")
       ->type_size(1)
       ->allow_extra_args(false);
   cmd->add_option("--metrics", args->metrics,
-                  "Loopback ADDR:PORT serving Prometheus metrics at /metrics (plain HTTP)");
+                  "Loopback ADDR:PORT serving Prometheus metrics at /metrics (plain HTTP)")
+      ->option_text("ADDR:PORT");
   cmd->add_option("--workers", args->workers, "Event-loop threads (default: one per CPU)")
       ->check(CLI::Range(1u, 256u));
   cmd->add_option("--max-handshakes", args->max_handshakes,
