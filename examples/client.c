@@ -5,9 +5,8 @@
  * Requires encryption, names the server it expects, connects, sends MESSAGE (default "hello"),
  * prints the reply and what security the connection got. Which TLS versions, ciphers, trust and
  * client certificate apply is the administrator's business: see $SSX_POLICY / docs/policy.md. */
-#include <ssx/ssx.h>
-
 #include <netdb.h>
+#include <ssx/ssx.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
       if (*n == 0) break;
       request.append(reinterpret_cast<const char *>(buf), *n);
     }
-    std::string reply = "hello " + (info.peer_principal.empty() ? "anonymous" : info.peer_principal) +
+    std::string reply = "hello " +
+                        (info.peer_principal.empty() ? "anonymous" : info.peer_principal) +
                         ", you said: ";
     for (char c : request) reply += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     std::printf("server: %s %s from \"%s\" (rule %s)\n", info.version.c_str(), info.cipher.c_str(),

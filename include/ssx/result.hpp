@@ -42,34 +42,46 @@ class Error : public std::system_error {
 };
 
 // fail builds a Failure; `return fail(EINVAL, "why");` reads well in functions returning Result.
-inline Failure fail(int code, std::string message) { return Failure{code, std::move(message)}; }
+inline Failure fail(int code, std::string message) {
+  return Failure{code, std::move(message)};
+}
 
 template <class T>
 class [[nodiscard]] Result {
  public:
   using value_type = T;
 
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value)
+      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Failure failure) : state_(std::in_place_index<1>, std::move(failure)) {}  // NOLINT
 
   bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
   // value returns the value, or throws ssx::Error when this holds a Failure.
-  T &value() & { check(); return std::get<0>(state_); }
-  const T &value() const & { check(); return std::get<0>(state_); }
-  T &&value() && { check(); return std::get<0>(std::move(state_)); }
+  T &value() & {
+    check();
+    return std::get<0>(state_);
+  }
+  const T &value() const & {
+    check();
+    return std::get<0>(state_);
+  }
+  T &&value() && {
+    check();
+    return std::get<0>(std::move(state_));
+  }
 
   // operator* and operator-> require has_value(), like std::expected's (unchecked, noexcept).
-  T &operator*() & noexcept { return *std::get_if<0>(&state_); }
-  const T &operator*() const & noexcept { return *std::get_if<0>(&state_); }
-  T &&operator*() && noexcept { return std::move(*std::get_if<0>(&state_)); }
+  T &operator*() &noexcept { return *std::get_if<0>(&state_); }
+  const T &operator*() const &noexcept { return *std::get_if<0>(&state_); }
+  T &&operator*() &&noexcept { return std::move(*std::get_if<0>(&state_)); }
   T *operator->() noexcept { return std::get_if<0>(&state_); }
   const T *operator->() const noexcept { return std::get_if<0>(&state_); }
 
   // error returns the Failure; requires !has_value().
-  const Failure &error() const & noexcept { return *std::get_if<1>(&state_); }
-  Failure &&error() && noexcept { return std::move(*std::get_if<1>(&state_)); }
+  const Failure &error() const &noexcept { return *std::get_if<1>(&state_); }
+  Failure &&error() &&noexcept { return std::move(*std::get_if<1>(&state_)); }
 
   template <class U>
   T value_or(U &&fallback) const & {
@@ -102,15 +114,16 @@ class [[nodiscard]] Result<void> {
   using value_type = void;
 
   Result() = default;
-  Result(Failure failure) : failure_(std::move(failure)), ok_(false) {}  // NOLINT: implicit by design
+  Result(Failure failure)
+      : failure_(std::move(failure)), ok_(false) {}  // NOLINT: implicit by design
 
   bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
   void value() const {
     if (!ok_) throw Error(failure_);
   }
-  const Failure &error() const & noexcept { return failure_; }
-  Failure &&error() && noexcept { return std::move(failure_); }
+  const Failure &error() const &noexcept { return failure_; }
+  Failure &&error() &&noexcept { return std::move(failure_); }
 
   template <class F>
   auto and_then(F &&f) const -> std::invoke_result_t<F> {

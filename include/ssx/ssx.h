@@ -92,12 +92,12 @@ struct ssx_security_settings {
 };
 
 /* Query flags (ssx_security_info.flags). */
-#define SSX_INFO_SECURED 0x01u              /* a security protocol protects the traffic */
-#define SSX_INFO_ENCRYPTED 0x02u            /* the traffic is encrypted (implies SECURED) */
-#define SSX_INFO_PEER_AUTHENTICATED 0x04u   /* the peer presented a certificate that verified */
-#define SSX_INFO_PEER_NAME_VERIFIED 0x08u   /* the peer satisfied a required target name */
-#define SSX_INFO_RESUMED 0x10u              /* the session was resumed (no full handshake) */
-#define SSX_INFO_KERNEL_OFFLOAD 0x20u       /* record protection runs in the kernel (kTLS) */
+#define SSX_INFO_SECURED 0x01u                 /* a security protocol protects the traffic */
+#define SSX_INFO_ENCRYPTED 0x02u               /* the traffic is encrypted (implies SECURED) */
+#define SSX_INFO_PEER_AUTHENTICATED 0x04u      /* the peer presented a certificate that verified */
+#define SSX_INFO_PEER_NAME_VERIFIED 0x08u      /* the peer satisfied a required target name */
+#define SSX_INFO_RESUMED 0x10u                 /* the session was resumed (no full handshake) */
+#define SSX_INFO_KERNEL_OFFLOAD 0x20u          /* record protection runs in the kernel (kTLS) */
 #define SSX_INFO_IMPERSONATION_AVAILABLE 0x40u /* the peer maps to a local account (peer_uid) */
 
 /* ssx_security_info is what ssx_query_socket_security reports. It is allocated by ssx as one
@@ -105,12 +105,12 @@ struct ssx_security_settings {
  * block. A string that does not apply is NULL (never dangling). New fields are only ever added
  * at the end, so callers must never allocate this structure themselves. */
 struct ssx_security_info {
-  enum ssx_protocol protocol; /* SSX_PROTOCOL_TLS, or SSX_PROTOCOL_NONE for cleartext */
-  uint32_t flags;             /* SSX_INFO_* */
-  const char *version;        /* "TLSv1.3", "TLSv1.2"; NULL in cleartext */
-  const char *cipher;         /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
-  const char *group;          /* key-exchange group, e.g. "x25519"; NULL if unknown */
-  const char *peer_principal; /* URI SAN if any, else the first DNS SAN, else the subject DN */
+  enum ssx_protocol protocol;    /* SSX_PROTOCOL_TLS, or SSX_PROTOCOL_NONE for cleartext */
+  uint32_t flags;                /* SSX_INFO_* */
+  const char *version;           /* "TLSv1.3", "TLSv1.2"; NULL in cleartext */
+  const char *cipher;            /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
+  const char *group;             /* key-exchange group, e.g. "x25519"; NULL if unknown */
+  const char *peer_principal;    /* URI SAN if any, else the first DNS SAN, else the subject DN */
   const char *const *peer_names; /* NULL-terminated: every DNS/IP/URI/email SAN, then the subject
                                     CN; an empty list (not NULL) when the peer has no certificate */
   const char *peer_spki_sha256;  /* hex SHA-256 of the peer's SubjectPublicKeyInfo */
@@ -123,15 +123,15 @@ struct ssx_security_info {
    * (AF_UNIX peers without a rule map to their own uid). Unmapped: peer_user and peer_groups are
    * NULL, peer_uid and peer_gid are -1 cast to their types, and
    * SSX_INFO_IMPERSONATION_AVAILABLE is unset. */
-  const char *peer_user;          /* account name; NULL when unmapped or the uid has no name */
+  const char *peer_user; /* account name; NULL when unmapped or the uid has no name */
   uid_t peer_uid;
   gid_t peer_gid;
-  const gid_t *peer_groups;       /* supplementary groups, peer_group_count of them */
+  const gid_t *peer_groups; /* supplementary groups, peer_group_count of them */
   size_t peer_group_count;
 
   /* AF_UNIX peers (SSX_PROTOCOL_LOCAL): what the kernel attests. */
-  pid_t peer_pid;                   /* SO_PEERCRED pid; 0 for other protocols */
-  const char *peer_security_label;  /* SO_PEERSEC (SELinux/AppArmor label); NULL when none */
+  pid_t peer_pid;                  /* SO_PEERCRED pid; 0 for other protocols */
+  const char *peer_security_label; /* SO_PEERSEC (SELinux/AppArmor label); NULL when none */
 };
 
 /* Setting up a socket. */
@@ -177,13 +177,14 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  *   EISCONN   the socket is already connected: names can no longer change.
  *   EBADF, ENOTSOCK  as for ssx_set_socket_security.
  * Copies |name|. Never blocks. */
-SSX_EXPORT int ssx_set_socket_peer_target_name(int fd, const char *name, const struct sockaddr *peer,
-                                               socklen_t peer_len);
+SSX_EXPORT int ssx_set_socket_peer_target_name(int fd, const char *name,
+                                               const struct sockaddr *peer, socklen_t peer_len);
 
 /* ssx_delete_socket_peer_target_name removes every target name set on |fd|. |peer| must be NULL
  * for stream sockets. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not set),
  * EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer|). */
-SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer, socklen_t peer_len);
+SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer,
+                                                  socklen_t peer_len);
 
 /* Connecting and accepting. */
 

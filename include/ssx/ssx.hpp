@@ -77,16 +77,18 @@ struct SecurityInfo {
   bool peer_authenticated() const { return (flags & SSX_INFO_PEER_AUTHENTICATED) != 0; }
   bool peer_name_verified() const { return (flags & SSX_INFO_PEER_NAME_VERIFIED) != 0; }
   bool resumed() const { return (flags & SSX_INFO_RESUMED) != 0; }
-  bool impersonation_available() const {
-    return (flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0;
-  }
+  bool impersonation_available() const { return (flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0; }
 };
 
 namespace detail {
 
-inline Failure last_failure() { return Failure{errno, ssx_last_error()}; }
+inline Failure last_failure() {
+  return Failure{errno, ssx_last_error()};
+}
 
-inline std::string str(const char *s) { return s != nullptr ? std::string(s) : std::string(); }
+inline std::string str(const char *s) {
+  return s != nullptr ? std::string(s) : std::string();
+}
 
 // apply_settings secures |fd| with |settings| and its target names.
 inline Result<void> apply_settings(int fd, const SecuritySettings &settings) {

@@ -12,41 +12,50 @@
 namespace ssx::base {
 
 // SSX_ERRORS(X) lists X(errno name, when ssx reports it).
-#define SSX_ERRORS(X)                                                                              \
-  X(EACCES, "Refused by policy: a `deny` rule, no peer target name where one is required, an "     \
-            "unmapped peer for impersonation, "                                                    \
-            "unusable policy file or credential, cleartext where it is not permitted, a server "   \
-            "without a certificate.")                                                              \
-  X(EKEYREJECTED, "The peer's certificate did not verify (unknown CA, bad signature, wrong "       \
-                  "usage), matched none of the target names or policy `peer_names`, or the peer "  \
-                  "rejected ours.")                                                                \
-  X(EKEYEXPIRED, "A certificate in the peer's chain has expired or is not yet valid (or the peer " \
-                 "says ours has).")                                                                \
-  X(EKEYREVOKED, "The peer's certificate is revoked by the policy's `crl`.")                        \
-  X(EPROTO, "Protocol failure: no TLS version, cipher or group in common (a downgrade refused), "  \
-            "the peer does not speak TLS, a corrupt or forged record.")                            \
-  X(ETIMEDOUT, "The handshake did not finish within `handshake_timeout_ms`.")                       \
-  X(ECONNRESET, "The peer closed during the handshake, or ended the stream without "               \
-                "close_notify (truncation), or reset the connection.")                             \
-  X(EPIPE, "Sending after the peer went away, or after `ssx_shutdown(SHUT_WR)`. Never SIGPIPE.")   \
-  X(EAGAIN, "Non-blocking socket: nothing can be done now; wait for `ssx_wants(fd)`. Also a "       \
-            "blocking call that hit SO_RCVTIMEO / SO_SNDTIMEO.")                                   \
-  X(EINPROGRESS, "Non-blocking `ssx_connect`: connect and handshake are under way.")                \
-  X(EALREADY, "`ssx_set_socket_security` called twice, or a second `ssx_connect` while one is in " \
-              "progress.")                                                                         \
-  X(EISCONN, "Security or target names set on a socket that is already connected or listening.")   \
-  X(ENOTCONN, "Data, shutdown or query on a socket whose connection is not established.")          \
-  X(EPERM, "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first).")     \
-  X(EINVAL, "A malformed argument: settings, target name, `how`, non-NULL peer address for a "     \
-            "stream socket, a datagram socket (DTLS is not built yet).")                           \
-  X(EAFNOSUPPORT, "Not AF_INET, AF_INET6 or AF_UNIX.")                                             \
-  X(EPROTONOSUPPORT, "An explicit protocol this build cannot provide: `SSX_PROTOCOL_DTLS`, or "    \
-                     "`SSX_PROTOCOL_LOCAL` on a socket that is not AF_UNIX.")                      \
-  X(EBUSY, "`ssx_impersonate_socket_peer` on a thread that already impersonates.")                 \
-  X(EOPNOTSUPP, "A flag `ssx_send` / `ssx_recv` does not support.")                                 \
-  X(ENOTSOCK, "The fd is not a socket.")                                                           \
-  X(EBADF, "The fd is not open.")                                                                  \
-  X(EFAULT, "A required pointer is NULL.")                                                         \
+#define SSX_ERRORS(X)                                                                            \
+  X(EACCES,                                                                                      \
+    "Refused by policy: a `deny` rule, no peer target name where one is required, an "           \
+    "unmapped peer for impersonation, "                                                          \
+    "unusable policy file or credential, cleartext where it is not permitted, a server "         \
+    "without a certificate.")                                                                    \
+  X(EKEYREJECTED,                                                                                \
+    "The peer's certificate did not verify (unknown CA, bad signature, wrong "                   \
+    "usage), matched none of the target names or policy `peer_names`, or the peer "              \
+    "rejected ours.")                                                                            \
+  X(EKEYEXPIRED,                                                                                 \
+    "A certificate in the peer's chain has expired or is not yet valid (or the peer "            \
+    "says ours has).")                                                                           \
+  X(EKEYREVOKED, "The peer's certificate is revoked by the policy's `crl`.")                     \
+  X(EPROTO,                                                                                      \
+    "Protocol failure: no TLS version, cipher or group in common (a downgrade refused), "        \
+    "the peer does not speak TLS, a corrupt or forged record.")                                  \
+  X(ETIMEDOUT, "The handshake did not finish within `handshake_timeout_ms`.")                    \
+  X(ECONNRESET,                                                                                  \
+    "The peer closed during the handshake, or ended the stream without "                         \
+    "close_notify (truncation), or reset the connection.")                                       \
+  X(EPIPE, "Sending after the peer went away, or after `ssx_shutdown(SHUT_WR)`. Never SIGPIPE.") \
+  X(EAGAIN,                                                                                      \
+    "Non-blocking socket: nothing can be done now; wait for `ssx_wants(fd)`. Also a "            \
+    "blocking call that hit SO_RCVTIMEO / SO_SNDTIMEO.")                                         \
+  X(EINPROGRESS, "Non-blocking `ssx_connect`: connect and handshake are under way.")             \
+  X(EALREADY,                                                                                    \
+    "`ssx_set_socket_security` called twice, or a second `ssx_connect` while one is in "         \
+    "progress.")                                                                                 \
+  X(EISCONN, "Security or target names set on a socket that is already connected or listening.") \
+  X(ENOTCONN, "Data, shutdown or query on a socket whose connection is not established.")        \
+  X(EPERM, "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first).")   \
+  X(EINVAL,                                                                                      \
+    "A malformed argument: settings, target name, `how`, non-NULL peer address for a "           \
+    "stream socket, a datagram socket (DTLS is not built yet).")                                 \
+  X(EAFNOSUPPORT, "Not AF_INET, AF_INET6 or AF_UNIX.")                                           \
+  X(EPROTONOSUPPORT,                                                                             \
+    "An explicit protocol this build cannot provide: `SSX_PROTOCOL_DTLS`, or "                   \
+    "`SSX_PROTOCOL_LOCAL` on a socket that is not AF_UNIX.")                                     \
+  X(EBUSY, "`ssx_impersonate_socket_peer` on a thread that already impersonates.")               \
+  X(EOPNOTSUPP, "A flag `ssx_send` / `ssx_recv` does not support.")                              \
+  X(ENOTSOCK, "The fd is not a socket.")                                                         \
+  X(EBADF, "The fd is not open.")                                                                \
+  X(EFAULT, "A required pointer is NULL.")                                                       \
   X(ENOMEM, "Out of memory.")
 
 // errors_markdown renders the table as the Markdown docs/errors.md embeds.

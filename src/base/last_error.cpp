@@ -12,6 +12,8 @@ void record_failure(const Failure &failure) {
   errno = failure.code;
 }
 
-const char *last_error() { return tls_last_error.c_str(); }
+const char *last_error() {
+  return tls_last_error.c_str();
+}
 
 }  // namespace ssx::base

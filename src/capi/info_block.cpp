@@ -1,7 +1,7 @@
 #include "capi/info_block.hpp"
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -32,9 +32,15 @@ ssx_security_info *make_info_block(const core::Report &report) {
   static const std::vector<gid_t> kNoGroups;
   const std::vector<gid_t> &groups = report.account ? report.account->groups : kNoGroups;
   const std::string user = report.account ? report.account->user : std::string();
-  const std::string *strings[] = {&d.version,          &d.cipher,           &d.group,
-                                  &d.peer_principal,   &d.peer_spki_sha256, &d.peer_chain_pem,
-                                  &d.local_principal,  &report.rule,        &user,
+  const std::string *strings[] = {&d.version,
+                                  &d.cipher,
+                                  &d.group,
+                                  &d.peer_principal,
+                                  &d.peer_spki_sha256,
+                                  &d.peer_chain_pem,
+                                  &d.local_principal,
+                                  &report.rule,
+                                  &user,
                                   &report.peer_security_label};
   // Layout: struct | peer_names pointers + NULL | groups | strings. Each part's alignment is no
   // stricter than the one before it.

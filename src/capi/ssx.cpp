@@ -17,16 +17,16 @@
 
 #include "base/last_error.hpp"
 #include "capi/info_block.hpp"
-#include "core/registry.hpp"
 #include "core/policy_state.hpp"
+#include "core/registry.hpp"
 #include "identity/impersonation.hpp"
 #include "ossl/ossl.hpp"
 
 namespace {
 
+using ssx::fail;
 using ssx::Failure;
 using ssx::Result;
-using ssx::fail;
 using ssx::core::SecureSocket;
 
 template <class T>
@@ -50,7 +50,9 @@ T guarded(F &&body, T on_error) {
   }
 }
 
-int to_c(const Result<void> &r) { return r ? 0 : failed(r.error(), -1); }
+int to_c(const Result<void> &r) {
+  return r ? 0 : failed(r.error(), -1);
+}
 
 int socket_domain(int fd) {
   int domain = 0;
@@ -139,15 +141,17 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
         sockaddr_storage peer{};
         socklen_t peer_len = sizeof peer;
         if (::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &peer_len) == 0) {
-          return failed(fail(EISCONN, "the socket is already connected: set security before "
-                                      "connect"),
+          return failed(fail(EISCONN,
+                             "the socket is already connected: set security before "
+                             "connect"),
                         -1);
         }
         int listening = 0;
         socklen_t len = sizeof listening;
         if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
-          return failed(fail(EISCONN, "the socket is already listening: set security before "
-                                      "bind and listen"),
+          return failed(fail(EISCONN,
+                             "the socket is already listening: set security before "
+                             "bind and listen"),
                         -1);
         }
         ssx::core::register_socket(std::make_shared<SecureSocket>(fd, std::move(app)));
@@ -297,7 +301,9 @@ int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t pee
       -1);
 }
 
-void ssx_free_security_info(struct ssx_security_info *info) { std::free(info); }
+void ssx_free_security_info(struct ssx_security_info *info) {
+  std::free(info);
+}
 
 int ssx_impersonate_socket_peer(int fd, const struct sockaddr *peer, socklen_t peer_len) {
   return guarded(
@@ -328,9 +334,13 @@ int ssx_load_policy(const char *path) {
       -1);
 }
 
-const char *ssx_last_error(void) { return ssx::base::last_error(); }
+const char *ssx_last_error(void) {
+  return ssx::base::last_error();
+}
 
-const char *ssx_version(void) { return "0.1.0"; }
+const char *ssx_version(void) {
+  return "0.1.0";
+}
 
 int ssx_reload_policy(void) {
   return guarded([&]() -> int { return to_c(ssx::core::reload_policy()); }, -1);

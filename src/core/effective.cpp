@@ -45,8 +45,9 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
     return e;
   }
   if (app.protocol == SSX_PROTOCOL_LOCAL) {
-    return fail(EACCES, "SSX_PROTOCOL_LOCAL is only for AF_UNIX sockets without "
-                        "SSX_GUARANTEE_ENCRYPTION");
+    return fail(EACCES,
+                "SSX_PROTOCOL_LOCAL is only for AF_UNIX sockets without "
+                "SSX_GUARANTEE_ENCRYPTION");
   }
   if (s.protocol != policy::Protocol::tls) {
     return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
@@ -70,7 +71,8 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
       e.requirements.app_names.empty() && e.requirements.policy_names.empty()) {
     return fail(EACCES,
                 "no peer target name: call ssx_set_socket_peer_target_name before connecting "
-                "(" + rule_label(e.rule) + " requires one; require_peer_target_name = true)");
+                "(" +
+                    rule_label(e.rule) + " requires one; require_peer_target_name = true)");
   }
   e.snapshot = std::move(snapshot);
   return e;

@@ -29,7 +29,9 @@ bool is_plain(SecureSocket::State s) {
   return s == SecureSocket::State::cleartext || s == SecureSocket::State::local;
 }
 
-std::string local_principal_of(uid_t uid) { return "unix:uid=" + std::to_string(uid); }
+std::string local_principal_of(uid_t uid) {
+  return "unix:uid=" + std::to_string(uid);
+}
 
 short events_for(tls::Want want) {
   return want == tls::Want::write ? POLLOUT : want == tls::Want::read ? POLLIN : 0;
@@ -154,8 +156,8 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
   if (role == tls::Role::client) {
     server_name = server_name_for(effective_->requirements);
     // Resumption is only offered to the same address, name and requirements.
-    cache_key = net::address_to_string(reinterpret_cast<const sockaddr *>(&peer_)) + "|" +
-                server_name;
+    cache_key =
+        net::address_to_string(reinterpret_cast<const sockaddr *>(&peer_)) + "|" + server_name;
     for (const auto &n : effective_->requirements.app_names) cache_key += "|" + n.text();
   }
   auto session = tls::Session::create(*context, fd_, effective_->requirements, server_name,
@@ -163,7 +165,8 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
   if (!session) return session.error();
   session_ = std::move(*session);
   handshake_start_ = net::Clock::now();
-  deadline_ = handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  deadline_ =
+      handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
   state_ = State::handshaking;
   wants_ = role == tls::Role::client ? POLLOUT : POLLIN;
   return {};
@@ -189,7 +192,8 @@ Result<void> SecureSocket::begin_inbound() {
   if (!effective_->cleartext_fallback) return start_tls(tls::Role::server);
   // Cleartext is allowed: look at the client's first byte before choosing.
   handshake_start_ = net::Clock::now();
-  deadline_ = handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  deadline_ =
+      handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
   state_ = State::sniffing;
   wants_ = POLLIN;
   return {};
@@ -294,8 +298,8 @@ Result<short> SecureSocket::advance() {
         socklen_t len = sizeof err;
         if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
         if (err != 0) {
-          return errno_failure(err, "connect to " + net::address_to_string(
-                                                        reinterpret_cast<sockaddr *>(&peer_)));
+          return errno_failure(
+              err, "connect to " + net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)));
         }
         sockaddr_storage ignored{};
         socklen_t ignored_len = sizeof ignored;
@@ -352,10 +356,10 @@ Result<short> SecureSocket::advance() {
           return want.error();
         }
         if (*want == tls::Want::nothing) {
-          handshake_ns_ = static_cast<std::uint64_t>(
-              std::chrono::duration_cast<std::chrono::nanoseconds>(net::Clock::now() -
-                                                                   handshake_start_)
-                  .count());
+          handshake_ns_ =
+              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             net::Clock::now() - handshake_start_)
+                                             .count());
           state_ = State::established;
           continue;
         }

@@ -118,9 +118,9 @@ class SecureSocket {
   std::atomic<ino_t> identity_{0};
   dev_t device_ = 0;
   AppSettings app_;
-  mutable std::mutex mu_;   // the state below; never held while waiting
-  std::mutex send_mu_;      // one ssx_send at a time, across its waits (records must not interleave)
-  std::mutex recv_mu_;      // one ssx_recv at a time
+  mutable std::mutex mu_;  // the state below; never held while waiting
+  std::mutex send_mu_;     // one ssx_send at a time, across its waits (records must not interleave)
+  std::mutex recv_mu_;     // one ssx_recv at a time
   State state_ = State::configured;
   std::atomic<short> wants_{0};
   std::optional<Effective> effective_;
@@ -132,8 +132,8 @@ class SecureSocket {
   std::uint64_t handshake_ns_ = 0;
   Failure failure_;
   bool client_ = false;
-  ucred peer_cred_{};               // AF_UNIX: what SO_PEERCRED attested
-  std::string peer_label_;          // AF_UNIX: SO_PEERSEC, when the kernel has one
+  ucred peer_cred_{};       // AF_UNIX: what SO_PEERCRED attested
+  std::string peer_label_;  // AF_UNIX: SO_PEERSEC, when the kernel has one
   bool write_shut_ = false;
   bool read_shut_ = false;
   bool peer_closed_ = false;

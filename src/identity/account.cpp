@@ -116,8 +116,8 @@ Mapping map_principal(const policy::Policy &policy, const std::string &principal
     for (const auto &name : *rule->groups) {
       auto gid = lookup_group(name);
       if (!gid) {
-        return {std::nullopt, "[[identity]] rule for \"" + rule->peer + "\" names group \"" +
-                                  name + "\", which does not exist on this machine"};
+        return {std::nullopt, "[[identity]] rule for \"" + rule->peer + "\" names group \"" + name +
+                                  "\", which does not exist on this machine"};
       }
       a.groups.push_back(*gid);
     }

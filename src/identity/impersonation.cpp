@@ -16,8 +16,12 @@ namespace {
 // every thread of the process (it signals each thread to make the same call, as POSIX requires).
 // Impersonation must touch the calling thread only, so these wrappers make the system calls
 // directly.
-int thread_setresuid(uid_t r, uid_t e, uid_t s) { return static_cast<int>(::syscall(SYS_setresuid, r, e, s)); }
-int thread_setresgid(gid_t r, gid_t e, gid_t s) { return static_cast<int>(::syscall(SYS_setresgid, r, e, s)); }
+int thread_setresuid(uid_t r, uid_t e, uid_t s) {
+  return static_cast<int>(::syscall(SYS_setresuid, r, e, s));
+}
+int thread_setresgid(gid_t r, gid_t e, gid_t s) {
+  return static_cast<int>(::syscall(SYS_setresgid, r, e, s));
+}
 int thread_setgroups(const std::vector<gid_t> &groups) {
   return static_cast<int>(::syscall(SYS_setgroups, groups.size(), groups.data()));
 }
@@ -67,7 +71,9 @@ Result<void> restore(const Saved &s) {
 
 }  // namespace
 
-bool impersonating() { return saved.active; }
+bool impersonating() {
+  return saved.active;
+}
 
 Result<void> impersonate(const Account &account) {
   if (saved.active) return fail(EBUSY, "this thread is already impersonating a peer");

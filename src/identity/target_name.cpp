@@ -11,10 +11,18 @@ namespace {
 constexpr std::string_view kPinPrefix = "sha256:";
 constexpr std::string_view kLocalUidPrefix = "unix:uid=";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+char to_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 Failure bad(std::string_view name, std::string_view why) {
   return fail(EINVAL, "peer name \"" + std::string(name) + "\" " + std::string(why));
@@ -33,12 +41,14 @@ Result<TargetName> parse_pin(std::string_view name) {
 
 Result<TargetName> parse_local_uid(std::string_view name) {
   std::string_view digits = name.substr(kLocalUidPrefix.size());
-  if (digits.empty() || digits.size() > 10 || !std::all_of(digits.begin(), digits.end(), is_digit) ||
+  if (digits.empty() || digits.size() > 10 ||
+      !std::all_of(digits.begin(), digits.end(), is_digit) ||
       std::stoull(std::string(digits)) > 0xfffffffeULL) {
     return bad(name, "is not a local peer name (\"unix:uid=N\" with N a decimal uid)");
   }
-  return TargetName{TargetName::Kind::local_uid,
-                    std::string(kLocalUidPrefix) + std::to_string(std::stoull(std::string(digits)))};
+  return TargetName{
+      TargetName::Kind::local_uid,
+      std::string(kLocalUidPrefix) + std::to_string(std::stoull(std::string(digits)))};
 }
 
 // check_spiffe_id applies the SPIFFE ID format (SPIFFE-ID.md §2): lower-case trust domain of
@@ -98,7 +108,8 @@ Result<TargetName> parse_uri(std::string_view name, std::size_t scheme_end) {
   std::string lower(scheme);
   std::transform(lower.begin(), lower.end(), lower.begin(), to_lower);
   if (lower == "spiffe") {
-    if (scheme != "spiffe") return bad(name, "is not a valid SPIFFE ID (the scheme must be lower case)");
+    if (scheme != "spiffe")
+      return bad(name, "is not a valid SPIFFE ID (the scheme must be lower case)");
     if (auto r = check_spiffe_id(name); !r) return r.error();
   }
   return TargetName{TargetName::Kind::uri, std::string(name)};
@@ -144,7 +155,8 @@ bool is_ip_literal(std::string_view name) {
   if (name.empty() || name.size() >= INET6_ADDRSTRLEN) return false;
   const std::string copy(name);  // inet_pton needs a terminated string
   unsigned char bytes[16];
-  return inet_pton(AF_INET, copy.c_str(), bytes) == 1 || inet_pton(AF_INET6, copy.c_str(), bytes) == 1;
+  return inet_pton(AF_INET, copy.c_str(), bytes) == 1 ||
+         inet_pton(AF_INET6, copy.c_str(), bytes) == 1;
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 //
 // UniquePtr<T> frees an OpenSSL object with its own free function, so no code in ssx holds an
 // owning raw pointer to one. OpenSSL keeps a per-thread error queue: stale entries make a later
-// failure report an earlier cause, so every public entry point clears it (ErrorQueueGuard) and every
-// failure drains it into the message (drain_errors).
+// failure report an earlier cause, so every public entry point clears it (ErrorQueueGuard) and
+// every failure drains it into the message (drain_errors).
 
 #ifndef SSX_OSSL_OSSL_HPP
 #define SSX_OSSL_OSSL_HPP
@@ -26,9 +26,9 @@ namespace ssx::ossl {
 template <class T>
 struct Deleter;
 
-#define SSX_OSSL_DELETER(type, free_fn)          \
-  template <>                                     \
-  struct Deleter<type> {                          \
+#define SSX_OSSL_DELETER(type, free_fn)            \
+  template <>                                      \
+  struct Deleter<type> {                           \
     void operator()(type *p) const { free_fn(p); } \
   }
 

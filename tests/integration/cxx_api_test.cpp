@@ -12,7 +12,9 @@
 namespace ssx::test {
 namespace {
 
-std::span<const std::byte> bytes(const std::string &s) { return std::as_bytes(std::span(s)); }
+std::span<const std::byte> bytes(const std::string &s) {
+  return std::as_bytes(std::span(s));
+}
 
 std::string receive_all(ssx::Socket &s) {
   std::string out;
@@ -103,9 +105,9 @@ TEST_F(TlsTest, CxxImpersonationGuardRevertsAtScopeExit) {
   if (!TestUser::available()) GTEST_SKIP() << "needs root and useradd (CI runs as root)";
   TestUser user("x");
   ASSERT_EQ(::chmod(dir_.path().c_str(), 0711), 0);
-  use_policy("", "peer_authentication = \"required\"",
-             "\n[[identity]]\npeer = \"spiffe://ssx.test/*\"\nuser = " + toml_quote(user.name()) +
-                 "\n");
+  use_policy(
+      "", "peer_authentication = \"required\"",
+      "\n[[identity]]\npeer = \"spiffe://ssx.test/*\"\nuser = " + toml_quote(user.name()) + "\n");
   const std::string root_only = dir_.file("root-only");
   write_text(root_only, "secret", 0600);
   ssx::SecuritySettings server_settings;

@@ -23,7 +23,7 @@
 namespace ssx::test {
 namespace {
 
-#define REQUIRE_ROOT()                                                                     \
+#define REQUIRE_ROOT() \
   if (!TestUser::available()) GTEST_SKIP() << "needs root and useradd (CI runs as root)"
 
 std::string make_file(const std::string &path, uid_t owner, gid_t group) {
@@ -55,9 +55,8 @@ struct LocalPair {
 LocalPair local_pair() {
   LocalPair p;
   socklen_t len = 0;
-  sockaddr_un addr = abstract_address("ssx-test-" + std::to_string(::getpid()) + "-" +
-                                          std::to_string(::gettid()),
-                                      &len);
+  sockaddr_un addr = abstract_address(
+      "ssx-test-" + std::to_string(::getpid()) + "-" + std::to_string(::gettid()), &len);
   p.listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   EXPECT_EQ(ssx_set_socket_security(p.listener.get(), nullptr), 0) << last_error_text();
   EXPECT_EQ(::bind(p.listener.get(), reinterpret_cast<sockaddr *>(&addr), len), 0);
@@ -128,8 +127,7 @@ TEST_F(IdentityTest, UnmappedPeerCannotBeImpersonated) {
     EXPECT_EQ(info->peer_groups, nullptr);
     EXPECT_EQ(ssx_impersonate_socket_peer(fd, nullptr, 0), -1);
     EXPECT_EQ(errno, EACCES);
-    EXPECT_NE(std::string(ssx_last_error()).find("\"spiffe://ssx.test/client\""),
-              std::string::npos)
+    EXPECT_NE(std::string(ssx_last_error()).find("\"spiffe://ssx.test/client\""), std::string::npos)
         << ssx_last_error();
   });
   Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
@@ -139,8 +137,8 @@ TEST_F(IdentityTest, UnmappedPeerCannotBeImpersonated) {
 TEST_F(IdentityTest, AnotherThreadKeepsRootWhileOneImpersonates) {
   REQUIRE_ROOT();
   TestUser user("b");
-  install_policy(dir_, "[[identity]]\npeer = \"unix:uid=0\"\nuser = " + toml_quote(user.name()) +
-                           "\n");
+  install_policy(dir_,
+                 "[[identity]]\npeer = \"unix:uid=0\"\nuser = " + toml_quote(user.name()) + "\n");
   const std::string root_only = make_file(dir_.file("root-only"), 0, 0);
   LocalPair pair = local_pair();
   std::atomic<int> stage{0};
@@ -204,8 +202,8 @@ TEST_F(IdentityTest, ThirtyTwoThreadsImpersonateDifferentAccountsAtOnce) {
 TEST_F(IdentityTest, RevertRestoresSupplementaryGroupsExactly) {
   REQUIRE_ROOT();
   TestUser user("c", /*extra_group=*/true);
-  install_policy(dir_, "[[identity]]\npeer = \"unix:uid=0\"\nuser = " + toml_quote(user.name()) +
-                           "\n");
+  install_policy(dir_,
+                 "[[identity]]\npeer = \"unix:uid=0\"\nuser = " + toml_quote(user.name()) + "\n");
   LocalPair pair = local_pair();
   std::thread worker([&] {
     // An unusual group list of this thread's own, so a sloppy revert would show.

@@ -12,7 +12,9 @@
 namespace ssx::test {
 namespace {
 
-int tcp_socket() { return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); }
+int tcp_socket() {
+  return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
 
 TEST(SocketRules, SecuritySetTwiceIsEalready) {
   Fd fd(tcp_socket());

@@ -1,8 +1,8 @@
 // Scenario tests for TCP sockets secured with TLS: a real ssx client against a real ssx server on
 // loopback, with credentials from a test PKI made at run time.
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -105,8 +105,8 @@ TEST_F(TlsTest, MutualAuthenticationReportsTheClientIdentity) {
   ASSERT_TRUE(server_info);
   EXPECT_NE(server_info->flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
   EXPECT_STREQ(server_info->peer_principal, "spiffe://ssx.test/client");
-  EXPECT_EQ(names_of(*server_info), (std::vector<std::string>{"spiffe://ssx.test/client",
-                                                              "client"}));
+  EXPECT_EQ(names_of(*server_info),
+            (std::vector<std::string>{"spiffe://ssx.test/client", "client"}));
 }
 
 TEST_F(TlsTest, ServerRefusesClientWithoutCertificateWhenRequired) {
@@ -150,8 +150,8 @@ TEST_F(TargetNameTest, WrongDnsNameIsRejectedWithTheCertificatesNames) {
   Fd listener = ssx_listener();
   auto server = serve_one(listener.get(), [](int fd, int) { EXPECT_LT(fd, 0); });
   Fd client;
-  EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"db.example"},
-                               SSX_GUARANTEE_ENCRYPTION, &client),
+  EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"db.example"}, SSX_GUARANTEE_ENCRYPTION,
+                               &client),
             -1);
   EXPECT_EQ(errno, EKEYREJECTED);
   std::string reason = ssx_last_error();
@@ -181,17 +181,19 @@ TEST_F(TargetNameTest, IpUriAndPinNamesMatchTheirKindOfIdentity) {
   const std::vector<RejectCase> cases = {
       {"right pin", {"sha256:" + spki}, 0, ""},
       {"IPv6 literal not in SANs", {"::2"}, EKEYREJECTED, "IP SANs are 127.0.0.1, ::1"},
-      {"wrong pin", {"sha256:" + std::string(64, '0')}, EKEYREJECTED, "key sha256:" },
-      {"URI and DNS name the server lacks", {"spiffe://ssx.test/server", "other.example"},
-       EKEYREJECTED, "matches none of the target names"},
+      {"wrong pin", {"sha256:" + std::string(64, '0')}, EKEYREJECTED, "key sha256:"},
+      {"URI and DNS name the server lacks",
+       {"spiffe://ssx.test/server", "other.example"},
+       EKEYREJECTED,
+       "matches none of the target names"},
       {"one of several matches", {"db.example", "localhost"}, 0, ""},
   };
   for (const auto &c : cases) {
     Fd listener = ssx_listener();
     auto server = serve_one(listener.get(), [](int, int) {});
     Fd client;
-    int rc = ssx_client_connect(local_port(listener.get()), c.names, SSX_GUARANTEE_ENCRYPTION,
-                                &client);
+    int rc =
+        ssx_client_connect(local_port(listener.get()), c.names, SSX_GUARANTEE_ENCRYPTION, &client);
     if (c.expected_errno == 0) {
       EXPECT_GE(rc, 0) << c.label << ": " << last_error_text();
     } else {
@@ -238,9 +240,8 @@ TEST_F(TlsTest, ClientWithoutTargetNameIsRefusedUnlessPolicyWaivesIt) {
   EXPECT_NE(std::string(ssx_last_error()).find("no peer target name"), std::string::npos);
 
   use_policy("", "", "require_peer_target_name = false");
-  auto server = serve_one(listener.get(), [](int fd, int error) {
-    EXPECT_GE(fd, 0) << std::strerror(error);
-  });
+  auto server = serve_one(listener.get(),
+                          [](int fd, int error) { EXPECT_GE(fd, 0) << std::strerror(error); });
   Fd client(ssx_client_connect(local_port(listener.get()), {}));
   ASSERT_GE(client.get(), 0) << last_error_text();
   Info info = query(client.get());
@@ -272,8 +273,8 @@ TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
       if (fd >= 0) server_flags = query(fd)->flags;
     });
     Fd client;
-    int rc = ssx_client_connect(local_port(listener.get()), {"localhost"},
-                                SSX_GUARANTEE_ENCRYPTION, &client);
+    int rc = ssx_client_connect(local_port(listener.get()), {"localhost"}, SSX_GUARANTEE_ENCRYPTION,
+                                &client);
     if (rc >= 0 && !match) {
       char buf[4];
       EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1) << "the server refused us";
@@ -338,7 +339,8 @@ TEST_F(TlsTest, WritingToAVanishedPeerFailsWithoutSigpipe) {
   server.reset();  // the server has closed its end
   std::string chunk(64 * 1024, 'x');
   ssize_t rc = 0;
-  for (int i = 0; i < 200 && rc >= 0; ++i) rc = ssx_send(client.get(), chunk.data(), chunk.size(), 0);
+  for (int i = 0; i < 200 && rc >= 0; ++i)
+    rc = ssx_send(client.get(), chunk.data(), chunk.size(), 0);
   // Reaching this line at all proves no SIGPIPE killed the process.
   EXPECT_EQ(rc, -1);
   EXPECT_TRUE(errno == EPIPE || errno == ECONNRESET) << last_error_text();
@@ -403,20 +405,27 @@ TEST_F(TlsTest, NonBlockingSocketsAreDrivenWithHandshakeAndWants) {
   while (!(client_done && server_done) && std::chrono::steady_clock::now() < deadline) {
     if (server.get() < 0) {
       int fd = ssx_accept(listener.get(), nullptr, nullptr);
-      if (fd >= 0) server.reset(fd);
-      else ASSERT_EQ(errno, EAGAIN) << last_error_text();
+      if (fd >= 0)
+        server.reset(fd);
+      else
+        ASSERT_EQ(errno, EAGAIN) << last_error_text();
     }
     if (!client_done) {
-      if (ssx_handshake(client.get()) == 0) client_done = true;
-      else ASSERT_EQ(errno, EAGAIN) << last_error_text();
+      if (ssx_handshake(client.get()) == 0)
+        client_done = true;
+      else
+        ASSERT_EQ(errno, EAGAIN) << last_error_text();
     }
     if (server.get() >= 0 && !server_done) {
-      if (ssx_handshake(server.get()) == 0) server_done = true;
-      else ASSERT_EQ(errno, EAGAIN) << last_error_text();
+      if (ssx_handshake(server.get()) == 0)
+        server_done = true;
+      else
+        ASSERT_EQ(errno, EAGAIN) << last_error_text();
     }
     std::vector<pollfd> fds;
     if (!client_done) fds.push_back({client.get(), ssx_wants(client.get()), 0});
-    if (server.get() >= 0 && !server_done) fds.push_back({server.get(), ssx_wants(server.get()), 0});
+    if (server.get() >= 0 && !server_done)
+      fds.push_back({server.get(), ssx_wants(server.get()), 0});
     if (server.get() < 0) fds.push_back({listener.get(), POLLIN, 0});
     for (auto &p : fds) EXPECT_NE(p.events, 0) << "a pending socket must want something";
     ::poll(fds.data(), fds.size(), 100);

@@ -38,15 +38,15 @@ class TlsTest : public ::testing::Test {
   // (outbound: the client certificate, |client_extra|).
   void use_policy(const std::string &defaults_extra = "", const std::string &server_extra = "",
                   const std::string &client_extra = "", bool client_certificate = true) {
-    std::string toml = "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) + "\n" +
-                       defaults_extra + "\n";
+    std::string toml =
+        "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) + "\n" + defaults_extra + "\n";
     toml += "[[rule]]\nname = \"server\"\ndirection = \"inbound\"\ncertificate = " +
             toml_quote(server_creds_.cert) + "\nprivate_key = " + toml_quote(server_creds_.key) +
             "\n" + server_extra + "\n";
     toml += "[[rule]]\nname = \"client\"\ndirection = \"outbound\"\n";
     if (client_certificate) {
-      toml += "certificate = " + toml_quote(client_creds_.cert) + "\nprivate_key = " +
-              toml_quote(client_creds_.key) + "\n";
+      toml += "certificate = " + toml_quote(client_creds_.cert) +
+              "\nprivate_key = " + toml_quote(client_creds_.key) + "\n";
     }
     toml += client_extra + "\n";
     install_policy(dir_, toml);

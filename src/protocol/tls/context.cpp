@@ -55,7 +55,8 @@ Result<void> load_crl(SSL_CTX *ctx, const policy::Settings &s) {
   if (!bio) return config_error("crl " + s.crl + ": cannot open");
   X509_STORE *store = SSL_CTX_get_cert_store(ctx);
   int loaded = 0;
-  while (ossl::UniquePtr<X509_CRL> crl{PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)}) {
+  while (
+      ossl::UniquePtr<X509_CRL> crl{PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)}) {
     if (X509_STORE_add_crl(store, crl.get()) != 1) return config_error("crl " + s.crl);
     ++loaded;
   }
@@ -134,16 +135,14 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   if (role == Role::server) {
     verify_mode = s.peer_authentication == policy::PeerAuthentication::required
                       ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                  : s.peer_authentication == policy::PeerAuthentication::optional
-                      ? SSL_VERIFY_PEER
-                      : SSL_VERIFY_NONE;
+                  : s.peer_authentication == policy::PeerAuthentication::optional ? SSL_VERIFY_PEER
+                                                                                  : SSL_VERIFY_NONE;
   }
   SSL_CTX_set_verify(ctx, verify_mode, nullptr);
 
   if (role == Role::server) {
     if (s.certificate.empty()) {
-      return fail(EACCES,
-                  "no server certificate: set certificate and private_key in the policy");
+      return fail(EACCES, "no server certificate: set certificate and private_key in the policy");
     }
     static constexpr unsigned char kSessionContext[] = "ssx";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);

@@ -38,10 +38,10 @@ bool certificate_matches(X509 *cert, const identity::TargetName &name) {
     case Kind::dns:
       // NEVER_CHECK_SUBJECT: RFC 6125 §6.4.4 — the CN is not an identifier when SANs exist, and
       // modern clients ignore it altogether.
-      return X509_check_host(cert, name.value.data(), name.value.size(),
-                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-                                 X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
-                             nullptr) == 1;
+      return X509_check_host(
+                 cert, name.value.data(), name.value.size(),
+                 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+                 nullptr) == 1;
     case Kind::ip:
       return X509_check_ip_asc(cert, name.value.c_str(), 0) == 1;
     case Kind::uri: {
@@ -57,8 +57,8 @@ bool certificate_matches(X509 *cert, const identity::TargetName &name) {
 
 CertificateNames certificate_names(X509 *cert) {
   CertificateNames out;
-  ossl::UniquePtr<GENERAL_NAMES> sans(static_cast<GENERAL_NAMES *>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  ossl::UniquePtr<GENERAL_NAMES> sans(
+      static_cast<GENERAL_NAMES *>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans.get(), i);
     switch (gn->type) {
@@ -80,7 +80,8 @@ CertificateNames certificate_names(X509 *cert) {
   }
   X509_NAME *subject = X509_get_subject_name(cert);
   int cn = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (cn >= 0) out.common_name = asn1_string(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn)));
+  if (cn >= 0)
+    out.common_name = asn1_string(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn)));
   ossl::UniquePtr<BIO> mem(BIO_new(BIO_s_mem()));
   if (mem && X509_NAME_print_ex(mem.get(), subject, 0, XN_FLAG_RFC2253) >= 0) {
     char *data = nullptr;

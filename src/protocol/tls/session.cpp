@@ -32,7 +32,9 @@ std::string pem_of(X509 *cert) {
   return std::string(data, static_cast<size_t>(len));
 }
 
-bool is_tls_record_type(int byte) { return byte >= 20 && byte <= 23; }
+bool is_tls_record_type(int byte) {
+  return byte >= 20 && byte <= 23;
+}
 
 Failure with_detail(int code, std::string message) {
   std::string detail = ossl::drain_errors();
@@ -43,8 +45,8 @@ Failure with_detail(int code, std::string message) {
 }  // namespace
 
 int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
-  SSL *ssl = static_cast<SSL *>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  SSL *ssl =
+      static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto *session = static_cast<Session *>(SSL_get_app_data(ssl));
   if (session == nullptr) return preverify_ok;
   if (!preverify_ok) {
@@ -110,7 +112,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
     }
     if (!s->cache_key_.empty() && s->context_->resumption()) {
       SSL_set_ex_data(ssl, session_key_index(), &s->cache_key_);
-      if (auto cached = s->context_->take_session(s->cache_key_)) SSL_set_session(ssl, cached.get());
+      if (auto cached = s->context_->take_session(s->cache_key_))
+        SSL_set_session(ssl, cached.get());
     }
   } else {
     // Names required of clients imply that a client certificate is required.
@@ -188,10 +191,11 @@ Failure Session::handshake_failure(int ssl_error) {
                                  who + "\" rejected: " + why);
   }
   if (peer_spoke_cleartext()) {
-    return with_detail(EPROTO, "peer does not speak TLS (its first byte was 0x" +
-                                   ossl::to_hex(reinterpret_cast<const unsigned char *>(
-                                                    &bio_state_.first_byte), 1) +
-                                   ", not a TLS record)");
+    return with_detail(
+        EPROTO,
+        "peer does not speak TLS (its first byte was 0x" +
+            ossl::to_hex(reinterpret_cast<const unsigned char *>(&bio_state_.first_byte), 1) +
+            ", not a TLS record)");
   }
   if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
     if (bio_state_.last_errno != 0) {
@@ -215,8 +219,10 @@ Failure Session::handshake_failure(int ssl_error) {
     case SSL_R_NO_SUITABLE_KEY_SHARE:
     case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
     case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
-      return with_detail(EPROTO, "no TLS version, cipher suite or group in common with the peer "
-                                 "that the policy allows (" + alert + ")");
+      return with_detail(EPROTO,
+                         "no TLS version, cipher suite or group in common with the peer "
+                         "that the policy allows (" +
+                             alert + ")");
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_HTTP_REQUEST:
     case SSL_R_HTTPS_PROXY_REQUEST:
@@ -271,7 +277,8 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-      // TLS 1.3 clients learn that the server refused their certificate only now (RFC 8446 §4.4.2.4).
+      // TLS 1.3 clients learn that the server refused their certificate only now (RFC 8446
+      // §4.4.2.4).
       return with_detail(EKEYREJECTED, std::string("peer rejected our certificate (") +
                                            ERR_reason_error_string(e) + ")");
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
@@ -331,8 +338,10 @@ Result<Want> Session::send_close_notify() {
     return Want::nothing;
   }
   int err = SSL_get_error(ssl_.get(), ret);
-  if (err == SSL_ERROR_WANT_WRITE) return Want::write;
-  if (err == SSL_ERROR_WANT_READ) return Want::read;
+  // We never wait for the peer's close_notify, so sending ours only ever waits for room to write.
+  // With a partly written record pending, OpenSSL queues the alert behind it and returns -1
+  // without updating its want state, which may still say "read" from an earlier SSL_read.
+  if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return Want::write;
   return io_failure(err, "close_notify");
 }
 

@@ -90,7 +90,7 @@ class Session {
   SocketBioState bio_state_;
   PeerRequirements requirements_;
   std::string cache_key_;
-  std::string name_mismatch_;  // set by the verify callback when names fail
+  std::string name_mismatch_;        // set by the verify callback when names fail
   long chain_error_ = X509_V_OK;     // first chain verification error, from the callback
   std::string chain_error_subject_;  // principal of the leaf whose chain failed
   bool name_verified_ = false;

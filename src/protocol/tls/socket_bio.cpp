@@ -8,9 +8,13 @@
 namespace ssx::tls {
 namespace {
 
-SocketBioState *state_of(BIO *bio) { return static_cast<SocketBioState *>(BIO_get_data(bio)); }
+SocketBioState *state_of(BIO *bio) {
+  return static_cast<SocketBioState *>(BIO_get_data(bio));
+}
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+bool would_block(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
 
 int bio_write(BIO *bio, const char *data, int len) {
   SocketBioState *st = state_of(bio);
@@ -48,7 +52,9 @@ int bio_read(BIO *bio, char *data, int len) {
   return -1;
 }
 
-int bio_puts(BIO *bio, const char *str) { return bio_write(bio, str, static_cast<int>(strlen(str))); }
+int bio_puts(BIO *bio, const char *str) {
+  return bio_write(bio, str, static_cast<int>(strlen(str)));
+}
 
 long bio_ctrl(BIO *bio, int cmd, long /*num*/, void * /*ptr*/) {
   switch (cmd) {
@@ -70,7 +76,9 @@ int bio_create(BIO *bio) {
   return 1;
 }
 
-int bio_destroy(BIO * /*bio*/) { return 1; }
+int bio_destroy(BIO * /*bio*/) {
+  return 1;
+}
 
 BIO_METHOD *method() {
   // One method table for the process; OpenSSL treats it as read-only once built.

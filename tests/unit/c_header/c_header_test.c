@@ -1,20 +1,19 @@
 /* Compiles ssx.h as strict C99 (-pedantic, no extensions) and links against libssx, so the public
  * header stays usable from C. It also checks, at run time, values a C caller relies on. */
-#include <ssx/ssx.h>
-
 #include <errno.h>
+#include <ssx/ssx.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 static int failures = 0;
 
-#define CHECK(cond)                                              \
-  do {                                                           \
-    if (!(cond)) {                                               \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                \
-    }                                                            \
+      failures++;                                                              \
+    }                                                                          \
   } while (0)
 
 int main(void) {

@@ -95,11 +95,13 @@ TEST(EffectivePolicy, MissingTargetNameIsRefusedUnlessWaived) {
 
   policy::Settings waived;
   waived.require_peer_target_name = false;
-  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(waived), outbound_query(), AF_INET).has_value());
+  EXPECT_TRUE(
+      decide(app_with(0, {}), snapshot_with(waived), outbound_query(), AF_INET).has_value());
 
   policy::Settings policy_names;
   policy_names.peer_names = {"db.example"};  // a name from the policy is enough
-  EXPECT_TRUE(decide(app_with(0, {}), snapshot_with(policy_names), outbound_query(), AF_INET).has_value());
+  EXPECT_TRUE(
+      decide(app_with(0, {}), snapshot_with(policy_names), outbound_query(), AF_INET).has_value());
 }
 
 TEST(EffectivePolicy, InboundSocketsNeedNoTargetName) {
