@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.hpp"
 #include "testlib/run_command.hpp"
 #include "testlib/test_pki.hpp"
 
@@ -19,17 +20,6 @@ namespace ssx::test {
 namespace {
 
 using std::chrono::seconds;
-
-// ssx_binary is $SSX_TEST_BIN_DIR/tools/ssx/ssx (ctest sets the variable); run by hand, the
-// binary is found relative to this test executable in the build tree.
-std::string ssx_binary() {
-  const char *bin_dir = std::getenv("SSX_TEST_BIN_DIR");
-  if (bin_dir != nullptr && *bin_dir != '\0') return std::string(bin_dir) + "/tools/ssx/ssx";
-  char self[4096] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string exe(self, n > 0 ? static_cast<size_t>(n) : 0);
-  return exe.substr(0, exe.rfind('/')) + "/../tools/ssx/ssx";
-}
 
 CommandResult ssx(std::vector<std::string> args) {
   args.insert(args.begin(), ssx_binary());
@@ -50,14 +40,6 @@ CommandResult openssl_verify(const std::string &ca, const std::string &cert,
 
 CommandResult certtool_verify(const std::string &ca, const std::string &chain) {
   return run_command({"certtool", "--verify", "--load-ca-certificate", ca, "--infile", chain});
-}
-
-// expect_one_line_error checks the CLI convention: exit |code|, one line "ssx: …" and nothing else.
-void expect_one_line_error(const CommandResult &result, int code, const std::string &context) {
-  EXPECT_EQ(result.exit_code, code) << context << "\n" << result.output;
-  EXPECT_EQ(result.output.rfind("ssx: ", 0), 0u) << context << "\n" << result.output;
-  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << context << "\n"
-                                                                             << result.output;
 }
 
 class CliPki : public ::testing::Test {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.hpp"
 #include "testlib/loopback.hpp"
 #include "testlib/run_command.hpp"
 #include "testlib/test_pki.hpp"
@@ -20,17 +21,6 @@ namespace ssx::test {
 namespace {
 
 using std::chrono::seconds;
-
-// ssx_binary is $SSX_TEST_BIN_DIR/tools/ssx/ssx (ctest sets the variable); run by hand, the
-// binary is found relative to this test executable in the build tree.
-std::string ssx_binary() {
-  const char *bin_dir = std::getenv("SSX_TEST_BIN_DIR");
-  if (bin_dir != nullptr && *bin_dir != '\0') return std::string(bin_dir) + "/tools/ssx/ssx";
-  char self[4096] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string exe(self, n > 0 ? static_cast<size_t>(n) : 0);
-  return exe.substr(0, exe.rfind('/')) + "/../tools/ssx/ssx";
-}
 
 CommandResult ssx(std::vector<std::string> args) {
   args.insert(args.begin(), ssx_binary());
