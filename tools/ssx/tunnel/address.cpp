@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "net/wait.hpp"
+
 namespace ssx::cli::tunnel {
 
 Result<HostPort> parse_host_port(const std::string &text, bool allow_port_zero) {
@@ -94,18 +96,7 @@ Result<SocketAddress> resolve(const HostPort &hp, bool passive) {
 }
 
 std::string format_address(const sockaddr *address) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (address->sa_family == AF_INET) {
-    const auto *in = reinterpret_cast<const sockaddr_in *>(address);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (address->sa_family == AF_INET6) {
-    const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(address);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "?";
+  return net::address_to_string(address);  // the library's one formatter
 }
 
 }  // namespace ssx::cli::tunnel
