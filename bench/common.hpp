@@ -318,6 +318,8 @@ struct MemorySide {
   std::uint64_t rss_before = 0, rss_after = 0, heap_before = 0, heap_after = 0;
   std::uint64_t rss_traffic = 0, heap_traffic = 0;
   std::uint64_t connections = 0;
+  std::uint64_t resumed = 0;  // client: connections that resumed a session (tickets can
+                              // arrive before the next connect; ssx resumes by itself)
   double per_conn(std::uint64_t after, std::uint64_t before) const {
     return connections ? (static_cast<double>(after) - static_cast<double>(before)) /
                              static_cast<double>(connections)
@@ -336,6 +338,7 @@ inline void print_memory(const std::string &impl, const MemorySide &server,
       .add("workload", "memory")
       .add("impl", impl)
       .add("connections", client.connections)
+      .add("client_resumed", client.resumed)
       .add("server_rss_per_conn", server.rss_per_conn())
       .add("client_rss_per_conn", client.rss_per_conn())
       .add("rss_per_conn", server.rss_per_conn() + client.rss_per_conn())

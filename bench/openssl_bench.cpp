@@ -9,6 +9,7 @@
 // first read, SSL_get1_session() holds the newest ticket, and the next connection offers it
 // with SSL_set_session().
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
@@ -100,6 +101,17 @@ struct OpenSsl {
     if (SSL_read_ex(c.ssl, buf, n, &got) == 1) return got;
     if (SSL_get_error(c.ssl, 0) == SSL_ERROR_ZERO_RETURN) return 0;
     die_ssl("SSL_read_ex");
+  }
+  // wait_idle: what an event loop does with an idle connection (read until it would block).
+  // The socket is blocking for the other workloads, so O_NONBLOCK is set around the read.
+  void wait_idle(Conn &c) {
+    const int flags = ::fcntl(c.fd, F_GETFL);
+    ::fcntl(c.fd, F_SETFL, flags | O_NONBLOCK);
+    char byte = 0;
+    std::size_t got = 0;
+    const int r = SSL_read_ex(c.ssl, &byte, 1, &got);
+    if (r == 1 || SSL_get_error(c.ssl, r) != SSL_ERROR_WANT_READ) die_ssl("idle: not idle");
+    ::fcntl(c.fd, F_SETFL, flags);
   }
   void finish(Conn &c) {
     SSL_shutdown(c.ssl);

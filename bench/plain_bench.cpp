@@ -37,6 +37,10 @@ struct Plain {
       if (errno != EINTR) bench::die_errno("read");
     }
   }
+  void wait_idle(Conn &c) {
+    char byte = 0;
+    if (::recv(c.fd, &byte, 1, MSG_DONTWAIT) >= 0 || errno != EAGAIN) bench::die("idle: not idle");
+  }
   void finish(Conn &c) { ::shutdown(c.fd, SHUT_WR); }
   void close(Conn &c) {
     if (c.fd >= 0) ::close(c.fd);

@@ -348,6 +348,7 @@ class Suite:
             if any(j["connections"] != c["memory_connections"] for j in rs):
                 raise RuntimeError("W6/%s did not hold every connection" % name)
             out["impls"][name] = {k: summarize([j[k] for j in rs]) for k in keys}
+            out["impls"][name]["client_resumed"] = sum(j.get("client_resumed", 0) for j in rs)
         out["ratios"] = {
             "rss ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "rss_per_conn"),
             "heap ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "heap_per_conn"),
@@ -712,25 +713,32 @@ def write_markdown(doc, path, plots):
     if "W6" in res:
         r = res["W6"]
         w("## W6 — memory per established idle connection\n")
-        w("%d connections, each a full handshake, held open and idle with no application data. "
+        w("%d connections, each a full handshake (the client keeps no session; a connection "
+          "ssx resumes by itself when the server's tickets came before its first read is counted "
+          "in the table), held open and idle with no application data. "
           "The server end runs in one process and the client end in a forked child; each measures "
           "its own RSS (`/proc/self/statm`) and heap in use (`mallinfo2`: bytes handed out by "
           "malloc, resident or not) after one warm-up connection, again with all connections "
           "established and idle, and a third time after the client has written one 16 KiB record "
-          "on every connection and the server has read it. Per connection = delta / %d, in KiB. "
+          "on every connection and the server has read it. *Idle* is what a program does with a "
+          "connection it has nothing to do on: it waits for the peer. So each end reads every "
+          "connection once, without blocking, as soon as it is established and again after the "
+          "record, and finds nothing (an event loop does this before it returns to `epoll`, a "
+          "blocked reader before it sleeps); what a library does with its buffers then is part "
+          "of what is measured. Per connection = delta / %d, in KiB. "
           "The target is on the idle RSS of both ends. Kernel socket memory is not in RSS and is "
           "the same for both. RLIMIT_NOFILE is raised to the hard limit as needed.\n"
           % (r["connections"], r["connections"]))
         w("| Implementation | idle RSS, both ends | server end | client end | idle heap in use, both "
-          "ends | RSS after one 16 KiB record, both ends |\n|---|---|---|---|---|---|")
+          "ends | RSS after one 16 KiB record, both ends | resumed |\n|---|---|---|---|---|---|---|")
         for n in ["openssl", "ssx_c"]:
             i = r["impls"][n]
             k = 1 / 1024
-            w("| %s | %s | %s | %s | %s | %s |" % (
+            w("| %s | %s | %s | %s | %s | %s | %d |" % (
                 "raw OpenSSL (defaults)" if n == "openssl" else NAMES[n],
                 cell(i["rss_per_conn"], k, 1), cell(i["server_rss_per_conn"], k, 1),
                 cell(i["client_rss_per_conn"], k, 1), cell(i["heap_per_conn"], k, 1),
-                cell(i["rss_after_traffic_per_conn"], k, 1)))
+                cell(i["rss_after_traffic_per_conn"], k, 1), i.get("client_resumed", 0)))
         w("")
         w("| Ratio | per-round median (range) |\n|---|---|")
         for k2, v in r["ratios"].items():

@@ -71,6 +71,10 @@ struct SsxC {
     if (r < 0) die_ssx("ssx_recv");
     return static_cast<std::size_t>(r);
   }
+  void wait_idle(Conn &c) {
+    char byte = 0;
+    if (ssx_recv(c.fd, &byte, 1, MSG_DONTWAIT) >= 0 || errno != EAGAIN) die_ssx("idle: not idle");
+  }
   void finish(Conn &c) {
     if (ssx_shutdown(c.fd, SHUT_WR) != 0) die_ssx("ssx_shutdown");
   }
@@ -135,6 +139,13 @@ struct SsxCpp {
     auto r = c.recv(std::span(static_cast<std::byte *>(buf), n));
     if (!r) bench::die("Socket::recv: " + r.error().message);
     return *r;
+  }
+  void wait_idle(Conn &c) {
+    std::byte byte{};
+    auto r = c.recv(std::span(&byte, 1), MSG_DONTWAIT);
+    if (r || r.error().code != EAGAIN) {
+      bench::die("idle: not idle");
+    }
   }
   void finish(Conn &c) {
     if (!c.shutdown(SHUT_WR)) bench::die("Socket::shutdown failed");

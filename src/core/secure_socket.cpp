@@ -481,6 +481,8 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
       if (!all || got == length) return got;
       continue;
     }
+    // Nothing to read: the connection is idle, so its buffers go back until data comes.
+    if (r->want == tls::Want::read) session_->release_idle_buffers();
     if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
       wants_ = events_for(r->want);
       if (got > 0) return got;

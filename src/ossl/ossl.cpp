@@ -1,5 +1,6 @@
 #include "ossl/ossl.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 namespace ssx::ossl {
@@ -14,6 +15,28 @@ std::string drain_errors() {
     out += buf;
   }
   return out;
+}
+
+bool free_buffers_is_safe_in(unsigned major, unsigned minor, unsigned patch) {
+  if (major != 3) return major > 3;
+  switch (minor) {
+    case 0:
+      return patch >= 14;
+    case 1:
+      return patch >= 6;
+    case 2:
+      return patch >= 2;
+    case 3:
+      return patch >= 1;
+    default:
+      return true;
+  }
+}
+
+bool free_buffers_is_safe() {
+  static const bool safe = free_buffers_is_safe_in(OPENSSL_version_major(), OPENSSL_version_minor(),
+                                                   OPENSSL_version_patch());
+  return safe;
 }
 
 UniquePtr<BIO> read_file_bio(const std::string &path) {

@@ -84,6 +84,15 @@ class ErrorQueueGuard {
   ErrorQueueGuard &operator=(const ErrorQueueGuard &) = delete;
 };
 
+// free_buffers_is_safe says whether this OpenSSL's SSL_free_buffers() refuses to free a read
+// buffer that still holds part of a record. Releases before 3.0.14, 3.1.6, 3.2.2 and 3.3.1 did
+// not (CVE-2024-4741: use after free); with those, callers must leave buffer release to
+// SSL_MODE_RELEASE_BUFFERS. Computed once; thread-safe.
+bool free_buffers_is_safe();
+
+// free_buffers_is_safe_in is the version rule behind free_buffers_is_safe, for tests.
+bool free_buffers_is_safe_in(unsigned major, unsigned minor, unsigned patch);
+
 // read_file_bio opens |path| for reading as a BIO, or returns null (errno set by fopen).
 UniquePtr<BIO> read_file_bio(const std::string &path);
 

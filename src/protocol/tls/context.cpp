@@ -110,9 +110,11 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   }
   // Partial writes let a non-blocking ssx_send report what it sent; the moving buffer lets a
   // retry come from a different address with the same bytes. Idle connections give their
-  // buffers back, which matters at thousands of connections.
+  // buffers back, which matters at thousands of connections: Session::release_idle_buffers
+  // does it when a receive finds nothing to read; where SSL_free_buffers is unsafe, OpenSSL's
+  // SSL_MODE_RELEASE_BUFFERS does it after every record instead.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+                            (ossl::free_buffers_is_safe() ? 0 : SSL_MODE_RELEASE_BUFFERS));
   // Read whole records in one recv(2) rather than header, then body.
   SSL_CTX_set_read_ahead(ctx, 1);
 

@@ -327,6 +327,12 @@ Result<IoResult> Session::write(const void *data, std::size_t length) {
   }
 }
 
+void Session::release_idle_buffers() {
+  // SSL_free_buffers refuses (returns 0) while either buffer holds data; that is fine: the
+  // buffers are released at a later wait.
+  if (ossl::free_buffers_is_safe()) SSL_free_buffers(ssl_.get());
+}
+
 Result<Want> Session::send_close_notify() {
   if (close_notify_sent_) return Want::nothing;
   ossl::ErrorQueueGuard::clear_errors();

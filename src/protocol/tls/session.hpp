@@ -71,6 +71,14 @@ class Session {
   Result<IoResult> read(void *buffer, std::size_t length, bool peek);
   Result<IoResult> write(const void *data, std::size_t length);
 
+  // release_idle_buffers gives OpenSSL's record buffers (~17 KiB each way) back to the allocator
+  // when neither holds data: call it when a read found nothing and the connection is about to
+  // wait. Buffers stay allocated while data flows, so a busy connection does not malloc and free
+  // them per record (SSL_MODE_RELEASE_BUFFERS does, and each new write buffer then lands right
+  // after whatever the application allocated last). A no-op on OpenSSL releases where
+  // SSL_free_buffers is unsafe; their contexts use SSL_MODE_RELEASE_BUFFERS instead.
+  void release_idle_buffers();
+
   // send_close_notify queues and flushes our close_notify (once). Want::write if it could not
   // all be sent yet.
   Result<Want> send_close_notify();
