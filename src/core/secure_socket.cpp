@@ -465,6 +465,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   const bool all = (flags & MSG_WAITALL) != 0 && !peek;
   auto *bytes = static_cast<unsigned char *>(buffer);
   size_t got = 0;
+  int peek_error = 0;
   for (;;) {
     if (!session_) return fail(failure_.code, failure_.message);
     auto r = session_->read(bytes + got, length - got, peek);
@@ -483,18 +484,50 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
     }
     // Nothing to read: the connection is idle, so its buffers go back until data comes.
     if (r->want == tls::Want::read) session_->release_idle_buffers();
-    if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
-      wants_ = events_for(r->want);
-      if (got > 0) return got;
-      return fail(EAGAIN, "no data available yet");
-    }
-    auto waited = wait_unlocked(lock, events_for(r->want), net::socket_timeout(fd_, true));
+    auto waited = wait_to_receive(lock, r->want, flags, peek_error);
     if (!waited) {
       if (got > 0) return got;
-      if (waited.error().code == ETIMEDOUT) return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
       return waited.error();
     }
   }
+}
+
+Result<void> SecureSocket::wait_to_receive(Lock &lock, tls::Want want, int flags, int &peek_error) {
+  const short events = events_for(want);
+  if (want == tls::Want::read && (flags & MSG_DONTWAIT) == 0) {
+    // A blocking MSG_PEEK waits in the kernel, which applies O_NONBLOCK and SO_RCVTIMEO itself:
+    // one system call where poll needs three (fcntl, getsockopt, poll). It consumes nothing,
+    // and only receivers (serialised by recv_mu_) take bytes from this socket.
+    lock.unlock();
+    char byte = 0;
+    ssize_t n = 0;
+    do {
+      n = ::recv(fd_, &byte, 1, MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    const int error = n < 0 ? errno : 0;
+    lock.lock();
+    if (n >= 0) return {};  // data or end of stream: the read that follows takes it
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      wants_ = events;
+      if (net::is_nonblocking(fd_)) return fail(EAGAIN, "no data available yet");
+      return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
+    }
+    if (error == EBADF) return fail(EBADF, "descriptor was closed while waiting");
+    // A socket error (ECONNRESET, ...): the read that follows reports it with its TLS context.
+    // Should that read still find nothing, report the error here rather than wait again.
+    if (peek_error == error) return errno_failure(error, "receive");
+    peek_error = error;
+    return {};
+  }
+  if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
+    wants_ = events;
+    return fail(EAGAIN, "no data available yet");
+  }
+  auto waited = wait_unlocked(lock, events, net::socket_timeout(fd_, true));
+  if (!waited && waited.error().code == ETIMEDOUT) {
+    return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
+  }
+  return waited;
 }
 
 Result<void> SecureSocket::shutdown(int how) {

@@ -112,6 +112,11 @@ class SecureSocket {
   Result<void> reconnect_cleartext();
   Failure fail_with(Failure failure);  // enters `failed` and returns |failure|
   Result<void> wait_unlocked(Lock &lock, short events, net::Deadline deadline);
+  // wait_to_receive waits, without the lock, until a receive whose read wanted |want| can try
+  // again. Fails with EAGAIN (and sets wants_) when the call must not block (MSG_DONTWAIT,
+  // O_NONBLOCK) or SO_RCVTIMEO expired. |peek_error| carries the errno of a failed wait to the
+  // next one, so a socket error that the read does not report cannot make the caller loop.
+  Result<void> wait_to_receive(Lock &lock, tls::Want want, int flags, int &peek_error);
   bool nonblocking(int flags) const;
 
   int fd_;
