@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -526,6 +528,71 @@ TEST_F(TlsTest, RecordsArrivingInPiecesSurviveIdleBufferRelease) {
   EXPECT_TRUE(got == payload) << "the received bytes differ from those sent";
   // The test means something only if receives really found partial records.
   EXPECT_GT(would_block, 50);
+}
+
+// A blocking receive waits in the kernel (recv with MSG_PEEK), which applies SO_RCVTIMEO.
+TEST_F(TlsTest, BlockingReceiveHonoursSoRcvtimeo) {
+  use_policy();
+  Fd listener = ssx_listener();
+  std::atomic<bool> done{false};
+  auto server = serve_one(listener.get(), [&done](int fd, int) {
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 100 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  });
+  Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+  ASSERT_GE(client.get(), 0) << last_error_text();
+  timeval tv{0, 200 * 1000};
+  ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char buf[16];
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1);
+  EXPECT_EQ(errno, EAGAIN) << last_error_text();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  done = true;
+  EXPECT_NE(std::string(ssx_last_error()).find("SO_RCVTIMEO"), std::string::npos)
+      << ssx_last_error();
+  EXPECT_GE(waited, std::chrono::milliseconds(150));
+  EXPECT_LT(waited, std::chrono::seconds(2));
+}
+
+// Signals that interrupt a blocking receive (handler without SA_RESTART) do not end it:
+// the receive goes on waiting and returns the data that comes later.
+TEST_F(TlsTest, BlockingReceiveSurvivesASignal) {
+  use_policy();
+  struct sigaction action {};
+  action.sa_handler = [](int) {};
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
+  Fd listener = ssx_listener();
+  std::atomic<bool> signalled{false};
+  auto server = serve_one(listener.get(), [&signalled](int fd, int) {
+    ASSERT_GE(fd, 0);
+    for (int i = 0; i < 250 && !signalled; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(ssx_send_all(fd, "late")) << last_error_text();
+  });
+  Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+  ASSERT_GE(client.get(), 0) << last_error_text();
+  pthread_t receiver = ::pthread_self();
+  BackgroundThread signaller([&] {
+    for (int i = 0; i < 3; ++i) {  // more than once: each interruption must be survived
+      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      ::pthread_kill(receiver, SIGUSR1);
+    }
+    signalled = true;
+  });
+  char buf[16];
+  ssize_t n = ssx_recv(client.get(), buf, sizeof buf, 0);
+  signaller.join();
+  EXPECT_EQ(n, 4) << last_error_text();
+  if (n == 4) {
+    EXPECT_EQ(std::string(buf, 4), "late");
+  }
+  server.reset();
+  ::sigaction(SIGUSR1, &previous, nullptr);
 }
 
 TEST_F(TlsTest, SessionResumptionIsReported) {
