@@ -349,6 +349,9 @@ class Suite:
                 raise RuntimeError("W6/%s did not hold every connection" % name)
             out["impls"][name] = {k: summarize([j[k] for j in rs]) for k in keys}
             out["impls"][name]["client_resumed"] = sum(j.get("client_resumed", 0) for j in rs)
+            if out["impls"][name]["client_resumed"]:
+                raise RuntimeError("W6/%s resumed %d connections: W6 compares full handshakes" % (
+                    name, out["impls"][name]["client_resumed"]))
         out["ratios"] = {
             "rss ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "rss_per_conn"),
             "heap ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "heap_per_conn"),
@@ -713,9 +716,10 @@ def write_markdown(doc, path, plots):
     if "W6" in res:
         r = res["W6"]
         w("## W6 — memory per established idle connection\n")
-        w("%d connections, each a full handshake (the client keeps no session; a connection "
-          "ssx resumes by itself when the server's tickets came before its first read is counted "
-          "in the table), held open and idle with no application data. "
+        w("%d connections, each a full handshake (neither client keeps a session for the next "
+          "connection: ssx's W6 policy adds an outbound rule with `session_tickets = false`; both "
+          "clients still receive and process the server's tickets; the table counts resumed "
+          "connections, which must be 0), held open and idle with no application data. "
           "The server end runs in one process and the client end in a forked child; each measures "
           "its own RSS (`/proc/self/statm`) and heap in use (`mallinfo2`: bytes handed out by "
           "malloc, resident or not) after one warm-up connection, again with all connections "

@@ -23,8 +23,12 @@ namespace {
 
 constexpr ssx_security_settings kSettings = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
 
-void load_policy(const std::string &dir) {
-  if (ssx_load_policy((dir + "/policy.toml").c_str()) != 0) die_ssx("ssx_load_policy");
+// load_policy loads DIR/policy.toml, or for W6 (memory) DIR/policy-memory.toml, which also turns
+// ssx's automatic client-side resumption off: raw OpenSSL's W6 client does not resume either, so
+// every W6 connection is a full handshake however soon the server's tickets arrive.
+void load_policy(const std::string &dir, const std::string &workload) {
+  const std::string file = workload == "memory" ? "/policy-memory.toml" : "/policy.toml";
+  if (ssx_load_policy((dir + file).c_str()) != 0) die_ssx("ssx_load_policy");
 }
 
 // query returns the security info of |fd|; the caller frees it.
@@ -43,7 +47,7 @@ struct SsxC {
   static bool valid(const Conn &c) { return c.fd >= 0; }
   static int fd(const Conn &c) { return c.fd; }
 
-  explicit SsxC(const std::string &dir) { load_policy(dir); }
+  SsxC(const std::string &dir, const std::string &workload) { load_policy(dir, workload); }
 
   int listen() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -106,8 +110,8 @@ struct SsxCpp {
   static bool valid(const Conn &c) { return c.is_open(); }
   static int fd(const Conn &c) { return c.native_handle(); }
 
-  explicit SsxCpp(const std::string &dir) {
-    load_policy(dir);
+  SsxCpp(const std::string &dir, const std::string &workload) {
+    load_policy(dir, workload);
     settings.guarantee_encryption = true;
     settings.target_names = {"localhost"};
   }
@@ -170,11 +174,11 @@ int main(int argc, char **argv) {
   const std::string dir = options.str("dir", ".");
   const std::string api = options.str("api", "c");
   if (api == "c") {
-    SsxC impl(dir);
+    SsxC impl(dir, options.workload());
     return bench::run(impl, options);
   }
   if (api == "cpp") {
-    SsxCpp impl(dir);
+    SsxCpp impl(dir, options.workload());
     return bench::run(impl, options);
   }
   bench::die("--api must be c or cpp");

@@ -225,10 +225,9 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
 // measured.
 // Then the client writes one 16 KiB record on every connection and the server reads it, both
 // wait again, and both measure a third time: an idle connection that has carried traffic. (That
-// first read may process the server's session tickets when they have already arrived; ssx then
-// resumes the next connection by itself, raw OpenSSL is not asked to. The client counts resumed
-// connections and reports them: in practice the tickets arrive after the read, nearly all
-// connections are full handshakes.)
+// first read may process the server's session tickets. Neither client keeps a session for the
+// next connection — ssx's W6 policy turns its automatic resumption off — so every connection is
+// a full handshake; the client counts resumed connections and the driver requires 0.)
 template <class Impl>
 void run_memory(Impl &impl, const Params &p) {
   raise_nofile(p.connections + 256);
