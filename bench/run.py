@@ -14,8 +14,13 @@ are computed per round (the two ran back to back) and their median is reported.
 Outputs: the results JSON (--out), docs/benchmarks.md (--docs) built from the results plus the
 hand-written parts in bench/text/, and PNG plots made with gnuplot (--plots).
 
+W7 compares proxies instead (ssx tunnel, stunnel, haproxy): each round starts one
+implementation's client-side and server-side proxy, runs ssx_bench_tunnel_load through them, and
+stops them; the same rotation applies.
+
 Standard library only. Correctness is checked on every run (negotiated cipher and group are the
-pinned ones, W3 never resumes, W4 always resumes, counts are non-zero); timing never is.
+pinned ones, W3 never resumes, W4 always resumes, W7's proxies refuse what is off the pin, verify
+the peer and deliver every byte, counts are non-zero); timing never is.
 """
 
 import argparse
@@ -766,15 +771,11 @@ class Suite:
             out["impls"][name]["bytes"] = sum(j["bulk_bytes"] for j in rs)
             out["impls"][name]["clean_close"] = all(j["probe"]["clean_close"] for j in rs)
         out["ratios"] = {}
-        for other in ["stunnel", "haproxy"]:
-            out["ratios"]["MB/s ssx/" + other] = paired_ratio(runs, "ssx_tunnel", other, "mbps")
-            out["ratios"]["conn/s ssx/" + other] = paired_ratio(runs, "ssx_tunnel", other,
-                                                                "per_second")
-        for other in ["stunnel", "haproxy"]:
-            out["ratios"]["cpu per MB ssx/" + other] = paired_ratio(runs, "ssx_tunnel", other,
-                                                                   "cpu_ms_per_mb")
-            out["ratios"]["cpu per conn ssx/" + other] = paired_ratio(runs, "ssx_tunnel", other,
-                                                                     "cpu_us_per_conn")
+        for label, metric in [("MB/s", "mbps"), ("conn/s", "per_second"),
+                              ("cpu per MB", "cpu_ms_per_mb"), ("cpu per conn", "cpu_us_per_conn")]:
+            for other in ["stunnel", "haproxy"]:
+                out["ratios"]["%s ssx/%s" % (label, other)] = paired_ratio(runs, "ssx_tunnel",
+                                                                           other, metric)
         return out
 
     def tunnel_config_texts(self):
