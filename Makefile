@@ -44,7 +44,7 @@ fuzz-smoke: deps
 demo: build
 	$(BUILD)/tools/ssx/ssx demo
 
-# Benchmarks (docs/benchmarks.md). Both build only what the suite needs. bench measures (6-9 minutes
+# Benchmarks (docs/benchmarks.md). Both build only what the suite needs. bench measures (7-9 minutes
 # on 2 shared cores) and rewrites bench/results/ and docs/benchmarks.md; bench-smoke runs every
 # workload briefly into a temporary directory and checks the harness, not the timings (for CI).
 bench: deps $(BUILD)/CMakeCache.txt

@@ -14,17 +14,25 @@ are computed per round (the two ran back to back) and their median is reported.
 Outputs: the results JSON (--out), docs/benchmarks.md (--docs) built from the results plus the
 hand-written parts in bench/text/, and PNG plots made with gnuplot (--plots).
 
+W7 compares proxies instead (ssx tunnel, stunnel, haproxy): each round starts one
+implementation's client-side and server-side proxy, runs ssx_bench_tunnel_load through them, and
+stops them; the same rotation applies.
+
 Standard library only. Correctness is checked on every run (negotiated cipher and group are the
-pinned ones, W3 never resumes, W4 always resumes, counts are non-zero); timing never is.
+pinned ones, W3 never resumes, W4 always resumes, W7's proxies refuse what is off the pin, verify
+the peer and deliver every byte, counts are non-zero); timing never is.
 """
 
 import argparse
+import ctypes
 import datetime
 import json
 import os
 import platform
+import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,30 +52,41 @@ TARGETS = {
     "W4": (">=", 0.95),
     "W5": ("<=", 1.10),
     "W6": ("<=", 0.50),
+    # W7 has two kinds of row, each against stunnel and against haproxy.
+    "W7": {"mbps": (">=", 1.5), "per_second": (">=", 1.0)},
 }
 
 # reps: rounds for W1, W2 and W6; reps_short: rounds for W3, W4 and W5, which are short and were the
 # noisiest: on a shared 2-CPU machine, many short alternations give steadier medians than a few long
-# ones (5 rounds of 2.5 s once put W4 at 0.78× where 10 rounds of 2 s gave 1.02×).
+# ones (5 rounds of 2.5 s once put W4 at 0.78× where 10 rounds of 2 s gave 1.02×). reps_tunnel:
+# rounds for W7 (each round starts and stops six proxies; 7 rounds take about 2.5 minutes).
 FULL = {
     "reps": 5,
     "reps_short": 11,
+    "reps_tunnel": 7,
     "w1_seconds": 2,
     "bulk_seconds": 5.0,
     "handshake_seconds": 1.2,
     "latency_round_trips": 20000,
     "latency_seconds": 1.5,
     "memory_connections": 5000,
+    "tunnel_bulk_seconds": 3.0,
+    "tunnel_connection_seconds": 3.0,
+    "tunnel_concurrency": 4,
 }
 SMOKE = {
     "reps": 2,
     "reps_short": 2,
+    "reps_tunnel": 2,
     "w1_seconds": 1,
     "bulk_seconds": 0.2,
     "handshake_seconds": 0.2,
     "latency_round_trips": 300,
     "latency_seconds": 0.5,
     "memory_connections": 50,
+    "tunnel_bulk_seconds": 0.2,
+    "tunnel_connection_seconds": 0.2,
+    "tunnel_concurrency": 4,
 }
 
 
@@ -182,6 +201,215 @@ def paired_ratio(runs, num, den, metric):
 def meets(target, value):
     op, bound = target
     return value >= bound if op == ">=" else value <= bound
+
+
+# ---------------------------------------------------------------------------------------------
+# W7: the proxies. Each implementation is two processes — a client-side proxy (cleartext in, TLS
+# out) and a server-side proxy (TLS in, cleartext out) — configured alike: TLS 1.3 only, the
+# pinned cipher suite and group, the same certificate files, the client side verifying the chain
+# against the CA and the name "localhost", no client certificates, no session resumption, no
+# per-connection logging where the proxy allows it, and as many threads as the machine has CPUs.
+
+TUNNEL_IMPLS = ["ssx_tunnel", "stunnel", "haproxy"]
+TUNNEL_NAME = "localhost"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_ports(count):
+    """|count| distinct loopback ports, free now, below the kernel's ephemeral range (so no
+    outgoing connection, and none of the load generator's TIME_WAIT sockets, can hold them)."""
+    ports = set()
+    for _ in range(1000):
+        if len(ports) == count:
+            return sorted(ports)
+        port = random.randrange(20000, 32000)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            ports.add(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    raise RuntimeError("W7: no free loopback ports in 20000-31999")
+
+
+def listening(port):
+    """Whether something listens on 127.0.0.1:|port|, from /proc/net/tcp: no connection is made,
+    so no proxy counts or logs a probe."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[3] != "0A":  # listening sockets come first; the rest is connections
+                return False
+            if fields[1] == want:
+                return True
+    return False
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the driver dies, however it dies (PR_SET_PDEATHSIG),
+    so that no proxy outlives a killed run."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, 15, 0, 0, 0)
+
+
+class Proxy:
+    """One proxy process. Its output goes to a log file, shown when something fails."""
+
+    def __init__(self, label, cmd, port, logpath):
+        self.label, self.cmd, self.port, self.logpath = label, cmd, port, logpath
+        self.log = open(logpath, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+
+    def wait_listening(self, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if listening(self.port):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def cpu_seconds(self):
+        """User + system CPU of the whole process, all threads, ended ones included."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14, 15
+
+    def stop(self):
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        finally:
+            self.log.close()
+
+    def tail(self, lines=8):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                text = f.read().strip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join("    " + l for l in text[-lines:])
+
+
+def toml_string(path):
+    return json.dumps(path)  # a TOML basic string, for the paths mkdtemp makes
+
+
+def write_file(path, text, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def tunnel_setup(certdir, workdir):
+    """Files every W7 run shares: the ssx tunnel policy and haproxy's certificate + key file."""
+    policy = os.path.join(workdir, "tunnel-policy.toml")
+    write_file(policy, "\n".join([
+        "version = 1",
+        "",
+        "[defaults]",
+        "trust_bundle = %s" % toml_string(os.path.join(certdir, "ca.crt")),
+        'min_tls_version = "1.3"',
+        'cipher_suites = ["%s"]' % CIPHER,
+        'groups = ["X25519"]',
+        "session_tickets = false",
+        "",
+        "[[rule]]",
+        'name = "w7-server"',
+        'direction = "inbound"',
+        "certificate = %s" % toml_string(os.path.join(certdir, "server.crt")),
+        "private_key = %s" % toml_string(os.path.join(certdir, "server.key")),
+        "",
+    ]))
+    pem = os.path.join(workdir, "haproxy.pem")  # haproxy wants the chain and the key in one file
+    with open(os.path.join(certdir, "server.crt")) as crt:
+        with open(os.path.join(certdir, "server.key")) as key:
+            write_file(pem, crt.read() + key.read(), 0o600)
+    return {"policy": policy, "haproxy_pem": pem}
+
+
+def tunnel_commands(impl, ssx, files, certdir, workdir, ports, backend_port, threads, name):
+    """The (server-side, client-side) commands of one implementation, their configuration files
+    written into |workdir|. ports = (server-side listen, client-side listen)."""
+    server_port, client_port = ports
+    ca = os.path.join(certdir, "ca.crt")
+    if impl == "ssx_tunnel":
+        common = ["--policy", files["policy"], "--workers", str(threads), "--grace", "1"]
+        return (
+            [ssx, "tunnel", "--mode", "server", "--listen", "127.0.0.1:%d" % server_port,
+             "--to", "127.0.0.1:%d" % backend_port] + common,
+            [ssx, "tunnel", "--mode", "client", "--listen", "127.0.0.1:%d" % client_port,
+             "--to", "127.0.0.1:%d" % server_port, "--name", name] + common,
+        )
+    if impl == "stunnel":
+        # Thread per connection (stunnel's model). debug = 3: errors only, no line per connection.
+        tls = ["sslVersionMin = TLSv1.3", "ciphersuites = " + CIPHER, "curves = X25519",
+               "sessionResume = no"]
+        server = ["foreground = yes", "pid =", "debug = 3", "", "[w7-server]",
+                  "accept = 127.0.0.1:%d" % server_port, "connect = 127.0.0.1:%d" % backend_port,
+                  "cert = " + os.path.join(certdir, "server.crt"),
+                  "key = " + os.path.join(certdir, "server.key")] + tls
+        client = ["foreground = yes", "pid =", "debug = 3", "", "[w7-client]", "client = yes",
+                  "accept = 127.0.0.1:%d" % client_port, "connect = 127.0.0.1:%d" % server_port,
+                  "sni = " + name, "verifyChain = yes", "CAfile = " + ca,
+                  "checkHost = " + name] + tls
+        paths = []
+        for side, lines in [("server", server), ("client", client)]:
+            path = os.path.join(workdir, "stunnel-%s-%d.conf" % (
+                side, server_port if side == "server" else client_port))
+            write_file(path, "\n".join(lines) + "\n")
+            paths.append(path)
+        return ["stunnel", paths[0]], ["stunnel", paths[1]]
+    if impl == "haproxy":
+        # No "log" line anywhere: haproxy logs nothing. tune.ssl.cachesize 0 and no-tls-tickets:
+        # no resumption on the server side; no-ssl-reuse: none offered by the client side.
+        head = ["global", "    nbthread %d" % threads, "    maxconn 4096",
+                "    tune.ssl.cachesize 0", "", "defaults", "    mode tcp",
+                "    timeout connect 10s", "    timeout client 60s", "    timeout server 60s", ""]
+        server = head + [
+            "listen w7-server",
+            "    bind 127.0.0.1:%d ssl crt %s ssl-min-ver TLSv1.3 ciphersuites %s curves X25519 "
+            "no-tls-tickets" % (server_port, files["haproxy_pem"], CIPHER),
+            "    server backend 127.0.0.1:%d" % backend_port]
+        # haproxy 2.6 has no "curves" for server lines: its client side offers OpenSSL's default
+        # groups, with a key share for X25519 only (the first), which the server side picks.
+        client = head + [
+            "listen w7-client",
+            "    bind 127.0.0.1:%d" % client_port,
+            "    server w7-server 127.0.0.1:%d ssl verify required ca-file %s verifyhost %s "
+            "sni str(%s) ssl-min-ver TLSv1.3 ciphersuites %s no-ssl-reuse"
+            % (server_port, ca, name, name, CIPHER)]
+        paths = []
+        for side, lines in [("server", server), ("client", client)]:
+            path = os.path.join(workdir, "haproxy-%s-%d.cfg" % (
+                side, server_port if side == "server" else client_port))
+            write_file(path, "\n".join(lines) + "\n")
+            paths.append(path)
+        return ["haproxy", "-db", "-f", paths[0]], ["haproxy", "-db", "-f", paths[1]]
+    raise ValueError(impl)
+
+
+def tunnel_versions(ssx):
+    """What ran, for the results: the proxies' versions and the OpenSSL each runs with."""
+    out = {"ssx_tunnel": capture([ssx, "--version"]).splitlines()[0:1]}
+    st = subprocess.run(["stunnel", "-version"], capture_output=True, text=True, timeout=30)
+    text = st.stdout + st.stderr
+    out["stunnel"] = [l.strip() for l in text.splitlines()
+                      if l.startswith("stunnel ") or l.startswith("Running")]
+    hv = capture(["haproxy", "-vv"])
+    out["haproxy"] = [l.strip() for l in hv.splitlines()
+                      if l.startswith("HAProxy version") or l.startswith("Running on OpenSSL")]
+    return {k: "; ".join(v) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +588,225 @@ class Suite:
         }
         return out
 
+    # W7 -------------------------------------------------------------------------------------
+
+    def tunnel_proxy(self, impl, side, cmd, port):
+        log_path = os.path.join(self.tunnel_dir, "%s-%s-%d.log" % (impl, side, port))
+        p = Proxy("%s %s side" % (impl, side), cmd, port, log_path)
+        if not p.wait_listening():
+            p.stop()
+            why = ("exited with %s" % p.proc.returncode if p.proc.returncode is not None
+                   else "not listening on 127.0.0.1:%d after 10 s" % port)
+            raise RuntimeError("W7: %s %s:\n    %s\n%s" % (p.label, why, " ".join(cmd), p.tail()))
+        return p
+
+    def tunnel_start(self, impl, backend_port, server_port=None, name=TUNNEL_NAME):
+        """Starts |impl|'s server-side proxy (unless |server_port| names a running one) and its
+        client-side proxy; returns them (server None when it was given). A port taken between
+        choosing and binding it is retried with others."""
+        for attempt in range(3):
+            ports = free_ports(2)
+            sport = server_port or ports[0]
+            server_cmd, client_cmd = tunnel_commands(
+                impl, self.ssx, self.tunnel_files, self.certdir, self.tunnel_dir, (sport, ports[1]),
+                backend_port, self.tunnel_threads, name)
+            server = None
+            try:
+                if server_port is None:
+                    server = self.tunnel_proxy(impl, "server", server_cmd, sport)
+                return server, self.tunnel_proxy(impl, "client", client_cmd, ports[1])
+            except RuntimeError:
+                if server:
+                    server.stop()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def tunnel_probe(self, port, *extra):
+        return run_json([self.prog("ssx_bench_tunnel_load"), "probe", "--port", str(port), "--dir",
+                         self.certdir, "--name", TUNNEL_NAME] + list(extra), timeout=90)
+
+    def tunnel_checks(self, impl, server, backend_port):
+        """Once per run and implementation: the server side refuses what is off the pin, and the
+        client side verifies (a client-side proxy expecting another name must not get through)."""
+        refused = {}
+        offers = [("TLS_AES_256_GCM_SHA384 only", ["--ciphersuites", "TLS_AES_256_GCM_SHA384"]),
+                  ("P-256 only", ["--groups", "P-256"]),
+                  ("TLS 1.2 only", ["--tls12", "1"])]
+        for what, extra in offers:
+            j = self.tunnel_probe(server.port, *extra)
+            if not j["connected"] or j["handshake"]:
+                raise RuntimeError("W7/%s: the server side accepted a client offering %s (%s)" % (
+                    impl, what, j))
+            refused[what] = j["error"]
+        _, wrong = self.tunnel_start(impl, backend_port, server.port, "wrong.example")
+        try:
+            j = run_json([self.prog("ssx_bench_tunnel_load"), "connections", "--port",
+                          str(wrong.port), "--seconds", "10", "--concurrency", "1",
+                          "--max-connections", "1"], timeout=90)
+        finally:
+            wrong.stop()
+        if j["connections"] != 0 or j["failures"] != 1:
+            raise RuntimeError("W7/%s: a client side expecting the name wrong.example got through "
+                               "to a server for localhost (%s)" % (impl, j))
+        return {"refused": refused, "wrong_name": j["first_error"]}
+
+    def tunnel_round(self, impl, backend_port, first):
+        c = self.cfg
+        load = self.prog("ssx_bench_tunnel_load")
+        server, client = self.tunnel_start(impl, backend_port)
+        rec = {}
+        try:
+            probe = self.tunnel_probe(server.port)
+            ok = (probe["handshake"] and probe["protocol"] == "TLSv1.3"
+                  and probe["cipher"] == CIPHER and probe["group"].lower() == GROUP
+                  and probe["verified"] and probe["reply_ok"] and probe["second_handshake"]
+                  and probe["second_reply_ok"])
+            if not ok:
+                raise RuntimeError("W7/%s: the server side did not negotiate TLSv1.3/%s/%s with a "
+                                   "verified chain and forward the request: %s" % (
+                                       impl, CIPHER, GROUP, probe))
+            if probe["resumed"]:
+                raise RuntimeError("W7/%s: the server side resumed a session; resumption is off "
+                                   "for every implementation" % impl)
+            rec["probe"] = probe
+            if first:
+                self.tunnel_results["checks"][impl] = self.tunnel_checks(impl, server, backend_port)
+            cpu0 = (server.cpu_seconds(), client.cpu_seconds())
+            bulk = run_json([load, "bulk", "--port", str(client.port), "--seconds",
+                             str(c["tunnel_bulk_seconds"])],
+                            timeout=c["tunnel_bulk_seconds"] * 2 + 90)
+            cpu1 = (server.cpu_seconds(), client.cpu_seconds())
+            conns = run_json([load, "connections", "--port", str(client.port), "--seconds",
+                              str(c["tunnel_connection_seconds"]), "--concurrency",
+                              str(c["tunnel_concurrency"])],
+                             timeout=c["tunnel_connection_seconds"] * 2 + 90)
+            cpu2 = (server.cpu_seconds(), client.cpu_seconds())
+        except (RuntimeError, subprocess.SubprocessError) as e:
+            raise RuntimeError("%s\n  %s:\n%s\n  %s:\n%s" % (e, server.label, server.tail(),
+                                                              client.label, client.tail()))
+        finally:
+            server.stop()
+            client.stop()
+        if bulk["bytes"] <= 0 or bulk["backend_received"] != bulk["bytes"]:
+            raise RuntimeError("W7/%s: bulk moved no bytes or lost some: %s" % (impl, bulk))
+        if conns["connections"] <= 0 or conns["failures"] != 0:
+            raise RuntimeError("W7/%s: %d connections completed, %d failed (first: %s)" % (
+                impl, conns["connections"], conns["failures"], conns["first_error"]))
+        mb = bulk["bytes"] / 1e6
+        n = conns["connections"]
+        rec.update({
+            "mbps": bulk["mbps"],
+            "bulk_bytes": bulk["bytes"],
+            "bulk_seconds": bulk["seconds"],
+            "bulk_cpu_server_s": cpu1[0] - cpu0[0],
+            "bulk_cpu_client_s": cpu1[1] - cpu0[1],
+            "cpu_ms_per_mb": (sum(cpu1) - sum(cpu0)) * 1e3 / mb,
+            "per_second": conns["per_second"],
+            "connections": n,
+            "connection_seconds": conns["seconds"],
+            "p50_ms": conns["p50_ms"],
+            "p99_ms": conns["p99_ms"],
+            "conn_cpu_server_s": cpu2[0] - cpu1[0],
+            "conn_cpu_client_s": cpu2[1] - cpu1[1],
+            "cpu_us_per_conn": (sum(cpu2) - sum(cpu1)) * 1e6 / n,
+            "server_cpu_us_per_conn": (cpu2[0] - cpu1[0]) * 1e6 / n,
+            "client_cpu_us_per_conn": (cpu2[1] - cpu1[1]) * 1e6 / n,
+            "load_cpu_s": bulk["load_cpu_seconds"] + conns["load_cpu_seconds"],
+        })
+        return rec
+
+    def w7(self):
+        c = self.cfg
+        self.ssx = os.path.join(os.path.abspath(self.args.build), "tools", "ssx", "ssx")
+        self.tunnel_threads = len(os.sched_getaffinity(0))
+        self.tunnel_dir = os.path.join(self.certdir, "w7")  # removed with the credentials
+        os.makedirs(self.tunnel_dir, mode=0o700, exist_ok=True)
+        self.tunnel_files = tunnel_setup(self.certdir, self.tunnel_dir)
+        self.tunnel_results = {"checks": {}}
+        reps = c["reps_tunnel"]
+        per_run = c["tunnel_bulk_seconds"] + c["tunnel_connection_seconds"]
+        lifetime = reps * len(TUNNEL_IMPLS) * (per_run + 30) + 300
+        backend_log = open(os.path.join(self.tunnel_dir, "backend.log"), "wb")
+        backend = subprocess.Popen([self.prog("ssx_bench_tunnel_load"), "serve", "--lifetime",
+                                    str(int(lifetime))], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=backend_log, text=True,
+                                   preexec_fn=die_with_parent)
+        runs = {name: [] for name in TUNNEL_IMPLS}
+        order_log = []
+        try:
+            line = backend.stdout.readline()
+            if not line.startswith("{"):
+                raise RuntimeError("W7: the backend did not start")
+            backend_port = json.loads(line)["port"]
+            for r in range(reps):
+                k = r % len(TUNNEL_IMPLS)
+                order = TUNNEL_IMPLS[k:] + TUNNEL_IMPLS[:k]
+                order_log.append(order)
+                for impl in order:
+                    runs[impl].append(self.tunnel_round(impl, backend_port, first=(r == 0)))
+        finally:
+            try:
+                out, _ = backend.communicate(timeout=15)  # closes its stdin: it prints and exits
+            except subprocess.TimeoutExpired:
+                backend.kill()
+                out, _ = backend.communicate()
+            backend_log.close()
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        if backend.returncode != 0 or not lines:
+            raise RuntimeError("W7: the backend failed (exit %s)" % backend.returncode)
+        totals = json.loads(lines[-1])
+        if totals["bad_bytes"] != 0:
+            raise RuntimeError("W7: the backend received %d damaged bytes" % totals["bad_bytes"])
+        want = sum(j["connections"] + 1 for rs in runs.values() for j in rs)  # + 1: the bulk run
+        if totals["replied"] < want:
+            raise RuntimeError("W7: the backend replied %d times, fewer than the %d completed "
+                               "exchanges" % (totals["replied"], want))
+        out = {"title": "W7 tunnels", "order": order_log, "runs": runs, "impls": {},
+               "threads": self.tunnel_threads, "concurrency": c["tunnel_concurrency"],
+               "versions": tunnel_versions(self.ssx), "backend": totals,
+               "checks": self.tunnel_results["checks"],
+               "configs": self.tunnel_config_texts()}
+        keys = ["mbps", "cpu_ms_per_mb", "per_second", "cpu_us_per_conn", "server_cpu_us_per_conn",
+                "client_cpu_us_per_conn", "p50_ms", "p99_ms"]
+        for name, rs in runs.items():
+            out["impls"][name] = {k: summarize([j[k] for j in rs]) for k in keys}
+            out["impls"][name]["connections"] = sum(j["connections"] for j in rs)
+            out["impls"][name]["bytes"] = sum(j["bulk_bytes"] for j in rs)
+            out["impls"][name]["clean_close"] = all(j["probe"]["clean_close"] for j in rs)
+        out["ratios"] = {}
+        for label, metric in [("MB/s", "mbps"), ("conn/s", "per_second"),
+                              ("cpu per MB", "cpu_ms_per_mb"), ("cpu per conn", "cpu_us_per_conn")]:
+            for other in ["stunnel", "haproxy"]:
+                out["ratios"]["%s ssx/%s" % (label, other)] = paired_ratio(runs, "ssx_tunnel",
+                                                                           other, metric)
+        return out
+
+    def tunnel_config_texts(self):
+        """The configurations as run (one port set), with the temporary directory as $DIR, for
+        the page."""
+        ports = (20443, 20080)
+        texts = {}
+        for impl in TUNNEL_IMPLS:
+            server_cmd, client_cmd = tunnel_commands(
+                impl, "ssx", self.tunnel_files, self.certdir, self.tunnel_dir, ports, 20081,
+                self.tunnel_threads, TUNNEL_NAME)
+            parts = []
+            for side, cmd in [("server side", server_cmd), ("client side", client_cmd)]:
+                parts.append("# %s\n%s" % (side, " ".join(cmd)))
+                conf = cmd[-1]
+                if impl != "ssx_tunnel":
+                    with open(conf) as f:
+                        parts.append(f.read().rstrip())
+                    os.unlink(conf)
+            if impl == "ssx_tunnel":
+                with open(self.tunnel_files["policy"]) as f:
+                    parts.append("# %s\n%s" % (os.path.basename(self.tunnel_files["policy"]),
+                                               f.read().rstrip()))
+            text = "\n".join(parts).replace(self.tunnel_dir, "$DIR").replace(self.certdir, "$DIR")
+            texts[impl] = text
+        return texts
+
     def run_all(self):
         steps = [
             ("W1", self.w1),
@@ -368,6 +815,7 @@ class Suite:
             ("W4", lambda: self.handshakes("resume", True)),
             ("W5", self.w5),
             ("W6", self.w6),
+            ("W7", self.w7),
         ]
         only = set(self.args.only.split(",")) if self.args.only else None
         for key, fn in steps:
@@ -390,10 +838,10 @@ def target_table(results):
     """Rows (workload, what, ratio summary, target, met) for the summary."""
     rows = []
 
-    def add(w, what, ratio, cpu=None):
+    def add(w, what, ratio, cpu=None, target=None):
         if ratio is None:
             return
-        t = TARGETS[w]
+        t = target or TARGETS[w]
         rows.append({"workload": w, "what": what, "ratio": ratio["median"], "min": ratio["min"],
                      "max": ratio["max"], "target": "%s %.2f×" % ("≥" if t[0] == ">=" else "≤", t[1]),
                      "met": meets(t, ratio["median"]),
@@ -417,6 +865,14 @@ def target_table(results):
     if "W6" in results:
         add("W6", "RSS per idle connection, ssx / raw OpenSSL defaults",
             results["W6"]["ratios"]["rss ssx_c/openssl"])
+    if "W7" in results:
+        r = results["W7"]["ratios"]
+        for other in ["stunnel", "haproxy"]:
+            add("W7", "tunnel bulk MB/s, ssx / %s" % other, r["MB/s ssx/" + other],
+                r["cpu per MB ssx/" + other], TARGETS["W7"]["mbps"])
+        for other in ["stunnel", "haproxy"]:
+            add("W7", "tunnel connections/s, ssx / %s" % other, r["conn/s ssx/" + other],
+                r["cpu per conn ssx/" + other], TARGETS["W7"]["per_second"])
     return rows
 
 
@@ -425,7 +881,8 @@ def target_table(results):
 
 
 COLORS = {"plain": 0x999999, "openssl": 0x4477AA, "openssl_release_buffers": 0x66CCEE,
-          "ssx_c": 0xEE7733, "ssx_cpp": 0xCC3311}
+          "ssx_c": 0xEE7733, "ssx_cpp": 0xCC3311, "ssx_tunnel": 0xEE7733, "stunnel": 0x009988,
+          "haproxy": 0x4477AA}
 
 
 def gnuplot_bars(path, title, ylabel, rows, hline=None, hline_label=None):
@@ -526,6 +983,20 @@ def make_plots(results, plotdir):
         gnuplot_bars(p, "W6 RSS per established connection, %d connections"
                      % results["W6"]["connections"], "KiB per connection", rows)
         made["W6"] = p
+    if "W7" in results:
+        w = results["W7"]["impls"]
+        for key, metric, fname, title, ylabel in [
+                ("W7", "mbps", "w7_tunnel_bulk.png",
+                 "W7 bulk through client-side and server-side proxy, one connection\\n"
+                 "(median of rounds)", "MB/s"),
+                ("W7-connections", "per_second", "w7_tunnel_connections.png",
+                 "W7 new connections per second through both proxies\\n(full TLS 1.3 handshake "
+                 "each, %d at a time; median of rounds)" % results["W7"]["concurrency"],
+                 "connections/s")]:
+            rows = [row(NAMES[n], w[n][metric], n) for n in TUNNEL_IMPLS if n in w]
+            p = os.path.join(plotdir, fname)
+            gnuplot_bars(p, title, ylabel, rows)
+            made[key] = p
     return made
 
 
@@ -566,6 +1037,9 @@ NAMES = {
     "openssl": "raw OpenSSL",
     "ssx_c": "ssx C API",
     "ssx_cpp": "ssx C++ API",
+    "ssx_tunnel": "ssx tunnel",
+    "stunnel": "stunnel",
+    "haproxy": "haproxy",
 }
 
 
@@ -589,10 +1063,10 @@ def write_markdown(doc, path, plots):
       "regenerates them without measuring (after editing `bench/text/*.md`). `make bench-smoke` "
       "runs every workload briefly into a temporary directory and checks the harness, never the "
       "timings.\n")
-    w("Run: %s, mode **%s**, %d rounds for W1, W2 and W6 and %d for W3–W5, ssx commit `%s`; the "
-      "measurements took %.1f minutes.\n" % (
+    w("Run: %s, mode **%s**, %d rounds for W1, W2 and W6, %d for W3–W5 and %d for W7, ssx commit "
+      "`%s`; the measurements took %.1f minutes.\n" % (
           doc["generated"], doc["mode"], cfg["reps"], cfg.get("reps_short", cfg["reps"]),
-          m["ssx_commit"], doc.get("wall_seconds", 0) / 60))
+          cfg.get("reps_tunnel", cfg["reps"]), m["ssx_commit"], doc.get("wall_seconds", 0) / 60))
 
     w("## Machine\n")
     w("| | |\n|---|---|")
@@ -611,10 +1085,12 @@ def write_markdown(doc, path, plots):
     w("## Summary against the targets\n")
     w("Ratios are medians of per-round ratios (the two programs ran back to back in each round); "
       "the range is the lowest and highest round. The targets are goals, not CI gates. The last "
-      "column is ssx's CPU time per unit of work (per KiB, handshake or round trip, both ends) "
-      "over raw OpenSSL's: it is less disturbed by other load on the machine than the wall-clock "
-      "ratio, and below 1 means ssx does less work.\n")
-    w("| Workload | Ratio | Measured | Target | Met | CPU cost, ssx ÷ raw |\n|---|---|---|---|---|---|")
+      "column is ssx's CPU time per unit of work (per KiB, handshake or round trip, both ends; "
+      "for W7 per MB or per connection, both proxies) over the baseline's (raw OpenSSL; for W7 "
+      "the other proxy of the row): it is less disturbed by other load on the machine than the "
+      "wall-clock ratio, and below 1 means ssx does less work.\n")
+    w("| Workload | Ratio | Measured | Target | Met | CPU cost, ssx ÷ baseline |\n"
+      "|---|---|---|---|---|---|")
     for r in doc["targets"]:
         cpu = r.get("cpu_cost_ratio")
         w("| %s | %s | %.3f× (%.3f–%.3f) | %s | %s | %s |" % (
@@ -750,9 +1226,71 @@ def write_markdown(doc, path, plots):
         w("")
         img("W6", "W6 memory")
 
-    w("## W7 — tunnel (placeholder)\n")
-    w("**Not measured yet: the tunnel is not built.** When it exists, W7 will compare it with "
-      "the same raw OpenSSL and plaintext baselines, in the same alternating rounds.\n")
+    if "W7" in res:
+        r = res["W7"]
+        w("## W7 — tunnels: ssx tunnel, stunnel and haproxy\n")
+        w("Each implementation runs as two proxies, all on 127.0.0.1: load generator → client-side "
+          "proxy (cleartext in, TLS out) → server-side proxy (TLS in, cleartext out) → backend. "
+          "The load generator and the backend are one program, `ssx_bench_tunnel_load`, the same "
+          "for all three. Every round starts one implementation's two proxies, runs the bulk test "
+          "and then the connection test through them, and stops them; the order of the "
+          "implementations rotates from round to round (%d rounds).\n" % len(r["order"]))
+        w("- **Configured alike.** TLS 1.3 only, `%s` and X25519, the same ECDSA P-256 leaf + CA "
+          "file on the server side; the client side verifies the chain against the CA and the name "
+          "`localhost` (and sends it as SNI); no client certificates. Session resumption is off in "
+          "all three (ssx: `session_tickets = false`; stunnel: `sessionResume = no`; haproxy: "
+          "`no-tls-tickets`, `tune.ssl.cachesize 0`, `no-ssl-reuse`), so every connection is a "
+          "full handshake. haproxy 2.6 cannot set groups on a `server` line: its client side "
+          "offers OpenSSL's default list, with a key share for X25519 only, and the server side "
+          "(pinned) picks X25519 — the same key exchange. All three use the system's OpenSSL "
+          "(versions below).\n"
+          "- **Threads.** Each proxy may use every CPU (%d here), which is each one's default: ssx "
+          "`--workers %d`, haproxy `nbthread %d`, stunnel one thread per connection.\n"
+          "- **Logging.** haproxy logs nothing (no `log` line); stunnel errors only (`debug = 3`); "
+          "`ssx tunnel` has no switch for its one line per connection, which goes to a file.\n"
+          "- **Checked on every run.** Each round, a raw OpenSSL client connects straight to the "
+          "server-side proxy: it must negotiate TLSv1.3 / `%s` / x25519 with a chain that "
+          "verifies, get its request to the backend and the reply back, and a second connection "
+          "offering the first one's session must not resume. Once per run and implementation, "
+          "the server side must refuse clients that offer only TLS_AES_256_GCM_SHA384, only P-256 "
+          "or only TLS 1.2, and a client-side proxy told to expect `wrong.example` must not get a "
+          "connection through. The backend checks every payload byte against the pattern; a "
+          "damaged or missing byte or a failed connection fails the run. Timing is never "
+          "checked.\n"
+          "- **Bulk.** One connection: 16 KiB writes for %.1f s, then a half-close; the backend "
+          "replies with the number of bytes it received. MB/s = payload bytes / (first write → "
+          "reply), so whatever the chain still buffered is counted.\n"
+          "- **Connections.** %d load-generator threads, each for %.1f s: connect, a 64-byte "
+          "request, the backend's 64-byte reply and the end of the stream, close. Every connection "
+          "is a new TCP connection on both hops and a full handshake between the proxies.\n"
+          "- **CPU.** User + system time of the two proxy processes, all threads "
+          "(`/proc/PID/stat`, 10 ms ticks), over each test, per MB moved and per connection. On "
+          "this shared machine it is steadier than the rates; the load generator and the backend "
+          "are not counted.\n"
+          % (CIPHER, r["threads"], r["threads"], r["threads"], CIPHER, cfg["tunnel_bulk_seconds"],
+             r["concurrency"], cfg["tunnel_connection_seconds"]))
+        w("| Implementation | bulk MB/s | proxy CPU ms per MB | connections/s | proxy CPU µs per "
+          "connection | of which client side | of which server side | p50 ms per connection |\n"
+          "|---|---|---|---|---|---|---|---|")
+        for n in TUNNEL_IMPLS:
+            i = r["impls"][n]
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                NAMES[n], cell(i["mbps"]), cell(i["cpu_ms_per_mb"]), cell(i["per_second"]),
+                cell(i["cpu_us_per_conn"]), cell(i["client_cpu_us_per_conn"]),
+                cell(i["server_cpu_us_per_conn"]), cell(i["p50_ms"])))
+        w("")
+        w("| Ratio | per-round median (range) |\n|---|---|")
+        for k, v in r["ratios"].items():
+            w("| %s | %s |" % (k, ratio_cell(v)))
+        w("")
+        w("Versions: %s.\n" % "; ".join("%s: %s" % (NAMES[k], v) for k, v in r["versions"].items()))
+        img("W7", "W7 tunnel bulk throughput")
+        img("W7-connections", "W7 tunnel connections per second")
+        w("<details><summary>The configurations, as generated ($DIR is the run's private "
+          "temporary directory; ports are chosen per run)</summary>\n")
+        for n in TUNNEL_IMPLS:
+            w("%s:\n\n```\n%s\n```\n" % (NAMES[n], r["configs"][n]))
+        w("</details>\n")
 
     w("## What limits ssx, with evidence\n")
     w(read_text("findings.md"))
@@ -795,7 +1333,7 @@ def main():
 
     cfg = dict(SMOKE if args.smoke else FULL)
     if args.reps:
-        cfg["reps"] = cfg["reps_short"] = args.reps
+        cfg["reps"] = cfg["reps_short"] = cfg["reps_tunnel"] = args.reps
     if args.bulk_seconds:
         cfg["bulk_seconds"] = args.bulk_seconds
     if args.handshake_seconds:
@@ -811,9 +1349,19 @@ def main():
     plots = args.plots or (smoke_dir if smoke_dir else os.path.join(HERE, "results"))
 
     bindir = os.path.join(os.path.abspath(args.build), "bench")
-    for prog in ["ssx_bench_pki", "ssx_bench_plain", "ssx_bench_openssl", "ssx_bench_ssx"]:
+    for prog in ["ssx_bench_pki", "ssx_bench_plain", "ssx_bench_openssl", "ssx_bench_ssx",
+                 "ssx_bench_tunnel_load"]:
         if not os.access(os.path.join(bindir, prog), os.X_OK):
             sys.exit("bench: %s/%s is missing: build the ssx_bench target first" % (bindir, prog))
+    if not args.only or "W7" in args.only.split(","):
+        tool = os.path.join(os.path.abspath(args.build), "tools", "ssx", "ssx")
+        if not os.access(tool, os.X_OK):
+            sys.exit("bench: %s is missing: W7 runs `ssx tunnel`; build the ssx_bench target "
+                     "(it builds the ssx command too)" % tool)
+        for proxy in ["stunnel", "haproxy"]:
+            if not shutil.which(proxy):
+                sys.exit("bench: %s is missing: W7 compares ssx tunnel with it "
+                         "(scripts/install-deps installs stunnel4 and haproxy)" % proxy)
     if not shutil.which("gnuplot"):
         sys.exit("bench: gnuplot is missing (scripts/install-deps installs gnuplot-nox)")
 
@@ -873,11 +1421,15 @@ def verify_smoke(out, docs, plots):
     """The harness checks of `make bench-smoke`: outputs exist and are complete. No timing."""
     with open(out) as f:
         doc = json.load(f)
-    for key in ["W1", "W2", "W3", "W4", "W5", "W6"]:
+    for key in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]:
         if key not in doc["results"]:
             raise SystemExit("bench-smoke: %s missing from %s" % (key, out))
-    if len(doc["targets"]) != 6:
-        raise SystemExit("bench-smoke: expected 6 target rows, got %d" % len(doc["targets"]))
+    if len(doc["targets"]) != 10:
+        raise SystemExit("bench-smoke: expected 10 target rows, got %d" % len(doc["targets"]))
+    w7 = doc["results"]["W7"]
+    for impl in TUNNEL_IMPLS:
+        if impl not in w7["checks"] or w7["impls"][impl]["connections"] <= 0:
+            raise SystemExit("bench-smoke: W7/%s has no checks or no connections" % impl)
     with open(docs) as f:
         md = f.read()
     for heading in ["## W1", "## W2", "## W3", "## W4", "## W5", "## W6", "## W7", "## Machine"]:
