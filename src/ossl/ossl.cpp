@@ -3,6 +3,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace ssx::ossl {
 
 std::string drain_errors() {
@@ -52,6 +55,34 @@ std::string to_hex(const unsigned char *bytes, size_t len) {
     out.push_back(kDigits[bytes[i] & 0xf]);
   }
   return out;
+}
+
+void append_pem(std::string &out, const char *label, const unsigned char *der, size_t len) {
+  constexpr size_t kLineBytes = 48;  // 64 base64 characters
+  out.reserve(out.size() + 2 * (std::strlen(label) + 17) + (len + 2) / 3 * 4 +
+              (len + kLineBytes - 1) / kLineBytes);
+  out += "-----BEGIN ";
+  out += label;
+  out += "-----\n";
+  unsigned char line[65];
+  for (size_t at = 0; at < len; at += kLineBytes) {
+    const size_t n = std::min(kLineBytes, len - at);
+    const int chars = EVP_EncodeBlock(line, der + at, static_cast<int>(n));
+    out.append(reinterpret_cast<const char *>(line), static_cast<size_t>(chars));
+    out += '\n';
+  }
+  out += "-----END ";
+  out += label;
+  out += "-----\n";
+}
+
+bool append_certificate_pem(std::string &out, X509 *cert) {
+  unsigned char *der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  if (len <= 0) return false;
+  append_pem(out, "CERTIFICATE", der, static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return true;
 }
 
 std::string spki_sha256_hex(X509 *cert) {

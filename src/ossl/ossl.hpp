@@ -99,6 +99,15 @@ UniquePtr<BIO> read_file_bio(const std::string &path);
 // to_hex returns lowercase hex of |bytes|.
 std::string to_hex(const unsigned char *bytes, size_t len);
 
+// append_pem appends |der| to |out| as a PEM block labelled |label|, byte for byte what
+// PEM_write_bio(bio, label, "", der, len) writes: 64 base64 characters a line, every line ending
+// in '\n'. It costs a fraction of the BIO route, which matters on the query path.
+void append_pem(std::string &out, const char *label, const unsigned char *der, size_t len);
+
+// append_certificate_pem appends |cert| as PEM, as PEM_write_bio_X509 would. Returns false (and
+// leaves |out| as it was) when the certificate cannot be encoded.
+bool append_certificate_pem(std::string &out, X509 *cert);
+
 // spki_sha256_hex returns the lowercase hex SHA-256 of |cert|'s SubjectPublicKeyInfo (DER), the
 // value a "sha256:" key pin names.
 std::string spki_sha256_hex(X509 *cert);

@@ -62,7 +62,7 @@ Result<void> validate_request(const LeafRequest &request);
 // Credential is a certificate with its chain and private key, all PEM.
 struct Credential {
   std::string cert_pem;   // the leaf alone
-  std::string chain_pem;  // leaf followed by the issuing CA (what a TLS peer sends)
+  std::string chain_pem;  // leaf followed by the issuing CA (a TLS certificate file)
   std::string key_pem;    // PKCS#8 private key
 };
 

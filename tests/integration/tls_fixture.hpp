@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "testlib/loopback.hpp"
 #include "testlib/test_pki.hpp"
@@ -27,6 +29,40 @@ inline Info query(int fd) {
   ssx_security_info *raw = nullptr;
   EXPECT_EQ(ssx_query_socket_security(fd, nullptr, 0, &raw), 0) << last_error_text();
   return Info(raw);
+}
+
+// expect_same_info checks that two query results agree on every field, except the flags in
+// |ignored_flags| and, unless |same_handshake|, handshake_ns.
+inline void expect_same_info(const ssx_security_info &a, const ssx_security_info &b,
+                             std::uint32_t ignored_flags = 0, bool same_handshake = true) {
+  auto text = [](const char *s) { return s != nullptr ? "\"" + std::string(s) + "\"" : "NULL"; };
+  auto names = [](const char *const *list) {
+    std::vector<std::string> out;
+    for (; list != nullptr && *list != nullptr; ++list) out.emplace_back(*list);
+    return out;
+  };
+  EXPECT_EQ(a.protocol, b.protocol);
+  EXPECT_EQ(a.flags & ~ignored_flags, b.flags & ~ignored_flags);
+  EXPECT_EQ(text(a.version), text(b.version));
+  EXPECT_EQ(text(a.cipher), text(b.cipher));
+  EXPECT_EQ(text(a.group), text(b.group));
+  EXPECT_EQ(text(a.peer_principal), text(b.peer_principal));
+  EXPECT_EQ(a.peer_names == nullptr, b.peer_names == nullptr);
+  EXPECT_EQ(names(a.peer_names), names(b.peer_names));
+  EXPECT_EQ(text(a.peer_spki_sha256), text(b.peer_spki_sha256));
+  EXPECT_EQ(text(a.peer_chain_pem), text(b.peer_chain_pem));
+  EXPECT_EQ(text(a.local_principal), text(b.local_principal));
+  EXPECT_EQ(text(a.policy_rule), text(b.policy_rule));
+  if (same_handshake) {
+    EXPECT_EQ(a.handshake_ns, b.handshake_ns);
+  }
+  EXPECT_EQ(text(a.peer_user), text(b.peer_user));
+  EXPECT_EQ(a.peer_uid, b.peer_uid);
+  EXPECT_EQ(a.peer_gid, b.peer_gid);
+  EXPECT_EQ(std::vector<gid_t>(a.peer_groups, a.peer_groups + a.peer_group_count),
+            std::vector<gid_t>(b.peer_groups, b.peer_groups + b.peer_group_count));
+  EXPECT_EQ(a.peer_pid, b.peer_pid);
+  EXPECT_EQ(text(a.peer_security_label), text(b.peer_security_label));
 }
 
 class TlsTest : public ::testing::Test {

@@ -19,7 +19,8 @@ constexpr const char *kKeyUpdateSent = ">>> TLS 1.3, Handshake [length 0005], Ke
 class SessionTest : public InteropTest {};
 
 // s_server sends a KeyUpdate asking for ours ("K" on its stdin): ssx takes the new keys, answers
-// with its own KeyUpdate, and data keeps flowing both ways under the new keys.
+// with its own KeyUpdate, data keeps flowing both ways under the new keys, and the query reports
+// what it did before.
 TEST_F(SessionTest, ServerKeyUpdateRequestIsAnsweredAndDataFlows) {
   interop_policy();
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3", "-msg"});
@@ -27,6 +28,7 @@ TEST_F(SessionTest, ServerKeyUpdateRequestIsAnsweredAndDataFlows) {
   Fd client;
   ASSERT_GE(connect_to(server.port, {"localhost"}, &client), 0) << last_error_text();
   exchange(client.get(), server);
+  Info before = query(client.get());
   ASSERT_TRUE(server.process->write_input("K\n"));
   EXPECT_TRUE(server.process->wait_for_output(kKeyUpdateSent, kPeerTimeout))
       << server.process->output();
@@ -36,6 +38,10 @@ TEST_F(SessionTest, ServerKeyUpdateRequestIsAnsweredAndDataFlows) {
   EXPECT_TRUE(server.process->wait_for_output(kKeyUpdateReceived, kPeerTimeout))
       << "ssx did not answer the KeyUpdate request\n"
       << server.process->output();
+  // New keys, same peer: the query's answer (kept from its first call) does not change.
+  Info after = query(client.get());
+  ASSERT_TRUE(before && after);
+  expect_same_info(*before, *after);
 }
 
 // s_client sends a KeyUpdate asking for ours ("K" on its stdin, commands enabled) to an ssx

@@ -35,7 +35,7 @@ class TempDir {
   std::string path_;
 };
 
-// CredentialFiles are paths: |cert| holds the leaf followed by its CA (what a TLS peer sends),
+// CredentialFiles are paths: |cert| holds the leaf followed by its CA (ssx sends the leaf alone),
 // |key| the PKCS#8 private key (mode 0600), and |chain| is the same file as |cert|.
 struct CredentialFiles {
   std::string cert;
@@ -69,6 +69,11 @@ class TestPki {
 
   const pki::Authority &authority() const { return authority_; }
   const pki::Authority &rogue_authority() const { return rogue_; }
+
+  // intermediate makes a CA named |name| (EC P-256, basicConstraints CA:TRUE, keyCertSign and
+  // cRLSign) signed by the trusted CA. The leaves it issues have it as their chain: their
+  // Credential::chain_pem is leaf + intermediate.
+  pki::Authority intermediate(const std::string &name) const;
 
   // The requests server() and client() use, for tests that want a variation of them.
   static pki::LeafRequest server_request();

@@ -1,7 +1,7 @@
 // tools/ssx/cmd_pki.cpp — `ssx pki init` and `ssx pki issue`: a small CA in a directory.
 //
 // DIR holds ca.crt (0644) and ca.key (0600); `issue` adds NAME.crt (the leaf followed by the CA
-// certificate, what a TLS peer sends) and NAME.key (0600). docs/pki.md is the user's reference.
+// certificate: a TLS certificate file) and NAME.key (0600). docs/pki.md is the user's reference.
 
 #include <sys/stat.h>
 

@@ -66,6 +66,52 @@ Result<void> load_crl(SSL_CTX *ctx, const policy::Settings &s) {
   return {};
 }
 
+bool is_self_signed(X509 *cert) {
+  return (X509_get_extension_flags(cert) & EXFLAG_SS) != 0;
+}
+
+// settle_chain decides once, as the context is built, which certificates follow the leaf in our
+// Certificate message, and turns off OpenSSL's auto-chaining, which otherwise runs a full chain
+// verification against the trust store at every handshake whose file holds the leaf alone.
+// Self-signed certificates are left out: a trust anchor is of no use to a peer that does not
+// already hold it (RFC 8446 §4.4.2 lets it be omitted). Intermediates are always kept.
+//   - The file holds a chain: that chain, in the file's order, without its self-signed
+//     certificates; the trust store is not consulted, as before.
+//   - The file holds the leaf alone: what auto-chaining would have sent, built now from the
+//     trust store, without the root. Auto-chaining ignores verification errors and sends what it
+//     could find, so this does too (SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR): a leaf whose issuer the
+//     store does not hold is sent alone and left for the peer to refuse, as before.
+Result<void> settle_chain(SSL_CTX *ctx, const std::string &path) {
+  STACK_OF(X509) *configured = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx, &configured) != 1) {
+    return config_error("certificate " + path + ": cannot read its chain");
+  }
+  if (configured != nullptr && sk_X509_num(configured) > 0) {
+    ossl::UniquePtr<STACK_OF(X509)> kept(sk_X509_new_null());  // borrows the certificates
+    if (!kept) return config_error("certificate " + path + ": out of memory");
+    for (int i = 0; i < sk_X509_num(configured); ++i) {
+      X509 *cert = sk_X509_value(configured, i);
+      if (!is_self_signed(cert) && sk_X509_push(kept.get(), cert) <= 0) {
+        return config_error("certificate " + path + ": out of memory");
+      }
+    }
+    // set1 takes its own references before it lets go of the old chain's.
+    if (sk_X509_num(kept.get()) != sk_X509_num(configured) &&
+        SSL_CTX_set1_chain(ctx, kept.get()) != 1) {
+      return config_error("certificate " + path + ": cannot set its chain");
+    }
+  } else if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                                               SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+                                               SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) == 0) {
+    // Only an internal failure or a CA certificate below the security level gets here; leave
+    // auto-chaining on so that handshakes behave exactly as they did.
+    ERR_clear_error();
+    return {};
+  }
+  SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+  return {};
+}
+
 Result<void> load_credentials(SSL_CTX *ctx, const policy::Settings &s, std::string &principal) {
   if (s.certificate.empty()) return {};
   if (SSL_CTX_use_certificate_chain_file(ctx, s.certificate.c_str()) != 1) {
@@ -80,7 +126,7 @@ Result<void> load_credentials(SSL_CTX *ctx, const policy::Settings &s, std::stri
                         s.certificate);
   }
   principal = principal_of(certificate_names(SSL_CTX_get0_certificate(ctx)));
-  return {};
+  return settle_chain(ctx, s.certificate);
 }
 
 int on_new_session(SSL *ssl, SSL_SESSION *session);

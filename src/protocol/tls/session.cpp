@@ -24,12 +24,16 @@ bool matches_any(X509 *cert, const std::vector<identity::TargetName> &names) {
   return false;
 }
 
-std::string pem_of(X509 *cert) {
-  ossl::UniquePtr<BIO> mem(BIO_new(BIO_s_mem()));
-  if (!mem || PEM_write_bio_X509(mem.get(), cert) != 1) return {};
-  char *data = nullptr;
-  long len = BIO_get_mem_data(mem.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+// same_certificate is X509_cmp(a, b) == 0, without its cost in the usual cases: the same object
+// (a client's peer chain starts with the leaf itself), or different signatures.
+bool same_certificate(X509 *a, X509 *b) {
+  if (a == b) return true;
+  const ASN1_BIT_STRING *sig_a = nullptr;
+  const ASN1_BIT_STRING *sig_b = nullptr;
+  X509_get0_signature(&sig_a, nullptr, a);
+  X509_get0_signature(&sig_b, nullptr, b);
+  if (sig_a != nullptr && sig_b != nullptr && ASN1_STRING_cmp(sig_a, sig_b) != 0) return false;
+  return X509_cmp(a, b) == 0;
 }
 
 bool is_tls_record_type(int byte) {
@@ -351,7 +355,7 @@ Result<Want> Session::send_close_notify() {
   return io_failure(err, "close_notify");
 }
 
-Details Session::details() const {
+Details Session::details() {
   Details d;
   SSL *ssl = ssl_.get();
   d.version = SSL_get_version(ssl);
@@ -365,16 +369,20 @@ Details Session::details() const {
   d.local_principal = context_->local_principal();
   d.peer_name_verified = name_verified_;
   if (X509 *leaf = SSL_get0_peer_certificate(ssl)) {
-    CertificateNames names = certificate_names(leaf);
-    d.peer_principal = principal_of(names);
-    d.peer_names = all_names(names);
-    d.peer_spki_sha256 = ossl::spki_sha256_hex(leaf);
+    if (!peer_facts_) {
+      CertificateNames names = certificate_names(leaf);
+      peer_facts_ = std::make_unique<const PeerFacts>(
+          PeerFacts{principal_of(names), ossl::spki_sha256_hex(leaf), all_names(names)});
+    }
+    d.peer_principal = peer_facts_->principal;
+    d.peer_names = peer_facts_->names;
+    d.peer_spki_sha256 = peer_facts_->spki_sha256;
     d.peer_authenticated = SSL_get_verify_result(ssl) == X509_V_OK;
-    d.peer_chain_pem = pem_of(leaf);
+    ossl::append_certificate_pem(d.peer_chain_pem, leaf);
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
     for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
       X509 *c = sk_X509_value(chain, i);
-      if (X509_cmp(c, leaf) != 0) d.peer_chain_pem += pem_of(c);
+      if (!same_certificate(c, leaf)) ossl::append_certificate_pem(d.peer_chain_pem, c);
     }
   }
   return d;

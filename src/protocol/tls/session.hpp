@@ -83,8 +83,13 @@ class Session {
   // all be sent yet.
   Result<Want> send_close_notify();
 
-  // details computes what the query reports; only valid once established.
-  Details details() const;
+  // details is what the query reports; only valid once established. What the peer's
+  // certificate says (its names, principal and key hash) is worked out on the first call and
+  // kept: the peer cannot change during a connection (TLS 1.3 has no renegotiation, TLS 1.2's is
+  // refused, a KeyUpdate changes keys only) and a resumed session reports the certificate it was
+  // made with. The PEM chain is encoded at each call from the certificates OpenSSL keeps, so no
+  // connection holds a second copy of them. Like every call, not concurrently with another.
+  Details details();
 
  private:
   Session() = default;
@@ -92,6 +97,12 @@ class Session {
   std::string recheck_resumed_names();  // "" when the names hold
   Failure io_failure(int ssl_error, const char *operation);
   friend int verify_callback(int preverify_ok, X509_STORE_CTX *store);
+
+  // PeerFacts is what details() derives from the peer's certificate, kept after its first call.
+  struct PeerFacts {
+    std::string principal, spki_sha256;
+    std::vector<std::string> names;
+  };
 
   std::shared_ptr<Context> context_;
   ossl::UniquePtr<SSL> ssl_;
@@ -101,6 +112,7 @@ class Session {
   std::string name_mismatch_;        // set by the verify callback when names fail
   long chain_error_ = X509_V_OK;     // first chain verification error, from the callback
   std::string chain_error_subject_;  // principal of the leaf whose chain failed
+  std::unique_ptr<const PeerFacts> peer_facts_;  // null until details() meets a peer certificate
   bool name_verified_ = false;
   bool established_ = false;
   bool close_notify_sent_ = false;

@@ -18,12 +18,12 @@
 
 namespace ssx::tls {
 
-struct SocketBioState {
+struct SocketBioState {  // ordered without padding holes: one lives in every Session
   int fd = -1;
   int last_errno = 0;        // errno of the last failed send/recv (0 when it would block)
-  bool peer_closed = false;  // recv returned 0
   std::size_t bytes_in = 0;  // bytes received so far
   int first_byte = -1;       // first byte received, -1 before any
+  bool peer_closed = false;  // recv returned 0
 };
 
 // new_socket_bio returns a BIO over |state->fd|. |state| is borrowed and must outlive the BIO.
