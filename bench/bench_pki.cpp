@@ -2,8 +2,13 @@
 // private key is ever committed: a CA ("ssx bench CA") and a server leaf for "localhost", both
 // ECDSA P-256, and the ssx policy that pins what the raw OpenSSL baseline also uses.
 //
-//   ssx_bench_pki DIR     writes DIR/ca.crt, DIR/server.crt (leaf + CA), DIR/server.key (0600)
-//                         and DIR/policy.toml. DIR must exist (the driver makes it with mkdtemp).
+//   ssx_bench_pki DIR     writes DIR/ca.crt, DIR/server.crt (the leaf alone), DIR/server.key
+//                         (0600), DIR/policy.toml and DIR/policy-memory.toml. DIR must exist (the
+//                         driver makes it with mkdtemp).
+//
+// server.crt holds the leaf alone so that every implementation sends the same bytes: ssx never
+// sends a self-signed root, while raw OpenSSL, stunnel and haproxy send whatever the file holds.
+// With a leaf + CA file the others would send (and their clients decode) one certificate more.
 
 #include <cstdio>
 #include <string>
@@ -40,7 +45,7 @@ int main(int argc, char **argv) {
     leaf.server = true;
     auto server = ca.issue(leaf).value();
     ssx::pki::write_file(dir + "/ca.crt", ca.cert_pem(), 0644).value();
-    ssx::pki::write_file(dir + "/server.crt", server.chain_pem, 0644).value();
+    ssx::pki::write_file(dir + "/server.crt", server.cert_pem, 0644).value();
     ssx::pki::write_file(dir + "/server.key", server.key_pem, 0600).value();
     // One policy for every workload. Tickets stay on (the default): W3 gets full handshakes
     // because its client never reads, so never processes a ticket; W4 reads once and resumes.

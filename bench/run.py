@@ -1144,8 +1144,8 @@ def write_markdown(doc, path, plots):
         if key == "W3":
             w("## W3 — full TLS 1.3 handshakes per second\n")
             w("New connection after new connection for %.1f s per run: TCP connect, full handshake "
-              "(X25519, ECDSA P-256 leaf + CA, chain and name verified by the client), close with "
-              "close_notify on both ends. The client never reads, so it never processes a session "
+              "(X25519, ECDSA P-256 leaf under a CA, chain and name verified by the client), close "
+              "with close_notify on both ends. The client never reads, so it never processes a session "
               "ticket and never resumes (checked: 0 resumed).\n" % cfg["handshake_seconds"])
         else:
             w("## W4 — resumed TLS 1.3 handshakes per second\n")
@@ -1235,8 +1235,8 @@ def write_markdown(doc, path, plots):
           "for all three. Every round starts one implementation's two proxies, runs the bulk test "
           "and then the connection test through them, and stops them; the order of the "
           "implementations rotates from round to round (%d rounds).\n" % len(r["order"]))
-        w("- **Configured alike.** TLS 1.3 only, `%s` and X25519, the same ECDSA P-256 leaf + CA "
-          "file on the server side; the client side verifies the chain against the CA and the name "
+        w("- **Configured alike.** TLS 1.3 only, `%s` and X25519, the same ECDSA P-256 leaf "
+          "file (the leaf alone) on the server side; the client side verifies the chain against the CA and the name "
           "`localhost` (and sends it as SNI); no client certificates. Session resumption is off in "
           "all three (ssx: `session_tickets = false`; stunnel: `sessionResume = no`; haproxy: "
           "`no-tls-tickets`, `tune.ssl.cachesize 0`, `no-ssl-reuse`), so every connection is a "
@@ -1377,7 +1377,7 @@ def main():
             "config": cfg,
             "pinned": {"protocol": "TLSv1.3", "cipher": CIPHER, "group": GROUP,
                        "certificate": "ECDSA P-256 leaf (CN/SAN localhost) issued by an ECDSA P-256 "
-                                      "CA; the server sends leaf + CA"},
+                                      "CA; every server sends the leaf alone"},
             "machine": machine_info(args.build),
             "loadavg_before": loadavg(),
         }
