@@ -1043,6 +1043,14 @@ NAMES = {
 }
 
 
+def ratio_table(w, ratios):
+    """Writes a workload's table of per-round ratios (median and range) through |w|."""
+    w("| Ratio | per-round median (range) |\n|---|---|")
+    for name, value in ratios.items():
+        w("| %s | %s |" % (name, ratio_cell(value)))
+    w("")
+
+
 def write_markdown(doc, path, plots):
     res = doc["results"]
     m = doc["machine"]
@@ -1131,10 +1139,7 @@ def write_markdown(doc, path, plots):
             i = r["impls"][n]
             w("| %s | %s | %s |" % (NAMES[n], cell(i["mbps"]), cell(i["cpu_ns_per_kib"])))
         w("")
-        w("| Ratio | per-round median (range) |\n|---|---|")
-        for k, v in r["ratios"].items():
-            w("| %s | %s |" % (k, ratio_cell(v)))
-        w("")
+        ratio_table(w, r["ratios"])
         img("W2", "W2 bulk throughput")
 
     for key in ["W3", "W4"]:
@@ -1163,10 +1168,7 @@ def write_markdown(doc, path, plots):
                                           cell(i["cpu_us_per_handshake"]), i["handshakes"],
                                           i["resumed"]))
         w("")
-        w("| Ratio | per-round median (range) |\n|---|---|")
-        for k, v in r["ratios"].items():
-            w("| %s | %s |" % (k, ratio_cell(v)))
-        w("")
+        ratio_table(w, r["ratios"])
         if key == "W4" or "W4" not in res:
             img(key, "W3/W4 handshakes per second")
 
@@ -1183,10 +1185,7 @@ def write_markdown(doc, path, plots):
             w("| %s | %s | %s | %s |" % (NAMES[n], cell(i["p50_us"]), cell(i["p99_us"]),
                                        cell(i["cpu_us_per_round_trip"])))
         w("")
-        w("| Ratio | per-round median (range) |\n|---|---|")
-        for k, v in r["ratios"].items():
-            w("| %s | %s |" % (k, ratio_cell(v)))
-        w("")
+        ratio_table(w, r["ratios"])
         img("W5", "W5 latency")
 
     if "W6" in res:
@@ -1220,10 +1219,7 @@ def write_markdown(doc, path, plots):
                 cell(i["client_rss_per_conn"], k, 1), cell(i["heap_per_conn"], k, 1),
                 cell(i["rss_after_traffic_per_conn"], k, 1), i.get("client_resumed", 0)))
         w("")
-        w("| Ratio | per-round median (range) |\n|---|---|")
-        for k2, v in r["ratios"].items():
-            w("| %s | %s |" % (k2, ratio_cell(v)))
-        w("")
+        ratio_table(w, r["ratios"])
         img("W6", "W6 memory")
 
     if "W7" in res:
@@ -1279,10 +1275,7 @@ def write_markdown(doc, path, plots):
                 cell(i["cpu_us_per_conn"]), cell(i["client_cpu_us_per_conn"]),
                 cell(i["server_cpu_us_per_conn"]), cell(i["p50_ms"])))
         w("")
-        w("| Ratio | per-round median (range) |\n|---|---|")
-        for k, v in r["ratios"].items():
-            w("| %s | %s |" % (k, ratio_cell(v)))
-        w("")
+        ratio_table(w, r["ratios"])
         w("Versions: %s.\n" % "; ".join("%s: %s" % (NAMES[k], v) for k, v in r["versions"].items()))
         img("W7", "W7 tunnel bulk throughput")
         img("W7-connections", "W7 tunnel connections per second")
