@@ -272,6 +272,19 @@ SSX_EXPORT int ssx_shutdown(int fd, int how);
  * Safe to call on a descriptor ssx never saw (it just closes it). Returns close(2)'s result. */
 SSX_EXPORT int ssx_close(int fd);
 
+/* ssx_abort ends the connection at once, without close_notify: it resets a TCP connection (RST,
+ * by SO_LINGER with a zero timeout), forgets the socket's security state and closes |fd|. Data
+ * not yet sent is discarded, and the peer's kernel may drop data it has not read yet. The peer's
+ * ssx_recv fails with ECONNRESET rather than returning 0, so it cannot take what it received for
+ * the complete stream: use it when the application
+ * gives up mid-stream (a protocol violation, a timeout, a failed upstream). On an AF_UNIX socket
+ * secured by kernel attestation (SSX_PROTOCOL_LOCAL) there is no way to signal an abort and the
+ * peer sees an ordinary end of stream; over TLS on AF_UNIX it sees a truncation (ECONNRESET).
+ * Safe to call on a descriptor ssx never saw (it is reset if it is a TCP socket, and closed).
+ * Like ssx_close, it must not race with calls on |fd| in other threads that could reuse the
+ * number. Returns close(2)'s result. */
+SSX_EXPORT int ssx_abort(int fd);
+
 /* Query. */
 
 /* ssx_query_socket_security reports the security applied to the established connection |fd|.

@@ -260,6 +260,11 @@ class Socket {
   bool is_open() const { return fd_.get() >= 0; }
   // close sends close_notify and closes now rather than at destruction.
   void close() { fd_.reset(); }
+  // abort resets the connection without close_notify (ssx_abort): the peer sees ECONNRESET,
+  // never a clean end of stream.
+  void abort() {
+    if (is_open()) ssx_abort(fd_.release());
+  }
 
  private:
   detail::Descriptor fd_;

@@ -6,6 +6,7 @@
 
 #include "ssx/ssx.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -277,6 +278,20 @@ int ssx_close(int fd) {
           // Only send close_notify on the socket that is still ours (not a reused number).
           if (ssx::core::inode_of(fd) == socket->identity()) socket->close_notify_best_effort();
         }
+        if (::close(fd) != 0) return failed(fail(errno, std::strerror(errno)), -1);
+        return 0;
+      },
+      -1);
+}
+
+int ssx_abort(int fd) {
+  return guarded(
+      [&]() -> int {
+        ssx::core::unregister_socket(fd);  // no close_notify: the peer must not see a clean end
+        // A zero linger makes close(2) send RST on a TCP socket; elsewhere (AF_UNIX, not a
+        // socket) setsockopt fails or does nothing, and the descriptor is closed all the same.
+        const linger reset{1, 0};
+        (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
         if (::close(fd) != 0) return failed(fail(errno, std::strerror(errno)), -1);
         return 0;
       },

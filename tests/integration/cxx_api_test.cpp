@@ -137,5 +137,34 @@ TEST_F(TlsTest, CxxImpersonationGuardRevertsAtScopeExit) {
   server.join();
 }
 
+TEST_F(TlsTest, CxxSocketAbortResetsTheConnection) {
+  use_policy();
+  ssx::SecuritySettings server_settings;
+  server_settings.guarantee_encryption = true;
+  auto listener = ssx::Listener::bind("127.0.0.1", 0, server_settings);
+  ASSERT_TRUE(listener.has_value()) << listener.error().message;
+  BackgroundThread server([&] {
+    ssx::Socket peer = listener->accept().value();
+    peer.send(bytes("cut")).value();
+    peer.abort();
+    EXPECT_FALSE(peer.is_open());
+  });
+  ssx::SecuritySettings settings;
+  settings.guarantee_encryption = true;
+  settings.target_names = {"localhost"};
+  ssx::Socket socket = ssx::Socket::connect("localhost", listener->port(), settings).value();
+  server.join();
+  std::string got;
+  std::byte buf[64];
+  Result<std::size_t> n = socket.recv(buf);
+  while (n && *n > 0) {
+    got.append(reinterpret_cast<const char *>(buf), *n);
+    n = socket.recv(buf);
+  }
+  EXPECT_EQ(std::string("cut").substr(0, got.size()), got);  // a reset may drop unread data
+  ASSERT_FALSE(n.has_value()) << "an aborted stream must not end like a complete one";
+  EXPECT_EQ(n.error().code, ECONNRESET) << n.error().message;
+}
+
 }  // namespace
 }  // namespace ssx::test

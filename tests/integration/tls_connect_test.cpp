@@ -336,6 +336,40 @@ TEST_F(TlsTest, TruncationWithoutCloseNotifyIsAnErrorNotEndOfFile) {
       << ssx_last_error();
 }
 
+// ssx_abort: the peer sees a reset (ECONNRESET), never a clean end — unlike ssx_close, whose
+// close_notify says "this is the complete stream". A reset may drop data the peer has not read
+// yet, so what arrives is some prefix of what was sent.
+TEST_F(TlsTest, AbortMakesThePeerSeeATruncationNotAnEndOfStream) {
+  use_policy();
+  Fd listener = ssx_listener();
+  BackgroundThread server([&listener] {
+    int fd = ssx_accept(listener.get(), nullptr, nullptr);
+    ASSERT_GE(fd, 0) << last_error_text();
+    EXPECT_TRUE(ssx_send_all(fd, "partial"));
+    EXPECT_EQ(ssx_abort(fd), 0) << last_error_text();
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "ssx_abort must close the descriptor";
+  });
+  Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+  ASSERT_GE(client.get(), 0) << last_error_text();
+  server.join();
+  int error = 0;
+  const std::string got = ssx_recv_until_eof(client.get(), &error);
+  EXPECT_EQ(std::string("partial").substr(0, got.size()), got);
+  EXPECT_EQ(error, ECONNRESET) << "an aborted stream must not end like a complete one";
+}
+
+TEST_F(TlsTest, AbortClosesADescriptorSsxNeverSaw) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  EXPECT_EQ(ssx_abort(fds[0]), 0) << last_error_text();
+  EXPECT_EQ(::fcntl(fds[0], F_GETFD), -1);
+  char byte = 0;
+  EXPECT_EQ(::read(fds[1], &byte, 1), 0);  // the other end sees the close
+  ::close(fds[1]);
+  EXPECT_EQ(ssx_abort(-1), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
 TEST_F(TlsTest, WritingToAVanishedPeerFailsWithoutSigpipe) {
   use_policy();
   Fd listener = ssx_listener();

@@ -83,13 +83,11 @@ void Endpoint::close() {
 
 void Endpoint::abort() {
   if (fd < 0) return;
-  // ssx_close would send close_notify, which tells the peer "this is the complete stream".
-  // Shutting the TCP write side first makes that best-effort send fail, so the peer sees a
-  // stream that ended without close_notify (a truncation, ECONNRESET), never a clean end.
-  if (secured) ::shutdown(fd, SHUT_RDWR);
-  linger hard{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-  close();
+  // Not ssx_close: its close_notify would tell the peer "this is the complete stream". ssx_abort
+  // resets the connection (secured or cleartext alike), so the peer sees a truncation.
+  ssx_abort(fd);
+  fd = -1;
+  state = State::closed;
 }
 
 }  // namespace ssx::cli::tunnel

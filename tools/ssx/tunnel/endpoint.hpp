@@ -57,8 +57,8 @@ class Endpoint : public Handle {
   IoResult shutdown_write();
   // close closes in order (ssx_close: close_notify unless already sent).
   void close();
-  // abort closes so that the peer sees an error, never a clean end: no close_notify, and a TCP
-  // reset (SO_LINGER 0).
+  // abort closes so that the peer sees an error, never a clean end: ssx_abort (no close_notify,
+  // a TCP reset).
   void abort();
 };
 
