@@ -127,6 +127,22 @@ void Connection::start_dial() {
                                  std::strerror(err));
 }
 
+bool Connection::step_handshake(Endpoint &e) {
+  if (ssx_handshake(e.fd) == 0) {
+    e.state = Endpoint::State::open;
+    established(e);
+    return true;
+  }
+  if (errno == EAGAIN) {
+    e.setup_wait = wants_or(e.fd, POLLIN);
+    return true;
+  }
+  const int err = errno;
+  WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, err), 1);
+  end(CloseReason::handshake_failed, false, err, ssx_last_error());
+  return false;
+}
+
 void Connection::established(Endpoint &e) {
   ssx_security_info *info = nullptr;
   if (ssx_query_socket_security(e.fd, nullptr, 0, &info) != 0) return;
@@ -138,33 +154,15 @@ void Connection::established(Endpoint &e) {
 void Connection::advance_setup() {
   auto &counters = host_.counters();
   if (accepted_.state == Endpoint::State::handshaking && accepted_.setup_wait == 0) {
-    if (ssx_handshake(accepted_.fd) == 0) {
-      accepted_.state = Endpoint::State::open;
-      established(accepted_);
+    if (!step_handshake(accepted_)) return;
+    if (accepted_.state == Endpoint::State::open) {
       start_dial();
       if (closed_) return;
-    } else if (errno == EAGAIN) {
-      accepted_.setup_wait = wants_or(accepted_.fd, POLLIN);
-    } else {
-      int err = errno;
-      WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
-      end(CloseReason::handshake_failed, false, err, ssx_last_error());
-      return;
     }
   }
   if (dialled_.state == Endpoint::State::connecting && dialled_.setup_wait == 0) {
     if (dialled_.secured) {
-      if (ssx_handshake(dialled_.fd) == 0) {
-        dialled_.state = Endpoint::State::open;
-        established(dialled_);
-      } else if (errno == EAGAIN) {
-        dialled_.setup_wait = wants_or(dialled_.fd, POLLIN);
-      } else {
-        int err = errno;
-        WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
-        end(CloseReason::handshake_failed, false, err, ssx_last_error());
-        return;
-      }
+      if (!step_handshake(dialled_)) return;
     } else {
       int err = 0;
       socklen_t len = sizeof err;

@@ -84,6 +84,9 @@ class Connection {
 
   void advance_setup();
   void start_dial();
+  // step_handshake advances |e|'s handshake once: open (and established) when done, a setup wait
+  // when it needs I/O. False when it failed and the connection has ended.
+  bool step_handshake(Endpoint &e);
   void established(Endpoint &e);
   bool forward(Direction &d, std::atomic<std::uint64_t> &counter);
   void io_failed(Endpoint &e, const IoResult &r, bool reading);
