@@ -5,6 +5,8 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Developer builds treat warnings as errors; plain `cmake` builds (packagers, consumers) do not.
+DEV_FLAGS ?= -DSSX_WERROR=ON
 
 .PHONY: all deps build test asan-test fuzz-smoke demo bench bench-smoke format format-check tidy clean
 
@@ -14,7 +16,7 @@ deps:
 	@scripts/install-deps
 
 $(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(DEV_FLAGS) $(CMAKE_FLAGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -23,7 +25,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 asan-test: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_SANITIZE=ON -DSSX_BUILD_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_SANITIZE=ON -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
@@ -41,7 +43,9 @@ fuzz-smoke: deps
 	  -dict=tests/fuzz/policy.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/
 
-demo: build
+# Only the library and the command it runs: a newcomer sees the demo before any test is compiled.
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target ssx_cli
 	$(BUILD)/tools/ssx/ssx demo
 
 # Benchmarks (docs/benchmarks.md). Both build only what the suite needs. bench measures (7-9 minutes

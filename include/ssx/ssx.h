@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "ssx/version.h" /* SSX_VERSION_MAJOR/MINOR/PATCH, SSX_VERSION_STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -361,7 +363,9 @@ SSX_EXPORT int ssx_reload_policy(void);
  * call on the same thread. Never contains key material. */
 SSX_EXPORT const char *ssx_last_error(void);
 
-/* ssx_version returns the library version, e.g. "0.1.0". */
+/* ssx_version returns the version of the library loaded at run time, e.g. "0.2.0": a static
+ * string, never NULL, safe from any thread. Compare with SSX_VERSION_STRING (ssx/version.h), the
+ * version of the headers the program was compiled against. */
 SSX_EXPORT const char *ssx_version(void);
 
 #ifdef __cplusplus

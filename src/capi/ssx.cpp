@@ -5,6 +5,7 @@
 // C: allocation failure becomes ENOMEM, anything else EIO.
 
 #include "ssx/ssx.h"
+#include "ssx/version.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -354,7 +355,7 @@ const char *ssx_last_error(void) {
 }
 
 const char *ssx_version(void) {
-  return "0.1.0";
+  return SSX_VERSION_STRING;  // the library's own version, fixed when it was compiled
 }
 
 int ssx_reload_policy(void) {
