@@ -143,12 +143,14 @@ struct ssx_security_info {
  * in cleartext.
  *
  * When: once per socket, after socket(2) and before connect (clients) or before bind (servers).
+ * A listening socket received ready-made (systemd socket activation, LISTEN_FDS) may be secured
+ * after listen: connections already waiting in its queue are secured when ssx_accept takes them.
  * Sockets returned by ssx_accept inherit the listener's settings and must not call it again.
  *
  * Returns 0, or -1 with errno:
  *   EBADF         |fd| is not open.           ENOTSOCK  |fd| is not a socket.
  *   EALREADY      security was already set on this socket.
- *   EISCONN       the socket is already connected, bound or listening.
+ *   EISCONN       the socket is already connected.
  *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
  *   EINVAL        bad |settings| (unknown protocol or flags), or not SOCK_STREAM (datagram
  *                 sockets are not supported yet).
