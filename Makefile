@@ -9,6 +9,7 @@ CMAKE_FLAGS ?=
 DEV_FLAGS ?= -DSSX_WERROR=ON
 
 .PHONY: all deps build test asan-test fuzz-smoke demo bench bench-smoke format format-check tidy clean
+.PHONY: release-builds check-install check-deb
 
 all: build
 
@@ -72,4 +73,28 @@ tidy: build
 	  || { grep -E 'error:|warning:' $(BUILD)/tidy.log | sort -u | head -50; exit 1; }
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-*
+
+# ---- packaging (issue 14) ---------------------------------------------------------------------
+# release-builds: the library, CLI and examples (no tests) with -Werror for each COMPILER:TYPE in
+# RELEASE_CONFIGS, each in $(RELEASE_BUILD)-COMPILER-TYPE. check-install installs the first one to
+# a temporary prefix and builds the consumer projects against it; check-deb builds, installs,
+# exercises and purges the Debian packages (needs root or sudo).
+RELEASE_BUILD ?= build-release
+RELEASE_CONFIGS ?= gcc:Release clang:Release gcc:MinSizeRel
+release-builds: deps
+	set -e; for config in $(RELEASE_CONFIGS); do \
+	  cc=$${config%%:*}; type=$${config##*:}; \
+	  if [ $$cc = clang ]; then cxx=clang++; else cxx=g++; fi; \
+	  echo "--- $$cc $$type"; \
+	  CC=$$cc CXX=$$cxx cmake -S . -B $(RELEASE_BUILD)-$$cc-$$type -DCMAKE_BUILD_TYPE=$$type \
+	    -DSSX_BUILD_TESTS=OFF -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS) > /dev/null; \
+	  cmake --build $(RELEASE_BUILD)-$$cc-$$type -j $(JOBS); \
+	done
+
+check-install: deps
+	scripts/check-install $(if $(wildcard $(RELEASE_BUILD)-gcc-Release/CMakeCache.txt),$(RELEASE_BUILD)-gcc-Release)
+
+check-deb: deps
+	scripts/check-deb
+# ---- end packaging -----------------------------------------------------------------------------

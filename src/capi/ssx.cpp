@@ -5,7 +5,6 @@
 // C: allocation failure becomes ENOMEM, anything else EIO.
 
 #include "ssx/ssx.h"
-#include "ssx/version.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +22,7 @@
 #include "core/registry.hpp"
 #include "identity/impersonation.hpp"
 #include "ossl/ossl.hpp"
+#include "ssx/version.h"
 
 namespace {
 

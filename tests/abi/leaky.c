@@ -2,5 +2,9 @@
  * reject it (Abi.CheckRejectsForeignSymbols). */
 int ssx_abi_fixture(void);
 int leaked_helper(void);
-int ssx_abi_fixture(void) { return 0; }
-int leaked_helper(void) { return 1; }
+int ssx_abi_fixture(void) {
+  return 0;
+}
+int leaked_helper(void) {
+  return 1;
+}

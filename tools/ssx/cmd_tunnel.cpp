@@ -88,8 +88,9 @@ void run_tunnel(const TunnelArgs &args) {
   if (!inherited) usage_error(inherited.error().message);
   if (!inherited->empty()) {
     if (!args.listen.empty()) {
-      usage_error("--listen and a socket passed by systemd (LISTEN_FDS) exclude each other: "
-                  "leave --listen out of a socket-activated tunnel");
+      usage_error(
+          "--listen and a socket passed by systemd (LISTEN_FDS) exclude each other: "
+          "leave --listen out of a socket-activated tunnel");
     }
     options.inherited_listener = inherited->front();
   } else {

@@ -2,10 +2,9 @@
  * pulls toml++ and the C++ runtime into a static link, so a wrong link line fails here).
  * Usage: consumer DIR (a writable scratch directory). Exit 0 when everything behaved. */
 #include <errno.h>
+#include <ssx/ssx.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <ssx/ssx.h>
 
 static int write_file(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -35,7 +34,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "valid policy rejected: %s\n", ssx_last_error());
     return 1;
   }
-  if (ssx_load_policy(bad) == 0 || errno != EINVAL || strstr(ssx_last_error(), "bad.toml:3:") == NULL) {
+  if (ssx_load_policy(bad) == 0 || errno != EINVAL ||
+      strstr(ssx_last_error(), "bad.toml:3:") == NULL) {
     fprintf(stderr, "invalid policy not rejected as expected: %s\n", ssx_last_error());
     return 1;
   }

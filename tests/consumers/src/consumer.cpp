@@ -2,9 +2,8 @@
 // and a refused secured connection. Usage: consumer_cxx DIR (a writable scratch directory).
 #include <cstdio>
 #include <fstream>
-#include <string>
-
 #include <ssx/ssx.hpp>
+#include <string>
 
 int main(int argc, char **argv) {
   if (argc != 2) {

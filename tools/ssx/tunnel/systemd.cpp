@@ -60,8 +60,9 @@ Result<std::vector<int>> listen_fds() {
   return fds;
 #else
   if (std::getenv("LISTEN_FDS") != nullptr) {
-    return fail(ENOTSUP, "LISTEN_FDS is set but this ssx was built without systemd support "
-                         "(-DSSX_SYSTEMD=OFF): cannot take the sockets systemd passed");
+    return fail(ENOTSUP,
+                "LISTEN_FDS is set but this ssx was built without systemd support "
+                "(-DSSX_SYSTEMD=OFF): cannot take the sockets systemd passed");
   }
   return std::vector<int>{};
 #endif
@@ -115,9 +116,9 @@ void notify_reloading() {
   // MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match the reload; older ignore it.
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
-  std::string message = "RELOADING=1\nSTATUS=reloading the policy\nMONOTONIC_USEC=" +
-                        std::to_string(static_cast<long long>(now.tv_sec) * 1000000 +
-                                       now.tv_nsec / 1000);
+  std::string message =
+      "RELOADING=1\nSTATUS=reloading the policy\nMONOTONIC_USEC=" +
+      std::to_string(static_cast<long long>(now.tv_sec) * 1000000 + now.tv_nsec / 1000);
   (void)::sd_notify(0, message.c_str());
 }
 
