@@ -342,9 +342,14 @@ Result<short> SecureSocket::advance() {
           return errno_failure(errno, "receive");
         }
         if (net::Clock::now() >= hello_deadline_) {
-          return fail(ETIMEDOUT, "peer sent nothing within " +
-                                     std::to_string(effective_->settings->client_hello_timeout_ms) +
-                                     " ms (client_hello_timeout_ms)");
+          const auto &s = *effective_->settings;
+          const bool hello_first = s.client_hello_timeout_ms < s.handshake_timeout_ms;
+          return fail(ETIMEDOUT,
+                      "peer sent nothing within " +
+                          std::to_string(hello_first ? s.client_hello_timeout_ms
+                                                     : s.handshake_timeout_ms) +
+                          (hello_first ? " ms (client_hello_timeout_ms)"
+                                       : " ms (handshake_timeout_ms)"));
         }
         return short{POLLIN};
       }
