@@ -170,8 +170,8 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
   // A sniffing server already started the clock at the accept; keep that start for the hello.
   if (role == tls::Role::server && hello_deadline_ == net::Clock::time_point{}) {
     hello_deadline_ = std::min(
-        deadline_,
-        handshake_start_ + std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
+        deadline_, handshake_start_ +
+                       std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
   }
   state_ = State::handshaking;
   wants_ = role == tls::Role::client ? POLLOUT : POLLIN;
@@ -344,12 +344,11 @@ Result<short> SecureSocket::advance() {
         if (net::Clock::now() >= hello_deadline_) {
           const auto &s = *effective_->settings;
           const bool hello_first = s.client_hello_timeout_ms < s.handshake_timeout_ms;
-          return fail(ETIMEDOUT,
-                      "peer sent nothing within " +
-                          std::to_string(hello_first ? s.client_hello_timeout_ms
-                                                     : s.handshake_timeout_ms) +
-                          (hello_first ? " ms (client_hello_timeout_ms)"
-                                       : " ms (handshake_timeout_ms)"));
+          return fail(
+              ETIMEDOUT,
+              "peer sent nothing within " +
+                  std::to_string(hello_first ? s.client_hello_timeout_ms : s.handshake_timeout_ms) +
+                  (hello_first ? " ms (client_hello_timeout_ms)" : " ms (handshake_timeout_ms)"));
         }
         return short{POLLIN};
       }

@@ -28,7 +28,7 @@ using base::quote;
 using Entry = std::pair<const toml::key *, const toml::node *>;
 
 constexpr std::int64_t kMaxHandshakeTimeoutMs = 600000;  // ten minutes
-constexpr std::int64_t kMaxIdleTimeoutMs = 604800000;     // a week
+constexpr std::int64_t kMaxIdleTimeoutMs = 604800000;    // a week
 constexpr std::int64_t kMaxId = 4294967294;              // (uid_t)-1 means "no change"
 
 constexpr std::string_view kTopKeys[] = {"version", "defaults", "rule", "identity"};

@@ -465,9 +465,8 @@ TEST_F(CliNetcat, ExecCommandKilledMidOutputMakesConnectExitOne) {
   ASSERT_FALSE(listen.port().empty());
   auto result =
       connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()}, "");
-  EXPECT_EQ(result.exit_code, 1) << result.output.substr(result.output.size() > 300
-                                                             ? result.output.size() - 300
-                                                             : 0);
+  EXPECT_EQ(result.exit_code, 1) << result.output.substr(
+      result.output.size() > 300 ? result.output.size() - 300 : 0);
   auto status = listen.child().wait_exit(kWait);
   ASSERT_TRUE(status.has_value()) << listen.output();
   EXPECT_NE(listen.output().find("killed by signal 9"), std::string::npos) << listen.output();

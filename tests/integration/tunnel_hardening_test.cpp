@@ -41,8 +41,7 @@ int attacker_connect(std::uint16_t port, int host) {
   from.sin_addr.s_addr = htonl(0x7f000000U | static_cast<std::uint32_t>(host));
   sockaddr_in to = loopback_address(port);
   if (::bind(fd, reinterpret_cast<sockaddr *>(&from), sizeof from) != 0 ||
-      (::connect(fd, reinterpret_cast<sockaddr *>(&to), sizeof to) != 0 &&
-       errno != EINPROGRESS)) {
+      (::connect(fd, reinterpret_cast<sockaddr *>(&to), sizeof to) != 0 && errno != EINPROGRESS)) {
     ::close(fd);
     return -1;
   }
@@ -85,8 +84,8 @@ std::string capture_client_hello() {
     set_io_timeout(s.get(), 10s);
     std::string header = recv_exactly(s.get(), 5);
     if (header.size() != 5) return;
-    size_t length = (static_cast<unsigned char>(header[3]) << 8) |
-                    static_cast<unsigned char>(header[4]);
+    size_t length =
+        (static_cast<unsigned char>(header[3]) << 8) | static_cast<unsigned char>(header[4]);
     record = header + recv_exactly(s.get(), length);
   });
   Fd client;
@@ -183,8 +182,8 @@ TEST_F(TunnelTest, SlowlorisFloodDoesNotStarveALegitimateClient) {
     int fd = attacker_connect(port, 2 + static_cast<int>(i % 250));
     if (fd < 0) continue;
     Fd f(fd);
-    if (wait_connected(fd, 5s) &&
-        ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hello.size())) {
+    if (wait_connected(fd, 5s) && ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) ==
+                                      static_cast<ssize_t>(hello.size())) {
       stalled.push_back(std::move(f));
     }
   }
@@ -195,19 +194,19 @@ TEST_F(TunnelTest, SlowlorisFloodDoesNotStarveALegitimateClient) {
 
   const long peak = peak_rss_kib(server_->pid());
   ASSERT_FALSE(legit_ms.empty());
-  EXPECT_TRUE(legit_failures.empty()) << legit_failures.size() << " failed, first: "
-                                      << legit_failures.front();
+  EXPECT_TRUE(legit_failures.empty())
+      << legit_failures.size() << " failed, first: " << legit_failures.front();
   std::sort(legit_ms.begin(), legit_ms.end());
   const double p99 = legit_ms[std::min(legit_ms.size() - 1, legit_ms.size() * 99 / 100)];
   EXPECT_LT(p99, 1000.0) << "p99 of " << legit_ms.size() << " legitimate handshakes";
   EXPECT_GT(peak, 0);
   EXPECT_LT(peak, 512 * 1024) << "peak RSS " << peak << " KiB";
   std::cerr << "legitimate connections: " << legit_ms.size() << ", p50 "
-            << legit_ms[legit_ms.size() / 2] << " ms, p99 " << p99 << " ms, max "
-            << legit_ms.back() << " ms; tunnel peak RSS " << peak / 1024 << " MiB\n";
+            << legit_ms[legit_ms.size() / 2] << " ms, p99 " << p99 << " ms, max " << legit_ms.back()
+            << " ms; tunnel peak RSS " << peak / 1024 << " MiB\n";
   // The silent ones were cut at client_hello_timeout_ms (2 s), not at handshake_timeout_ms.
-  EXPECT_TRUE(server_->wait_for_log("client_hello_timeout_ms", 10s)) << lines_without(
-      server_->log(), "close=done");
+  EXPECT_TRUE(server_->wait_for_log("client_hello_timeout_ms", 10s))
+      << lines_without(server_->log(), "close=done");
 }
 
 // The budget: with room for 8 unfinished handshakes, a ninth connection sheds the oldest.
@@ -450,10 +449,10 @@ TEST_F(TunnelTest, CurlWithoutClientCertificateIsToldTheAlertEveryTime) {
   int told = 0;
   std::string last;
   for (int i = 0; i < 20; ++i) {
-    auto r = run_command({"curl", "-sS", "--max-time", "10", "--cacert", pki_.ca_cert(),
-                          "--resolve", "localhost:" + std::to_string(server_->port()) + ":127.0.0.1",
-                          url},
-                         20s);
+    auto r =
+        run_command({"curl", "-sS", "--max-time", "10", "--cacert", pki_.ca_cert(), "--resolve",
+                     "localhost:" + std::to_string(server_->port()) + ":127.0.0.1", url},
+                    20s);
     last = r.output;
     if (r.exit_code != 0 && r.output.find("certificate required") != std::string::npos) ++told;
   }
@@ -465,10 +464,10 @@ TEST_F(TunnelTest, OpensslClientSendingDataSeesTheAlert) {
   EchoServer echo;
   server_ = start_server(echo.port());
   const std::string data(256 << 10, 'q');
-  auto r = run_command({"openssl", "s_client", "-connect",
-                        "127.0.0.1:" + std::to_string(server_->port()), "-CAfile", pki_.ca_cert(),
-                        "-servername", "localhost", "-quiet", "-no_ign_eof"},
-                       20s, data);
+  auto r = run_command(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()), "-CAfile",
+       pki_.ca_cert(), "-servername", "localhost", "-quiet", "-no_ign_eof"},
+      20s, data);
   EXPECT_NE(r.output.find("certificate required"), std::string::npos) << r.output;
   EXPECT_TRUE(server_->wait_for_log("close=handshake-failed", 5s)) << server_->log();
 }

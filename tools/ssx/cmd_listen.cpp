@@ -275,8 +275,8 @@ void Server::end(Connection &c, const std::string &error, bool abort) {
       c.socket.close();  // close_notify unless the relay already sent it
     }
   }
-  close_fd(c.local);                         // the child reads end of file
-  if (c.pid > 0) return;                     // finished once the child is reaped
+  close_fd(c.local);      // the child reads end of file
+  if (c.pid > 0) return;  // finished once the child is reaped
   c.finished = true;
   if (!c.error.empty()) {
     std::string message = "connection from " + c.from + ": " + c.error;
@@ -380,9 +380,10 @@ void Server::on_established(Connection &c) {
     end(c, "query failed: " + info.error().message);
     return;
   }
-  c.idle_timeout = info->idle_timeout_ms >= 0
-                       ? std::chrono::milliseconds(info->idle_timeout_ms)
-                       : std::chrono::milliseconds(static_cast<long long>(opts_.idle_timeout * 1000));
+  c.idle_timeout =
+      info->idle_timeout_ms >= 0
+          ? std::chrono::milliseconds(info->idle_timeout_ms)
+          : std::chrono::milliseconds(static_cast<long long>(opts_.idle_timeout * 1000));
   c.last_active = std::chrono::steady_clock::now();
   if (opts_.json) {
     const std::string line = security_json(*info).dump() + "\n";
@@ -450,7 +451,8 @@ std::string Server::run() {
     for (Connection &c : connections_) {
       c.sock_index = c.pidfd_index = -1;
       if (c.established && !c.started) continue;  // waits for its turn; nothing to watch
-      if (c.relay && c.idle_timeout.count() > 0) timeout = timeout < 0 ? 200 : std::min(timeout, 200);
+      if (c.relay && c.idle_timeout.count() > 0)
+        timeout = timeout < 0 ? 200 : std::min(timeout, 200);
       if (!c.established) {
         short wants = ssx_wants(c.socket.native_handle());
         if (wants == 0) wants = POLLIN;

@@ -36,7 +36,7 @@ void HandshakeBudget::forget(std::list<Entry>::iterator it) {
 }
 
 std::vector<HandshakeBudget::Token> HandshakeBudget::admit(Token token,
-                                                          const sockaddr_storage &source) {
+                                                           const sockaddr_storage &source) {
   SourceKey key{};
   if (source.ss_family == AF_INET6) {
     const auto &a6 = reinterpret_cast<const sockaddr_in6 &>(source);

@@ -114,7 +114,7 @@ class Relay {
   short send_wants_ = POLLOUT;
   bool peer_eof_ = false;
   bool write_shut_ = false;  // close_notify sent
-  bool hold_end_ = false;   // see hold_end()
+  bool hold_end_ = false;    // see hold_end()
   std::string error_;
   std::uint64_t bytes_sent_ = 0, bytes_received_ = 0;
 

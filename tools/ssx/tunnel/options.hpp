@@ -36,7 +36,7 @@ struct Options {
   std::chrono::milliseconds idle_timeout{600000};
   // TCP keepalive on both sockets: first probe after this many idle seconds; 0: off.
   unsigned keepalive = 60;
-  std::chrono::milliseconds grace{30000};  // SIGTERM: drain this long, then close
+  std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
 };
 

@@ -14,10 +14,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <string>
 #include <vector>
-
-#include <list>
 
 #include "common/handshake_budget.hpp"
 #include "connection.hpp"
