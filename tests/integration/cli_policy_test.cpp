@@ -213,7 +213,8 @@ TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {
   for (const char *key :
        {"protocol", "min_tls_version", "cipher_suites", "tls12_ciphers", "groups", "certificate",
         "private_key", "trust_bundle", "crl", "peer_authentication", "require_peer_target_name",
-        "allow_insecure", "handshake_timeout_ms", "session_tickets", "peer_names", "deny"}) {
+        "allow_insecure", "handshake_timeout_ms", "client_hello_timeout_ms", "idle_timeout_ms",
+        "session_tickets", "peer_names", "deny"}) {
     EXPECT_NE(r.output.find("\n" + std::string(key) + " = "), std::string::npos) << key << "\n"
                                                                                  << r.output;
   }

@@ -24,7 +24,7 @@ constexpr int kMaxEvents = 256;
 // After a fatal alert: how long the peer's further bytes are read and dropped before closing,
 // how many, and how many descriptors may be in that state at once (past it: closed at once).
 constexpr auto kAlertLinger = std::chrono::milliseconds(1000);
-constexpr size_t kAlertLingerBytes = 256 * 1024;
+constexpr size_t kAlertLingerBytes = size_t{256} * 1024;
 constexpr size_t kMaxClosing = 1024;
 
 HandshakeBudget::Limits budget_limits(const Options &o) {
