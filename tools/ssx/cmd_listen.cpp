@@ -150,6 +150,7 @@ class Server {
   const ListenOptions &opts_;
   Listener listener_;
   HandshakeBudget budget_;
+  size_t waiting_ = 0;  // established, waiting for their turn (counted once per round)
   std::chrono::steady_clock::time_point next_idle_check_{};
   bool listener_open_ = true;
   bool accepted_one_ = false;
@@ -164,9 +165,7 @@ bool Server::accepting() const {
   if (opts_.once) return connections_.empty();
   // Handshakes never block accepting (the budget sheds the oldest); established connections
   // waiting for their turn do, past the budget, so that they stay bounded too.
-  size_t waiting = 0;
-  for (const Connection &c : connections_) waiting += c.established && !c.started ? 1 : 0;
-  return waiting < budget_.limits().total;
+  return waiting_ < budget_.limits().total;
 }
 
 size_t Server::active() const {
@@ -432,6 +431,8 @@ std::string Server::run() {
     connections_.remove_if([](const Connection &c) { return c.finished; });
     if (opts_.once && accepted_one_ && connections_.empty()) return once_error_;
     start_waiting();
+    waiting_ = 0;
+    for (const Connection &c : connections_) waiting_ += c.established && !c.started ? 1 : 0;
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_idle_check_) {
       check_idle();
