@@ -164,8 +164,8 @@ void register_tunnel(CLI::App &app) {
       ->check(CLI::Range(0u, 1000000u))
       ->capture_default_str();
   cmd->add_option("--max-handshakes-per-source", args->max_handshakes_per_source,
-                  "Unfinished handshakes each worker keeps from one IPv4 address or IPv6 /64; "
-                  "past it that source's oldest is dropped")
+                  "A source's share (IPv4 address or IPv6 /64): with the budget full, a newcomer "
+                  "from a source holding this many drops that source's oldest, not another's")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   cmd->add_option("--idle-timeout", args->idle_timeout,

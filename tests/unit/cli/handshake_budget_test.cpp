@@ -54,7 +54,7 @@ TEST(HandshakeBudget, FinishedHandshakesFreeTheirPlace) {
 }
 
 TEST(HandshakeBudget, PerSourceCapShedsThatSourcesOldestOnly) {
-  HandshakeBudget b({100, 2});
+  HandshakeBudget b({3, 2});
   EXPECT_TRUE(b.admit(tok(1), v4("10.0.0.9")).empty());
   EXPECT_TRUE(b.admit(tok(2), v4("10.0.0.1")).empty());
   EXPECT_TRUE(b.admit(tok(3), v4("10.0.0.1")).empty());
@@ -62,10 +62,20 @@ TEST(HandshakeBudget, PerSourceCapShedsThatSourcesOldestOnly) {
   ASSERT_EQ(shed.size(), 1u);
   EXPECT_EQ(shed[0], tok(2));  // not 1, the oldest overall, which is another source's
   EXPECT_EQ(b.size(), 3u);
+  // A source under its share takes the oldest overall instead.
+  shed = b.admit(tok(5), v4("10.0.0.5"));
+  ASSERT_EQ(shed.size(), 1u);
+  EXPECT_EQ(shed[0], tok(1));
+}
+
+TEST(HandshakeBudget, BelowTheBudgetOneSourceMayHoldMoreThanItsShare) {
+  HandshakeBudget b({100, 2});
+  for (int i = 1; i <= 50; ++i) EXPECT_TRUE(b.admit(tok(i), v4("10.0.0.1")).empty()) << i;
+  EXPECT_EQ(b.size(), 50u);
 }
 
 TEST(HandshakeBudget, Ipv6CountsPerSlash64AndMappedIpv4AsIpv4) {
-  HandshakeBudget b({100, 1});
+  HandshakeBudget b({3, 1});
   EXPECT_TRUE(b.admit(tok(1), v6("2001:db8:1:2::1")).empty());
   auto shed = b.admit(tok(2), v6("2001:db8:1:2:ffff::7"));  // same /64
   ASSERT_EQ(shed.size(), 1u);
@@ -75,6 +85,9 @@ TEST(HandshakeBudget, Ipv6CountsPerSlash64AndMappedIpv4AsIpv4) {
   shed = b.admit(tok(5), v6("::ffff:192.0.2.7"));
   ASSERT_EQ(shed.size(), 1u);
   EXPECT_EQ(shed[0], tok(4));
+  shed = b.admit(tok(6), v6("2001:db8:1:3:1::1"));  // the /64 of 3
+  ASSERT_EQ(shed.size(), 1u);
+  EXPECT_EQ(shed[0], tok(3));
 }
 
 TEST(HandshakeBudget, LimitsOfZeroAreTreatedAsOne) {

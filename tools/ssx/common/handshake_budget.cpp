@@ -57,15 +57,20 @@ std::vector<HandshakeBudget::Token> HandshakeBudget::admit(Token token,
   }
 
   std::vector<Token> shed;
-  auto &from_source = sources_[key];
-  if (from_source.size() >= limits_.per_source) {
-    auto oldest = index_.find(from_source.front());
-    shed.push_back(oldest->first);
-    forget(oldest->second);
-  }
-  while (order_.size() >= limits_.total) {
-    shed.push_back(order_.front().token);
-    forget(order_.begin());
+  if (order_.size() >= limits_.total) {
+    // Full: a source at or over its share pays with its own oldest; otherwise the oldest overall
+    // goes. Below the budget nobody is shed, so a legitimate burst from one address (a client
+    // tunnel, a NAT) is served in full when there is room.
+    auto from_source = sources_.find(key);
+    if (from_source != sources_.end() && from_source->second.size() >= limits_.per_source) {
+      auto oldest = index_.find(from_source->second.front());
+      shed.push_back(oldest->first);
+      forget(oldest->second);
+    }
+    while (order_.size() >= limits_.total) {
+      shed.push_back(order_.front().token);
+      forget(order_.begin());
+    }
   }
   auto &list = sources_[key];  // forget() may have erased it
   list.push_back(token);

@@ -2,13 +2,15 @@
 // clients open connections faster than they finish them (slowloris, SYN-then-silence floods).
 //
 // A fixed number of handshake slots lets idle connections lock everyone out: whoever holds the
-// slots decides who is served. Instead a server accepts everything and keeps a budget: up to
-// |total| unfinished handshakes (derived from the descriptor limit, see derive_budget), at most
-// |per_source| of them from one source address. When a new connection would go over either
-// limit, the oldest unfinished handshake (overall, or from that source) is shed: an attacker's
-// idle connections age out under load while a real client, which finishes its handshake within
-// milliseconds, is never the oldest. Together with the library's client_hello_timeout_ms (a
-// silent connection is dropped after 2 s) this bounds what idle connections can hold.
+// slots decides who is served. Instead a server accepts everything and keeps a budget of |total|
+// unfinished handshakes (derived from the descriptor limit, see derive_budget). When a new
+// connection finds the budget full, one unfinished handshake is shed for it: the oldest from
+// the newcomer's own source when that source already holds |per_source| or more (so one address
+// cannot push others out), else the oldest overall (an attacker's idle connections age out
+// while a real client, which finishes its handshake within milliseconds, is never the oldest).
+// Below the budget nothing is shed: a legitimate burst from one address (a client-side tunnel,
+// a NAT) is served in full when there is room. Together with the library's client_hello_timeout_ms
+// (a silent connection is dropped after 2 s) this bounds what idle connections can hold.
 //
 // One thread (a worker or `ssx listen`'s loop) owns a budget; not thread-safe. O(1) per call.
 
@@ -29,7 +31,7 @@ class HandshakeBudget {
  public:
   struct Limits {
     size_t total = 1;       // unfinished handshakes at once
-    size_t per_source = 1;  // of them from one source (IPv4 address, or IPv6 /64)
+    size_t per_source = 1;  // a source's share once full (IPv4 address, or IPv6 /64)
   };
   // A handshake is named by its owner's pointer; the budget never dereferences it.
   using Token = const void *;

@@ -30,7 +30,7 @@ struct Options {
   // Unfinished handshakes (connecting or handshaking) per worker before the oldest is shed;
   // 0: derived from RLIMIT_NOFILE (handshake_budget.hpp).
   unsigned max_handshakes = 0;
-  unsigned max_handshakes_per_source = 64;  // per worker, per IPv4 address or IPv6 /64
+  unsigned max_handshakes_per_source = 64;  // a source's share once the budget is full
   // Established connections that move nothing either way for this long are reset on both sides,
   // unless the policy's idle_timeout_ms says otherwise for the connection. 0: never.
   std::chrono::milliseconds idle_timeout{600000};
