@@ -75,17 +75,19 @@ TEST(HandshakeBudget, BelowTheBudgetOneSourceMayHoldMoreThanItsShare) {
 }
 
 TEST(HandshakeBudget, Ipv6CountsPerSlash64AndMappedIpv4AsIpv4) {
-  HandshakeBudget b({3, 1});
+  HandshakeBudget b({2, 1});
   EXPECT_TRUE(b.admit(tok(1), v6("2001:db8:1:2::1")).empty());
-  auto shed = b.admit(tok(2), v6("2001:db8:1:2:ffff::7"));  // same /64
+  EXPECT_TRUE(b.admit(tok(2), v6("2001:db8:1:3::1")).empty());  // another /64
+  auto shed = b.admit(tok(3), v6("2001:db8:1:2:ffff::7"));      // the /64 of 1: its share is used
   ASSERT_EQ(shed.size(), 1u);
   EXPECT_EQ(shed[0], tok(1));
-  EXPECT_TRUE(b.admit(tok(3), v6("2001:db8:1:3::1")).empty());  // another /64
-  EXPECT_TRUE(b.admit(tok(4), v4("192.0.2.7")).empty());
-  shed = b.admit(tok(5), v6("::ffff:192.0.2.7"));
+  shed = b.admit(tok(4), v4("192.0.2.7"));  // a new source: the oldest overall goes
+  ASSERT_EQ(shed.size(), 1u);
+  EXPECT_EQ(shed[0], tok(2));
+  shed = b.admit(tok(5), v6("::ffff:192.0.2.7"));  // the same source as 4
   ASSERT_EQ(shed.size(), 1u);
   EXPECT_EQ(shed[0], tok(4));
-  shed = b.admit(tok(6), v6("2001:db8:1:3:1::1"));  // the /64 of 3
+  shed = b.admit(tok(6), v6("2001:db8:1:2::9"));  // the /64 of 3
   ASSERT_EQ(shed.size(), 1u);
   EXPECT_EQ(shed[0], tok(3));
 }
