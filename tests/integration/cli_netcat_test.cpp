@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -439,6 +440,41 @@ TEST_F(CliNetcat, ExecServesAClientPastManySilentConnections) {
                         "still served\n");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("still served\n"), std::string::npos) << result.output;
+}
+
+// The handshake budget follows the descriptor limit: with a limit of 200 it is 68, and the
+// 69th silent connection makes the listener drop the oldest one (a reset) rather than stop
+// accepting; a legitimate client still gets through.
+TEST_F(CliNetcat, ListenShedsTheOldestSilentConnectionWhenTheBudgetIsFull) {
+  const std::string policy = write_policy("client_hello_timeout_ms = 30000");
+  std::vector<std::string> argv = {
+      "sh",         "-c",          "ulimit -n 200 && exec \"$0\" \"$@\"",
+      ssx_binary(), "listen",      "--policy",
+      policy,       "127.0.0.1:0", "--exec",
+      "cat"};
+  ChildProcess listen(argv);
+  std::string line = listen.wait_for_line("ssx: listening on ", kWait);
+  const std::string port = line.substr(line.rfind(':') + 1);
+  ASSERT_FALSE(port.empty()) << listen.output();
+  std::vector<Fd> silent;
+  for (int i = 0; i < 69; ++i) {
+    silent.push_back(silent_connection(port));
+    ASSERT_GE(silent.back().get(), 0);
+  }
+  // The first one is reset; the last one is still waited for.
+  pollfd p{silent.front().get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the oldest silent connection was not dropped";
+  char byte;
+  EXPECT_EQ(::recv(silent.front().get(), &byte, 1, 0), -1);
+  EXPECT_EQ(errno, ECONNRESET);
+  pollfd last{silent.back().get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&last, 1, 0), 0);
+  auto result = connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + port},
+                        "through a full budget\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("through a full budget\n"), std::string::npos) << result.output;
+  EXPECT_TRUE(listen.wait_for_output("dropped: oldest unfinished handshake", kWait))
+      << listen.output();
 }
 
 // A client that sends nothing is dropped at client_hello_timeout_ms.

@@ -248,12 +248,9 @@ void Server::accept_all() {
     }
     // Room for the newcomer: the oldest unfinished handshakes go when the budget is full.
     for (HandshakeBudget::Token t : budget_.admit(&c, from)) {
-      for (Connection &old : connections_) {
-        if (&old == t) {
-          end(old, "dropped: oldest unfinished handshake (too many at once)", true);
-          break;
-        }
-      }
+      // Only live, unfinished connections are in the budget (end() takes them out).
+      end(*const_cast<Connection *>(static_cast<const Connection *>(t)),
+          "dropped: oldest unfinished handshake (too many at once)", true);
     }
     if (opts_.once) {
       accepted_one_ = true;
