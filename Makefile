@@ -5,8 +5,11 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# Developer builds treat warnings as errors; plain `cmake` builds (packagers, consumers) do not.
+DEV_FLAGS ?= -DSSX_WERROR=ON
 
 .PHONY: all deps build test asan-test fuzz-smoke demo bench bench-smoke format format-check tidy clean
+.PHONY: release-builds check-install check-deb
 
 all: build
 
@@ -14,7 +17,7 @@ deps:
 	@scripts/install-deps
 
 $(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(DEV_FLAGS) $(CMAKE_FLAGS)
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -23,7 +26,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 asan-test: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_SANITIZE=ON -DSSX_BUILD_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_SANITIZE=ON -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
@@ -41,7 +44,9 @@ fuzz-smoke: deps
 	  -dict=tests/fuzz/policy.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/
 
-demo: build
+# Only the library and the command it runs: a newcomer sees the demo before any test is compiled.
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target ssx_cli
 	$(BUILD)/tools/ssx/ssx demo
 
 # Benchmarks (docs/benchmarks.md). Both build only what the suite needs. bench measures (7-9 minutes
@@ -68,4 +73,28 @@ tidy: build
 	  || { grep -E 'error:|warning:' $(BUILD)/tidy.log | sort -u | head -50; exit 1; }
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-*
+
+# ---- packaging (issue 14) ---------------------------------------------------------------------
+# release-builds: the library, CLI and examples (no tests) with -Werror for each COMPILER:TYPE in
+# RELEASE_CONFIGS, each in $(RELEASE_BUILD)-COMPILER-TYPE. check-install installs the first one to
+# a temporary prefix and builds the consumer projects against it; check-deb builds, installs,
+# exercises and purges the Debian packages (needs root or sudo).
+RELEASE_BUILD ?= build-release
+RELEASE_CONFIGS ?= gcc:Release clang:Release gcc:MinSizeRel
+release-builds: deps
+	set -e; for config in $(RELEASE_CONFIGS); do \
+	  cc=$${config%%:*}; type=$${config##*:}; \
+	  if [ $$cc = clang ]; then cxx=clang++; else cxx=g++; fi; \
+	  echo "--- $$cc $$type"; \
+	  CC=$$cc CXX=$$cxx cmake -S . -B $(RELEASE_BUILD)-$$cc-$$type -DCMAKE_BUILD_TYPE=$$type \
+	    -DSSX_BUILD_TESTS=OFF -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS) > /dev/null; \
+	  cmake --build $(RELEASE_BUILD)-$$cc-$$type -j $(JOBS); \
+	done
+
+check-install: deps
+	scripts/check-install $(if $(wildcard $(RELEASE_BUILD)-gcc-Release/CMakeCache.txt),$(RELEASE_BUILD)-gcc-Release)
+
+check-deb: deps
+	scripts/check-deb
+# ---- end packaging -----------------------------------------------------------------------------

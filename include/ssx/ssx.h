@@ -52,6 +52,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "ssx/version.h" /* SSX_VERSION_MAJOR/MINOR/PATCH, SSX_VERSION_STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -146,12 +148,14 @@ struct ssx_security_info {
  * in cleartext.
  *
  * When: once per socket, after socket(2) and before connect (clients) or before bind (servers).
+ * A listening socket received ready-made (systemd socket activation, LISTEN_FDS) may be secured
+ * after listen: connections already waiting in its queue are secured when ssx_accept takes them.
  * Sockets returned by ssx_accept inherit the listener's settings and must not call it again.
  *
  * Returns 0, or -1 with errno:
  *   EBADF         |fd| is not open.           ENOTSOCK  |fd| is not a socket.
  *   EALREADY      security was already set on this socket.
- *   EISCONN       the socket is already connected, bound or listening.
+ *   EISCONN       the socket is already connected.
  *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
  *   EINVAL        bad |settings| (unknown protocol or flags), or not SOCK_STREAM (datagram
  *                 sockets are not supported yet).
@@ -366,7 +370,9 @@ SSX_EXPORT int ssx_reload_policy(void);
  * call on the same thread. Never contains key material. */
 SSX_EXPORT const char *ssx_last_error(void);
 
-/* ssx_version returns the library version, e.g. "0.1.0". */
+/* ssx_version returns the version of the library loaded at run time, e.g. "0.2.0": a static
+ * string, never NULL, safe from any thread. Compare with SSX_VERSION_STRING (ssx/version.h), the
+ * version of the headers the program was compiled against. */
 SSX_EXPORT const char *ssx_version(void);
 
 #ifdef __cplusplus

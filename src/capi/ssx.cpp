@@ -22,6 +22,7 @@
 #include "core/registry.hpp"
 #include "identity/impersonation.hpp"
 #include "ossl/ossl.hpp"
+#include "ssx/version.h"
 
 namespace {
 
@@ -147,14 +148,9 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
                              "connect"),
                         -1);
         }
-        int listening = 0;
-        socklen_t len = sizeof listening;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
-          return failed(fail(EISCONN,
-                             "the socket is already listening: set security before "
-                             "bind and listen"),
-                        -1);
-        }
+        // A listening socket is accepted: one received ready-made (systemd socket activation)
+        // cannot be secured before listen, and nothing has passed over it yet. Connections
+        // already queued on it are secured when ssx_accept takes them.
         ssx::core::register_socket(std::make_shared<SecureSocket>(fd, std::move(app)));
         return 0;
       },
@@ -354,7 +350,7 @@ const char *ssx_last_error(void) {
 }
 
 const char *ssx_version(void) {
-  return "0.1.0";
+  return SSX_VERSION_STRING;  // the library's own version, fixed when it was compiled
 }
 
 int ssx_reload_policy(void) {

@@ -64,7 +64,8 @@ TEST_F(TlsTest, SixtyFourThreadsOpenAndCloseManyConnections) {
           client_failures++;
           continue;
         }
-        std::string message = "t" + std::to_string(t) + "c" + std::to_string(i);
+        std::string message = std::string("t") + std::to_string(t);  // not "t" + std::string:
+        message += "c" + std::to_string(i);  // GCC 12 -O3 false -Wrestrict (GCC bug 105329)
         char buf[128];
         ssize_t n = -1;
         if (ssx_send_all(fd, message)) n = ssx_recv(fd, buf, sizeof buf, 0);

@@ -35,7 +35,11 @@ inline Info query(int fd) {
 // |ignored_flags| and, unless |same_handshake|, handshake_ns.
 inline void expect_same_info(const ssx_security_info &a, const ssx_security_info &b,
                              std::uint32_t ignored_flags = 0, bool same_handshake = true) {
-  auto text = [](const char *s) { return s != nullptr ? "\"" + std::string(s) + "\"" : "NULL"; };
+  // std::string(1, '"') + ...: avoids the GCC 12 -O3 false -Wrestrict on `"literal" + std::string`
+  // (GCC bug 105329).
+  auto text = [](const char *s) {
+    return s != nullptr ? std::string(1, '"') + s + '"' : std::string("NULL");
+  };
   auto names = [](const char *const *list) {
     std::vector<std::string> out;
     for (; list != nullptr && *list != nullptr; ++list) out.emplace_back(*list);

@@ -349,7 +349,10 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
   std::mutex failure_mu;
   auto load = [&](int worker) {
     for (int i = 0; !stop.load(); ++i) {
-      std::string message = "w" + std::to_string(worker) + "-" + std::to_string(i);
+      // Appended: GCC 12 -O3 false -Wrestrict on "w" + std::string (GCC bug 105329).
+      std::string message = std::string("w") + std::to_string(worker);
+      message += '-';
+      message += std::to_string(i);
       std::string why;
       try {
         Fd c = plain_connect(client_->port(), 10s);

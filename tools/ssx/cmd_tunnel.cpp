@@ -19,6 +19,7 @@
 
 #include "command.hpp"
 #include "ssx/ssx.h"
+#include "tunnel/systemd.hpp"
 #include "tunnel/tunnel.hpp"
 
 namespace ssx::cli {
@@ -85,9 +86,24 @@ void run_tunnel(const TunnelArgs &args) {
   tunnel::Options options;
   options.mode = args.mode == "server" ? tunnel::Mode::server : tunnel::Mode::client;
   if (!args.policy.empty()) options.policy = args.policy;
-  options.listen = parse_option("--listen", args.listen, true);
+  // systemd socket activation (ssx-tunnel@.socket): the listening socket comes ready-made.
+  auto inherited = tunnel::systemd::listen_fds();
+  if (!inherited) usage_error(inherited.error().message);
+  if (!inherited->empty()) {
+    if (!args.listen.empty()) {
+      usage_error(
+          "--listen and a socket passed by systemd (LISTEN_FDS) exclude each other: "
+          "leave --listen out of a socket-activated tunnel");
+    }
+    options.inherited_listener = inherited->front();
+  } else {
+    if (args.listen.empty()) {
+      usage_error("--listen is required (unless systemd passes the listening socket)");
+    }
+    options.listen = parse_option("--listen", args.listen, true);
+    options.listen_address = resolve_option("--listen", options.listen, true);
+  }
   options.to = parse_option("--to", args.to, false);
-  options.listen_address = resolve_option("--listen", options.listen, true);
   options.to_address = resolve_option("--to", options.to, false);
   options.names = args.names;
   // Client mode: the peer must be who we dial. Without --name, that is the host of --to.
@@ -140,9 +156,10 @@ void register_tunnel(CLI::App &app) {
                   "cleartext, forward secured to --to")
       ->required()
       ->check(CLI::IsMember({"server", "client"}));
-  cmd->add_option("--listen", args->listen, "ADDR:PORT to accept connections on (port 0: any)")
-      ->option_text("ADDR:PORT REQUIRED")
-      ->required();
+  cmd->add_option("--listen", args->listen,
+                  "ADDR:PORT to accept connections on (port 0: any). Required unless systemd "
+                  "passes the listening socket (LISTEN_FDS, ssx-tunnel@.socket)")
+      ->option_text("ADDR:PORT");
   cmd->add_option("--to", args->to, "ADDR:PORT to forward each connection to")
       ->option_text("ADDR:PORT REQUIRED")
       ->required();

@@ -27,6 +27,7 @@
 
 #include "command.hpp"
 #include "ssx/result.hpp"
+#include "ssx/version.h"
 
 namespace {
 
@@ -64,7 +65,7 @@ void print_error(const std::string &message) {
 int run(int argc, char **argv) {
   CLI::App app("ssx — secure sockets by administrator policy: tools for the ssx library", "ssx");
   try {
-    app.set_version_flag("--version", std::string("ssx ") + SSX_VERSION);
+    app.set_version_flag("--version", std::string("ssx ") + SSX_VERSION_STRING);
     app.require_subcommand(1);
     ssx::cli::set_example(&app,
                           "  ssx demo\n"

@@ -12,7 +12,9 @@ std::string quoted_list(const std::vector<identity::TargetName> &names) {
   std::string out;
   for (const auto &n : names) {
     if (!out.empty()) out += ", ";
-    out += "\"" + n.text() + "\"";
+    out += '"';  // appended piece by piece: GCC 12 -O3 false -Wrestrict (GCC bug 105329)
+    out += n.text();
+    out += '"';
   }
   return out;
 }

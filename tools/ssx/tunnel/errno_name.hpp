@@ -11,7 +11,11 @@ namespace ssx::cli::tunnel {
 
 inline std::string errno_name(int code) {
   const char *name = ::strerrorname_np(code);
-  return name != nullptr ? std::string(name) : "E" + std::to_string(code);
+  if (name != nullptr) return name;
+  std::string text =
+      "E";  // appended: GCC 12 -O3 false -Wrestrict on "E" + std::string (bug 105329)
+  text += std::to_string(code);
+  return text;
 }
 
 }  // namespace ssx::cli::tunnel

@@ -38,6 +38,7 @@ struct Options {
   unsigned keepalive = 60;
   std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
+  int inherited_listener = -1;  // a listening socket systemd passed (LISTEN_FDS); else -1
 };
 
 }  // namespace ssx::cli::tunnel

@@ -22,6 +22,7 @@
 #include "metrics.hpp"
 #include "metrics_server.hpp"
 #include "ssx/ssx.h"
+#include "systemd.hpp"
 #include "worker.hpp"
 
 namespace ssx::cli::tunnel {
@@ -47,6 +48,7 @@ Failure errno_failure(const std::string &what) {
 // open_listeners opens one SO_REUSEPORT listener per worker on the same address; with port 0
 // the first one's port (the kernel's choice) is used for the rest.
 Result<std::vector<int>> open_listeners(const Options &options, SocketAddress &address) {
+  if (options.inherited_listener >= 0) return systemd::adopt_listeners(options, address);
   std::vector<int> fds;
   for (unsigned i = 0; i < options.workers; ++i) {
     std::string error;
@@ -182,6 +184,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
       options.max_handshakes_per_source,
       static_cast<long long>(options.idle_timeout.count() / 1000), options.keepalive);
   (void)std::fflush(stdout);
+  systemd::notify_ready("listening on " + format_address(options.listen_address.get()));
 
   unsigned finished = 0;
   int stop_signals = 0;
@@ -197,7 +200,10 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
         signalfd_siginfo info{};
         while (::read(signal_fd.fd, &info, sizeof info) == sizeof info) {
           if (info.ssi_signo == SIGHUP) {
-            if (auto r = policy.reload(); r) {
+            systemd::notify_reloading();
+            auto r = policy.reload();
+            systemd::notify_ready(r ? "policy reloaded" : "policy reload failed; previous kept");
+            if (r) {
               metrics.reloads_ok.fetch_add(1, std::memory_order_relaxed);
               log.line("policy reloaded from " + policy.describe() +
                        "; new connections use it, open ones keep theirs");
@@ -209,6 +215,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
           }
           // SIGTERM / SIGINT: the first drains, the second closes everything now.
           if (stop_signals++ == 0) {
+            systemd::notify_stopping();
             shared.drain_deadline = Clock::now() + options.grace;
             shared.stopping.store(true, std::memory_order_release);
             log.line("stopping: no new connections; draining open ones for up to " +

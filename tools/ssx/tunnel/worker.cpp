@@ -54,16 +54,7 @@ int make_listener(const Options &options, const SocketAddress &address, std::str
     errno = err;
     return -1;
   };
-  if (options.mode == Mode::server) {
-    // Secured listener: accepted connections inherit the settings and the client names.
-    ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
-    if (ssx_set_socket_security(fd, &settings) != 0) return failed(ssx_last_error());
-    for (const auto &name : options.names) {
-      if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
-        return failed("--name \"" + name + "\": " + ssx_last_error());
-      }
-    }
-  }
+  if (std::string why; secure_listener(options, fd, why) != 0) return failed(why);
   int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
@@ -78,6 +69,25 @@ int make_listener(const Options &options, const SocketAddress &address, std::str
                   std::strerror(errno));
   }
   return fd;
+}
+
+int secure_listener(const Options &options, int fd, std::string &error) {
+  if (options.mode != Mode::server) return 0;
+  // Secured listener: accepted connections inherit the settings and the client names.
+  auto failed = [&](const std::string &what) {
+    int err = errno;
+    error = what;
+    errno = err;
+    return -1;
+  };
+  ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+  if (ssx_set_socket_security(fd, &settings) != 0) return failed(ssx_last_error());
+  for (const auto &name : options.names) {
+    if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
+      return failed("--name \"" + name + "\": " + ssx_last_error());
+    }
+  }
+  return 0;
 }
 
 Worker::Worker(Shared &shared, unsigned index, int listen_fd)

@@ -38,6 +38,11 @@ struct Shared {
 // SO_REUSEPORT on |address|. Returns the fd or -1 with errno; |error| says why.
 int make_listener(const Options &options, const SocketAddress &address, std::string &error);
 
+// secure_listener secures the listening socket |fd| as |options| say (server mode: encryption
+// required, client certificates must match --name; client mode: nothing). Returns 0, or -1 with
+// errno and |error| saying why; |fd| stays open either way.
+int secure_listener(const Options &options, int fd, std::string &error);
+
 class Worker final : public ConnectionHost {
  public:
   // Takes ownership of |listen_fd|.

@@ -1,0 +1,55 @@
+# bash completion for ssx(1)
+_ssx() {
+  local cur prev words cword
+  _init_completion || return
+
+  local cmd="" sub="" i
+  for ((i = 1; i < cword; i++)); do
+    case ${words[i]} in
+      -*) ;;
+      *)
+        if [[ -z $cmd ]]; then
+          cmd=${words[i]}
+        elif [[ -z $sub && ($cmd == policy || $cmd == pki) ]]; then
+          sub=${words[i]}
+        fi
+        ;;
+    esac
+  done
+
+  case $prev in
+    --policy) _filedir toml; return ;;
+    --mode) COMPREPLY=($(compgen -W 'server client' -- "$cur")); return ;;
+    --key) COMPREPLY=($(compgen -W 'ec-p256 ed25519 rsa2048' -- "$cur")); return ;;
+    --program) _filedir; return ;;
+    --exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
+    --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
+      --days | --workers | --max-handshakes | --grace | --setup-timeout)
+      return ;;
+  esac
+
+  local opts
+  case $cmd in
+    "") opts="demo connect listen tunnel policy pki --help --version" ;;
+    demo) opts="--help" ;;
+    connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
+    listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --impersonate --help" ;;
+    tunnel) opts="--policy --mode --listen --to --name --metrics --workers --max-handshakes --grace --setup-timeout --help" ;;
+    policy)
+      case $sub in
+        "") opts="check explain --help" ;;
+        check) opts="--help"; [[ $cur != -* ]] && { _filedir toml; return; } ;;
+        explain) opts="--policy --connect --accept --program --json --help" ;;
+      esac
+      ;;
+    pki)
+      case $sub in
+        "") opts="init issue --help" ;;
+        init) opts="--name --key --days --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
+        issue) opts="--dns --ip --uri --days --key --client --server --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
+      esac
+      ;;
+  esac
+  COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F _ssx ssx
