@@ -121,7 +121,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
     }
   } else {
     // Names required of clients imply that a client certificate is required.
-    if (names) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    if (names || s->requirements_.require_certificate)
+      mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_set_accept_state(ssl);
   }
   SSL_set_verify(ssl, mode, verify_callback);

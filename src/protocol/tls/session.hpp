@@ -28,6 +28,9 @@ struct PeerRequirements {
   std::vector<identity::TargetName> app_names;
   std::vector<identity::TargetName> policy_names;
   std::string policy_rule;
+  // Server side: refuse a client without a certificate even when the policy does not ask for
+  // one (core::require_client_certificates_by_default).
+  bool require_certificate = false;
 };
 
 // Details is what the query reports about an established session.

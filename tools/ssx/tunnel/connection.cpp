@@ -351,18 +351,19 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
   WorkerCounters::add(counters.closes[static_cast<size_t>(reason)], 1);
   WorkerCounters::add(counters.closed, 1);
 
-  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  char duration[32];
-  (void)std::snprintf(duration, sizeof duration, "%.3fs", seconds);
-  std::string text = "conn=" + std::to_string(id_) +
-                     " client=" + format_address(reinterpret_cast<const sockaddr *>(&client_)) +
-                     " peer=" + (peer_principal_.empty() ? "-" : quote(peer_principal_)) +
-                     " rule=" + (rule_.empty() ? "-" : quote(rule_)) +
-                     " in=" + std::to_string(in_.bytes) + " out=" + std::to_string(out_.bytes) +
-                     " duration=" + duration + " close=" + close_reason_name(reason);
-  if (error != 0) text += " error=" + errno_name(error);
-  if (!message.empty()) text += " reason=" + quote(message);
-  host_.log().line(text);
+  ConnectionRecord record;
+  record.id = id_;
+  record.peer_address = format_address(reinterpret_cast<const sockaddr *>(&client_));
+  record.principal = peer_principal_;
+  record.rule = rule_;
+  record.bytes_in = in_.bytes;
+  record.bytes_out = out_.bytes;
+  record.duration_s = std::chrono::duration<double>(Clock::now() - started_).count();
+  record.close = close_reason_name(reason);
+  if (error != 0) record.error = errno_name(error);
+  record.reason = message;
+  const bool normal = reason == CloseReason::done || reason == CloseReason::shutdown;
+  host_.log().connection(normal ? LogLevel::info : LogLevel::warning, record);
   host_.retire(this);
 }
 

@@ -58,6 +58,7 @@ class Metrics {
   WorkerCounters &worker(unsigned index) { return *workers_[index]; }
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  std::atomic<std::uint64_t> auto_reloads{0};  // the library's reloads when a file changed
   std::atomic<std::uint64_t> log_lines_dropped{0};
 
   // render returns the Prometheus text exposition format (version 0.0.4).

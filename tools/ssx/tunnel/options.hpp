@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "log.hpp"
 
 namespace ssx::cli::tunnel {
 
@@ -30,6 +31,10 @@ struct Options {
   unsigned max_handshakes = 64;            // connections connecting/handshaking at once, per worker
   std::chrono::milliseconds grace{30000};  // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
+  bool reuseport = false;
+  LogFormat log_format = LogFormat::text;  // --log-format
+  LogLevel log_level = LogLevel::info;     // --log-level  // --reuseport: share the port
+                                           // (SO_REUSEPORT); else it is ours alone
 };
 
 }  // namespace ssx::cli::tunnel
