@@ -106,6 +106,7 @@ class Connection {
   std::string rule_;
   bool setting_up_ = true;
   bool closed_ = false;
+  bool early_close_ = false;  // the cleartext side closed before taking all it was sent
 };
 
 }  // namespace ssx::cli::tunnel

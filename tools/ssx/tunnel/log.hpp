@@ -56,7 +56,7 @@ class Logger {
  public:
   // |dropped| counts lines that did not fit (it is also a metric). |fd| is where lines go.
   Logger(std::atomic<std::uint64_t> &dropped, LogFormat format = LogFormat::text,
-         LogLevel level = LogLevel::info, size_t max_pending = 16384, int fd = STDERR_FILENO);
+         LogLevel level = LogLevel::info, size_t max_pending = 1024, int fd = STDERR_FILENO);
   ~Logger();  // writes what is queued (for at most about a second), then stops
   Logger(const Logger &) = delete;
   Logger &operator=(const Logger &) = delete;

@@ -22,6 +22,8 @@ const char *close_reason_name(CloseReason reason) {
       return "cleartext-error";
     case CloseReason::shutdown:
       return "shutdown";
+    case CloseReason::client_reset:
+      return "client-reset";
     default:
       return "unknown";
   }

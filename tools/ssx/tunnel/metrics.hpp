@@ -25,6 +25,7 @@ enum class CloseReason : int {
   tls_error,         // the secured side failed otherwise (corrupt records, reset while sending)
   cleartext_error,   // the cleartext side reset or failed: secured side aborted (no close_notify)
   shutdown,          // still open when the SIGTERM grace period ran out
+  client_reset,      // the client reset the connection before it was accepted or sent a byte
   count_
 };
 
