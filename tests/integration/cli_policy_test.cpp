@@ -399,9 +399,8 @@ TEST_F(CliPolicy, CheckRefusesIdentitiesWhoseUserOrGroupsDoNotExist) {
   const std::string no_user = write("no-user.toml", base + "user = \"ssx-no-such-user\"\n");
   r = ssx({"policy", "check", no_user});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find(no_user +
-                          ": [[identity]] 1 (peer \"spiffe://ssx.test/client\"): user "
-                          "\"ssx-no-such-user\" does not exist on this host"),
+  EXPECT_NE(r.output.find(no_user + ": [[identity]] 1 (peer \"spiffe://ssx.test/client\"): user "
+                                    "\"ssx-no-such-user\" does not exist on this host"),
             std::string::npos)
       << r.output;
 

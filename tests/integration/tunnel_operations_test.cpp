@@ -403,5 +403,22 @@ TEST_F(TunnelOps, AClientThatResetsBeforeSendingIsLoggedAsSuch) {
   EXPECT_EQ(client_->log().find("cleartext-error"), std::string::npos) << client_->log();
 }
 
+TEST_F(TunnelOps, HealthAndReadinessEndpoints) {
+  EchoServer echo;
+  start_pair(echo.port(), {"--metrics", "127.0.0.1:0", "--grace", "30"});
+  const auto port = server_->metrics_port();
+  EXPECT_EQ(http_get(port, "/healthz").rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(http_get(port, "/readyz").rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(http_get(port, "/nothing").rfind("HTTP/1.1 404", 0), 0u);
+  // An open connection keeps the tunnel draining after SIGTERM: not ready, still healthy.
+  Fd open = plain_connect(client_->port());
+  ASSERT_TRUE(send_all(open.get(), "x"));
+  EXPECT_EQ(recv_exactly(open.get(), 1), "x");
+  server_->signal(SIGTERM);
+  ASSERT_TRUE(server_->wait_for_log("stopping:", 10s)) << server_->log();
+  EXPECT_EQ(http_get(port, "/readyz").rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_EQ(http_get(port, "/healthz").rfind("HTTP/1.1 200 OK", 0), 0u);
+}
+
 }  // namespace
 }  // namespace ssx::test

@@ -123,7 +123,8 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   ::epoll_ctl(epoll_fd.fd, EPOLL_CTL_ADD, done_fd.fd, &ev);
   std::unique_ptr<MetricsServer> metrics_server;
   if (metrics_fd)
-    metrics_server = std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics);
+    metrics_server =
+        std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics, shared.stopping);
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < options.workers; ++i) {
