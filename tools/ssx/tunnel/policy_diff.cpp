@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <utility>
 #include <vector>
 
 #include "core/policy_state.hpp"
@@ -74,7 +75,15 @@ std::string describe_changes(const PolicyPicture &before, const PolicyPicture &a
     for (const auto &[key, value] : keys) {
       auto was = old->second.find(key);
       const std::string from = was == old->second.end() ? "" : was->second;
-      if (from != value) changes.push_back(table + " " + key + " " + from + " -> " + value);
+      if (from == value) continue;
+      std::string change = table;
+      change += ' ';
+      change += key;
+      change += ' ';
+      change += from;
+      change += " -> ";
+      change += value;
+      changes.push_back(std::move(change));
     }
   }
   for (const auto &[table, keys] : before.tables) {
