@@ -24,6 +24,10 @@ const char *close_reason_name(CloseReason reason) {
       return "shutdown";
     case CloseReason::client_reset:
       return "client-reset";
+    case CloseReason::shed:
+      return "shed";
+    case CloseReason::idle_timeout:
+      return "idle-timeout";
     default:
       return "unknown";
   }

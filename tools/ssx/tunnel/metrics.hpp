@@ -26,6 +26,8 @@ enum class CloseReason : int {
   cleartext_error,   // the cleartext side reset or failed: secured side aborted (no close_notify)
   shutdown,          // still open when the SIGTERM grace period ran out
   client_reset,      // the client reset the connection before it was accepted or sent a byte
+  shed,              // an unfinished handshake dropped for a newer one (budget or per-source cap)
+  idle_timeout,      // nothing moved either way for the idle timeout: both sides reset
   count_
 };
 
