@@ -48,8 +48,8 @@
 
 #include "command.hpp"
 #include "common/address.hpp"
-#include "common/log_sink.hpp"
 #include "common/handshake_budget.hpp"
+#include "common/log_sink.hpp"
 #include "common/policy_option.hpp"
 #include "common/relay.hpp"
 #include "common/security_json.hpp"

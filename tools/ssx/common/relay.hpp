@@ -119,7 +119,7 @@ class Relay {
   bool peer_eof_ = false;
   bool write_shut_ = false;  // close_notify sent
   bool output_reader_gone_ = false;
-  bool hold_end_ = false;    // see hold_end()
+  bool hold_end_ = false;  // see hold_end()
   std::string error_;
   std::uint64_t bytes_sent_ = 0, bytes_received_ = 0;
 
