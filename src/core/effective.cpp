@@ -1,5 +1,6 @@
 #include "core/effective.hpp"
 
+#include <atomic>
 #include <cerrno>
 
 namespace ssx::core {
@@ -17,6 +18,8 @@ const char *protocol_name(policy::Protocol p) {
       return "unknown";
   }
 }
+
+std::atomic<bool> g_require_client_certificates{false};
 
 std::string rule_label(std::string_view rule) {
   return rule == "defaults" ? std::string("the policy defaults")
@@ -61,6 +64,9 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
 
   e.requirements.app_names = app.names;
   e.requirements.policy_rule = e.rule;
+  e.requirements.require_certificate =
+      query.direction == policy::Direction::inbound && !s.peer_authentication_set &&
+      g_require_client_certificates.load(std::memory_order_relaxed);
   for (const auto &text : s.peer_names) {
     auto name = identity::parse_target_name(text);
     if (!name) return fail(EACCES, rule_label(e.rule) + ": " + name.error().message);
@@ -76,6 +82,10 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
   }
   e.snapshot = std::move(snapshot);
   return e;
+}
+
+void require_client_certificates_by_default(bool on) {
+  g_require_client_certificates.store(on, std::memory_order_relaxed);
 }
 
 }  // namespace ssx::core

@@ -52,6 +52,13 @@ struct Effective {
 Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot> snapshot,
                          const policy::MatchQuery &query, int family);
 
+// require_client_certificates_by_default makes inbound TLS sockets of this process refuse clients
+// without a certificate wherever the matching policy table does not say peer_authentication
+// itself (policy::Settings::peer_authentication_set); where it does, the policy's word stands.
+// For servers whose safe default is mutual authentication (the ssx command's server modes); off
+// unless called. Applies to sockets secured after the call. Thread-safe.
+void require_client_certificates_by_default(bool on);
+
 }  // namespace ssx::core
 
 #endif  // SSX_CORE_EFFECTIVE_HPP

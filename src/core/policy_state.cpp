@@ -22,6 +22,8 @@
 
 #include "core/policy_state.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -206,8 +209,23 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// log_line writes |line| to stderr only if that cannot block: this runs on whatever thread
+// secures a socket (a server's event loop), and a stderr pipe nobody reads must not stall it. A
+// pipe or terminal must have room (POLLOUT) and the line go out in one write of at most
+// PIPE_BUF bytes; otherwise the line is dropped.
 void log_line(const std::string &line) {
-  (void)std::fprintf(stderr, "%s\n", line.c_str());
+  std::string text = line.substr(0, PIPE_BUF - 1) + "\n";
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return;
+  if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+    pollfd p{STDERR_FILENO, POLLOUT, 0};
+    if (::poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return;
+  }
+  if (S_ISSOCK(st.st_mode)) {
+    (void)::send(STDERR_FILENO, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return;
+  }
+  (void)!::write(STDERR_FILENO, text.data(), text.size());
 }
 
 void install(State &s, Candidate c, std::vector<FileStamp> stamps) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "base/text.hpp"
+#include "ossl/inspect.hpp"
 #include "ossl/ossl.hpp"
 
 namespace ssx::ossl {
@@ -195,6 +197,44 @@ Result<void> check_crl_file(const std::string &path) {
   ERR_clear_error();
   if (!crl) return fail(EINVAL, "CRL " + base::quote(path) + " contains no PEM CRL");
   return {};
+}
+
+namespace {
+
+// to_time_t converts an ASN1_TIME to seconds since the epoch (0 when it cannot be read).
+std::time_t to_time_t(const ASN1_TIME *t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return ::timegm(&tm);
+}
+
+}  // namespace
+
+Result<CertificateFacts> inspect_certificate_file(const std::string &path) {
+  ErrorQueueGuard guard;
+  auto leaf = load_leaf(path);
+  if (!leaf) return std::move(leaf).error();
+  X509 *cert = leaf->get();
+  CertificateFacts facts{};
+  UniquePtr<BIO> out(BIO_new(BIO_s_mem()));
+  if (out && X509_NAME_print_ex(out.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char *data = nullptr;
+    const long n = BIO_get_mem_data(out.get(), &data);
+    if (n > 0 && data != nullptr) facts.subject.assign(data, static_cast<std::size_t>(n));
+  }
+  // X509_get_extension_flags caches the parsed extensions; EXFLAG_XKUSAGE says the extended key
+  // usage extension is present, and X509_get_extended_key_usage gives its bits (all set when
+  // absent, as RFC 5280 §4.2.1.12 reads: no restriction).
+  const std::uint32_t flags = X509_get_extension_flags(cert);
+  const std::uint32_t xku = X509_get_extended_key_usage(cert);
+  facts.has_extended_key_usage = (flags & EXFLAG_XKUSAGE) != 0;
+  facts.server_auth = (xku & XKU_SSL_SERVER) != 0;
+  facts.client_auth = (xku & XKU_SSL_CLIENT) != 0;
+  facts.is_ca = X509_check_ca(cert) != 0 && (flags & EXFLAG_CA) != 0;
+  facts.not_before = to_time_t(X509_get0_notBefore(cert));
+  facts.not_after = to_time_t(X509_get0_notAfter(cert));
+  ERR_clear_error();
+  return facts;
 }
 
 }  // namespace ssx::ossl

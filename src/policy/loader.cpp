@@ -395,6 +395,7 @@ Result<void> Loader::set_peer_authentication(std::string_view key, const toml::n
   auto index = choice(key, node, kOptions);
   if (!index) return std::move(index).error();
   s.peer_authentication = kValues[*index];
+  s.peer_authentication_set = true;
   return {};
 }
 

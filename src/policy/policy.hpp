@@ -48,6 +48,10 @@ struct Settings {
   std::string trust_bundle = "system";     // file, directory, or "system"
   std::string crl;                         // PEM path; empty = revocation not checked
   PeerAuthentication peer_authentication = PeerAuthentication::none;  // server side
+  // The file says peer_authentication for this table (or, for a rule, in [defaults]). Programs
+  // that want client certificates unless the administrator decided otherwise read this (see
+  // core::require_client_certificates_by_default).
+  bool peer_authentication_set = false;
   bool require_peer_target_name = true;
   bool allow_insecure = false;
   std::uint32_t handshake_timeout_ms = 10000;

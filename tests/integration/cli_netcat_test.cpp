@@ -133,10 +133,10 @@ TEST_F(CliNetcat, OpensslClientAndListenExchangeDataBothWays) {
   BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0"}, ChildProcess::Stdin::pipe);
   ASSERT_FALSE(listen.port().empty());
   // -quiet implies -ign_eof: s_client stays until the server's close_notify.
-  ChildProcess s_client(
-      {"openssl", "s_client", "-connect", "127.0.0.1:" + listen.port(), "-CAfile", pki_.ca_cert(),
-       "-verify_return_error", "-verify_hostname", "localhost", "-tls1_3", "-quiet"},
-      ChildProcess::Stdin::pipe);
+  ChildProcess s_client({"openssl", "s_client", "-connect", "127.0.0.1:" + listen.port(), "-CAfile",
+                         pki_.ca_cert(), "-verify_return_error", "-verify_hostname", "localhost",
+                         "-tls1_3", "-quiet", "-cert", client_.cert, "-key", client_.key},
+                        ChildProcess::Stdin::pipe);
 
   ASSERT_TRUE(s_client.write_input("hello from s_client\n", kWait));
   EXPECT_TRUE(listen.child().wait_for_output("hello from s_client\n", kWait)) << listen.output();

@@ -312,5 +312,110 @@ TEST_F(CliPolicy, ExplainUsesTheProcessPolicyAndReportsUsageErrors) {
             "ssx: " + broken + ":1:11: unsupported policy version 2 (this ssx reads version 1)\n");
 }
 
+// --- check: certificates fit for their use, accounts that exist --------------------------------
+
+// rule_with writes a policy with one [[rule]] of |direction| whose certificate is |creds|.
+std::string rule_with(const TestPki &pki, const std::string &direction,
+                      const CredentialFiles &creds, const std::string &tail = "") {
+  return "version = 1\n[defaults]\ntrust_bundle = " + toml_quote(pki.ca_cert()) +
+         "\n[[rule]]\nname = \"r\"\ndirection = \"" + direction +
+         "\"\ncertificate = " + toml_quote(creds.cert) +
+         "\nprivate_key = " + toml_quote(creds.key) + "\n" + tail;
+}
+
+TEST_F(CliPolicy, CheckRefusesCertificatesUnfitForTheirUse) {
+  // Fit: a server certificate for inbound sockets, a client certificate for outbound ones.
+  for (const auto &[direction, creds] :
+       {std::pair{"inbound", server_}, std::pair{"outbound", client_}}) {
+    const std::string path = write("fit.toml", rule_with(pki_, direction, creds));
+    auto r = ssx({"policy", "check", path});
+    EXPECT_EQ(r.exit_code, 0) << direction << "\n" << r.output;
+  }
+  struct Case {
+    const char *label;
+    std::string direction;
+    CredentialFiles creds;
+    std::string expected;
+  };
+  CredentialFiles ca;
+  ca.cert = dir_.file("ca-as-leaf.crt");
+  ca.key = dir_.file("ca-as-leaf.key");
+  write_text(ca.cert, pki_.authority().cert_pem());
+  write_text(ca.key, pki_.authority().key_pem(), 0600);
+  pki::LeafRequest old = TestPki::server_request();
+  old.validity = {-2 * 86400, -86400};
+  const std::vector<Case> cases = {
+      {"client certificate on inbound sockets", "inbound", client_,
+       "rule \"r\": certificate \"" + client_.cert +
+           "\" is used by inbound sockets (a server certificate) but its extendedKeyUsage has no "
+           "serverAuth: clients will refuse it"},
+      {"server certificate on outbound sockets", "outbound", server_,
+       "rule \"r\": certificate \"" + server_.cert +
+           "\" is used by outbound sockets (a client certificate) but its extendedKeyUsage has no "
+           "clientAuth: servers will refuse it"},
+      {"CA certificate as a leaf", "inbound", ca,
+       "rule \"r\": certificate \"" + ca.cert + "\" is a CA certificate (basicConstraints " +
+           "CA:TRUE), not a leaf"},
+      {"expired", "inbound", pki_.issue("expired", old), "rule \"r\": certificate \""},
+  };
+  for (const auto &c : cases) {
+    const std::string path = write("unfit.toml", rule_with(pki_, c.direction, c.creds));
+    auto r = ssx({"policy", "check", path});
+    EXPECT_EQ(r.exit_code, 2) << c.label << "\n" << r.output;
+    EXPECT_NE(r.output.find(path + ": " + c.expected), std::string::npos) << c.label << "\n"
+                                                                          << r.output;
+    EXPECT_NE(r.output.find("ssx: " + path + " is not a valid policy\n"), std::string::npos)
+        << c.label << "\n"
+        << r.output;
+  }
+  const std::string path = write("expired.toml", rule_with(pki_, "inbound", pki_.issue("e2", old)));
+  EXPECT_NE(ssx({"policy", "check", path}).output.find(" expired on "), std::string::npos);
+}
+
+TEST_F(CliPolicy, CheckWarnsAboutACertificateThatExpiresWithin30Days) {
+  pki::LeafRequest soon = TestPki::server_request();
+  soon.validity = {-3600, 10 * 86400 - 60};
+  const std::string path = write("soon.toml", rule_with(pki_, "inbound", pki_.issue("soon", soon)));
+  auto r = ssx({"policy", "check", path});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ssx: warning: " + path + ": rule \"r\": certificate \""),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("expires in 9 days, on "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(path + ": valid: 1 rule"), std::string::npos) << r.output;
+
+  // 60 days left: no warning.
+  pki::LeafRequest later = TestPki::server_request();
+  later.validity = {-3600, 60 * 86400};
+  const std::string fine =
+      write("later.toml", rule_with(pki_, "inbound", pki_.issue("later", later)));
+  r = ssx({"policy", "check", fine});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("warning"), std::string::npos) << r.output;
+}
+
+TEST_F(CliPolicy, CheckRefusesIdentitiesWhoseUserOrGroupsDoNotExist) {
+  const std::string base = "version = 1\n[[identity]]\npeer = \"spiffe://ssx.test/client\"\n";
+  const std::string good = write("good.toml", base + "user = \"root\"\ngroups = [\"root\"]\n");
+  auto r = ssx({"policy", "check", good});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  const std::string no_user = write("no-user.toml", base + "user = \"ssx-no-such-user\"\n");
+  r = ssx({"policy", "check", no_user});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(no_user + ": [[identity]] 1 (peer \"spiffe://ssx.test/client\"): user "
+                                    "\"ssx-no-such-user\" does not exist on this host"),
+            std::string::npos)
+      << r.output;
+
+  const std::string no_group =
+      write("no-group.toml", base + "user = \"root\"\ngroups = [\"ssx-no-such-group\"]\n");
+  r = ssx({"policy", "check", no_group});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("group \"ssx-no-such-group\" does not exist on this host"),
+            std::string::npos)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace ssx::test

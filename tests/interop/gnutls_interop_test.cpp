@@ -98,7 +98,8 @@ TEST_F(GnutlsServerTest, ServerRequiringAClientCertificateRefusesUsWithoutOne) {
       server_creds_, {"--require-client-cert", "--verify-client-cert", "--x509cafile",
                       pki_.ca_cert(), "--priority", kOnlyTls13});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {"localhost"}, EKEYREJECTED, "peer rejected our certificate");
+  expect_refused(server.port, {"localhost"}, EKEYREJECTED,
+                 "the server requires a client certificate, and none was sent");
   EXPECT_TRUE(server.process->wait_for_output("Certificate is required", kPeerTimeout))
       << server.process->output();
 }

@@ -70,7 +70,8 @@ TEST_F(OpensslServerTest, ServerRequiringAClientCertificateRefusesUsWithoutOne) 
       server_creds_,
       {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {"localhost"}, EKEYREJECTED, "peer rejected our certificate");
+  expect_refused(server.port, {"localhost"}, EKEYREJECTED,
+                 "the server requires a client certificate, and none was sent");
   EXPECT_TRUE(server.process->wait_for_output("peer did not return a certificate", kPeerTimeout))
       << server.process->output();
 }

@@ -14,6 +14,7 @@
 
 #include "command.hpp"
 #include "common/address.hpp"
+#include "common/connection_failure.hpp"
 #include "common/policy_option.hpp"
 #include "common/relay.hpp"
 #include "common/security_json.hpp"
@@ -42,14 +43,22 @@ void run_connect(const ConnectOptions &opts) {
   if (names.empty()) names.push_back(target.host);
   const std::string where = format_host_port(target.host, target.port);
   auto connected = Socket::connect(target.host, target.port, settings_from(opts.security, names));
-  if (!connected) {
-    const std::string &reason = connected.error().message;
-    // connect(2) failures already name the address ("connect to 127.0.0.1:1: Connection
-    // refused"); handshake failures do not.
-    failure(reason.rfind("connect to ", 0) == 0 ? reason
-                                                : "cannot connect to " + where + ": " + reason);
-  }
+  if (!connected) failure(connection_failure(where, connected.error().message));
   Socket socket = std::move(*connected);
+
+  if (opts.security.allow_insecure || opts.json) {
+    SecurityInfo info = check(socket.query_security());
+    if (info.protocol == SSX_PROTOCOL_NONE) {
+      // Cleartext was allowed (by --allow-insecure and the policy) and the peer took it: say so
+      // every time, since nothing the user sees otherwise would tell.
+      (void)std::fprintf(stderr,
+                         "ssx: warning: %s does not speak TLS; connected in CLEARTEXT "
+                         "(--allow-insecure, policy rule \"%s\"): nothing is encrypted and the "
+                         "peer is not authenticated\n",
+                         where.c_str(), info.policy_rule.c_str());
+      (void)std::fflush(stderr);
+    }
+  }
 
   if (opts.json) {
     SecurityInfo info = check(socket.query_security());
@@ -60,6 +69,13 @@ void run_connect(const ConnectOptions &opts) {
 
   Relay relay(socket.native_handle(), Relay::Local{});
   const std::string error = run_relay(relay);
+  if (!error.empty() && relay.output_reader_gone()) {
+    // The reader of standard output left (`ssx connect ... | head -1`): it had what it wanted.
+    // Exit quietly, as cat does; the peer sees a reset, not a clean end, since we did not read
+    // all it sent.
+    (void)ssx_abort(socket.release());
+    return;
+  }
   if (!error.empty()) failure(where + ": " + error);
 }
 

@@ -49,10 +49,12 @@
 #include "command.hpp"
 #include "common/address.hpp"
 #include "common/handshake_budget.hpp"
+#include "common/log_sink.hpp"
 #include "common/policy_option.hpp"
 #include "common/relay.hpp"
 #include "common/security_json.hpp"
 #include "common/security_options.hpp"
+#include "common/server_policy.hpp"
 #include "common/spawn.hpp"
 #include "ssx/ssx.hpp"
 
@@ -97,9 +99,15 @@ std::string accept_failure(int err) {
          ssx_last_error();
 }
 
+// The listener's log: standard error, written only when that cannot block, so that a log
+// nobody reads never stops the server (lines that cannot be written are dropped and counted).
+StderrLog &log() {
+  static StderrLog instance;
+  return instance;
+}
+
 void warn(const std::string &message) {
-  (void)std::fprintf(stderr, "ssx: %s\n", message.c_str());
-  (void)std::fflush(stderr);
+  log().line(message);
 }
 
 class Server {
@@ -155,6 +163,8 @@ class Server {
   bool listener_open_ = true;
   bool accepted_one_ = false;
   std::chrono::steady_clock::time_point accept_paused_until_{};
+  std::chrono::steady_clock::time_point accept_warned_at_{};
+  unsigned long accept_warnings_suppressed_ = 0;
   std::list<Connection> connections_;
   std::string once_error_;
 };
@@ -215,7 +225,20 @@ void Server::accept_all() {
       if (err == EINTR || err == ECONNABORTED) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors or memory: wait for connections to end instead of spinning.
-        warn(std::string("warning: cannot accept: ") + ssx_last_error());
+        // Rate-limited: this repeats every second for as long as descriptors are short.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - accept_warned_at_ >= std::chrono::seconds(10)) {
+          std::string text = std::string("warning: cannot accept: ") + ssx_last_error();
+          if (accept_warnings_suppressed_ > 0) {
+            text += " (" + std::to_string(accept_warnings_suppressed_) +
+                    " more like this in the last 10 s not logged)";
+          }
+          warn(text);
+          accept_warned_at_ = now;
+          accept_warnings_suppressed_ = 0;
+        } else {
+          ++accept_warnings_suppressed_;
+        }
         accept_paused_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
         return;
       }
@@ -383,8 +406,7 @@ void Server::on_established(Connection &c) {
   c.last_active = std::chrono::steady_clock::now();
   if (opts_.json) {
     const std::string line = security_json(*info).dump() + "\n";
-    (void)std::fputs(line.c_str(), stderr);
-    (void)std::fflush(stderr);
+    log().raw(line);
   }
   if (opts_.exec) {
     start_command(c, *info);
@@ -504,6 +526,16 @@ void run_listen(ListenOptions &opts) {
   if (!listener) {
     failure("cannot listen on " + format_host_port(where.host, where.port) + ": " +
             listener.error().message);
+  }
+  {
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    if (getsockname(listener->native_handle(), reinterpret_cast<sockaddr *>(&local), &local_len) ==
+        0) {
+      check_server_policy(reinterpret_cast<sockaddr *>(&local),
+                          format_address(reinterpret_cast<sockaddr *>(&local)),
+                          !opts.security.names.empty());
+    }
   }
   warn("listening on " + local_address_of(listener->native_handle()));
   Server server(opts, std::move(*listener));

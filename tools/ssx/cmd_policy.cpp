@@ -7,8 +7,10 @@
 // that applies to it.
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,6 +31,7 @@
 #include "base/text.hpp"
 #include "command.hpp"
 #include "core/policy_state.hpp"
+#include "ossl/inspect.hpp"
 #include "policy/policy.hpp"
 
 namespace ssx::cli {
@@ -79,8 +83,132 @@ policy::Policy load(const std::string &path, bool print_diagnostic) {
   throw CommandError(code, f.message);
 }
 
+// Findings are what check reports beyond what the loader refuses: problems (exit 2) and warnings
+// (exit 0), one line each.
+struct Findings {
+  std::vector<std::string> problems;
+  std::vector<std::string> warnings;
+};
+
+constexpr std::time_t kExpiryWarning = 30LL * 24 * 3600;
+
+std::string utc_date(std::time_t t) {
+  struct tm tm {};
+  ::gmtime_r(&t, &tm);
+  char text[32];
+  (void)std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return text;
+}
+
+// check_certificate looks at the certificate a table names for what the loader does not refuse
+// but a handshake would: the wrong extended key usage for the directions the table serves, a CA
+// certificate in place of a leaf, an expired one (a problem) or one about to expire (a warning).
+void check_certificate(const std::string &table, const policy::Settings &s,
+                       std::optional<policy::Direction> direction, Findings &out) {
+  if (s.certificate.empty()) return;
+  auto facts = ossl::inspect_certificate_file(s.certificate);
+  if (!facts) {
+    out.problems.push_back(table + ": " + facts.error().message);
+    return;
+  }
+  const std::string cert = "certificate " + base::quote(s.certificate);
+  const bool inbound = !direction || *direction == policy::Direction::inbound;
+  const bool outbound = !direction || *direction == policy::Direction::outbound;
+  if (facts->is_ca) {
+    out.problems.push_back(table + ": " + cert + " is a CA certificate (basicConstraints " +
+                           "CA:TRUE), not a leaf; name the certificate issued to this host");
+  }
+  if (facts->has_extended_key_usage) {
+    if (!facts->server_auth && !facts->client_auth) {
+      out.problems.push_back(table + ": " + cert +
+                             " allows neither TLS server nor TLS client authentication "
+                             "(extendedKeyUsage has no serverAuth or clientAuth)");
+    } else if (inbound && !outbound && !facts->server_auth) {
+      out.problems.push_back(table + ": " + cert +
+                             " is used by inbound sockets (a server certificate) but its "
+                             "extendedKeyUsage has no serverAuth: clients will refuse it");
+    } else if (outbound && !inbound && !facts->client_auth) {
+      out.problems.push_back(table + ": " + cert +
+                             " is used by outbound sockets (a client certificate) but its "
+                             "extendedKeyUsage has no clientAuth: servers will refuse it");
+    }
+  }
+  const std::time_t now = std::time(nullptr);
+  if (facts->not_after <= now) {
+    out.problems.push_back(table + ": " + cert + " expired on " + utc_date(facts->not_after));
+  } else if (facts->not_before > now) {
+    out.problems.push_back(table + ": " + cert + " is not valid before " +
+                           utc_date(facts->not_before));
+  } else if (facts->not_after - now < kExpiryWarning) {
+    const long days = static_cast<long>((facts->not_after - now) / std::time_t{24 * 3600});
+    out.warnings.push_back(table + ": " + cert + " expires in " + std::to_string(days) +
+                           (days == 1 ? " day" : " days") + ", on " + utc_date(facts->not_after));
+  }
+}
+
+bool user_exists(const std::string &name) {
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd *found = nullptr;
+  return ::getpwnam_r(name.c_str(), &pw, buffer.data(), buffer.size(), &found) == 0 &&
+         found != nullptr;
+}
+
+bool group_exists(const std::string &name) {
+  if (!name.empty() &&
+      std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return true;  // a number: a gid needs no entry
+  }
+  std::vector<char> buffer(65536);
+  group gr{};
+  group *found = nullptr;
+  return ::getgrnam_r(name.c_str(), &gr, buffer.data(), buffer.size(), &found) == 0 &&
+         found != nullptr;
+}
+
+// check_identities looks up each [[identity]]'s user and groups: the loader accepts names that do
+// not exist (accounts may be created later), so check says so before a peer maps to nothing.
+void check_identities(const policy::Policy &p, Findings &out) {
+  for (std::size_t i = 0; i < p.identities.size(); ++i) {
+    const auto &id = p.identities[i];
+    const std::string table = "[[identity]] " + std::to_string(i + 1) + " (peer " +
+                              base::quote(id.peer + (id.prefix ? "*" : "")) + ")";
+    if (id.user && !user_exists(*id.user)) {
+      out.problems.push_back(table + ": user " + base::quote(*id.user) +
+                             " does not exist on this host");
+    }
+    if (id.groups) {
+      for (const auto &g : *id.groups) {
+        if (!group_exists(g)) {
+          out.problems.push_back(table + ": group " + base::quote(g) +
+                                 " does not exist on this host");
+        }
+      }
+    }
+  }
+}
+
 void run_check(const CheckOptions &opts) {
   policy::Policy p = load(opts.file, true);
+  Findings findings;
+  check_certificate("[defaults]", p.defaults, std::nullopt, findings);
+  for (const auto &rule : p.rules) {
+    // A certificate a rule inherits from [defaults] is checked once, as [defaults] (which serves
+    // both directions, so only a certificate fit for neither is a problem there).
+    if (rule.settings.certificate == p.defaults.certificate) continue;
+    check_certificate("rule " + base::quote(rule.name), rule.settings, rule.match.direction,
+                      findings);
+  }
+  check_identities(p, findings);
+  for (const auto &w : findings.warnings) {
+    (void)std::fprintf(stderr, "ssx: warning: %s: %s\n", opts.file.c_str(), w.c_str());
+  }
+  if (!findings.problems.empty()) {
+    for (const auto &problem : findings.problems) {
+      (void)std::fprintf(stderr, "%s: %s\n", opts.file.c_str(), problem.c_str());
+    }
+    throw CommandError(kExitUsage, opts.file + " is not a valid policy");
+  }
   const std::size_t rules = p.rules.size();
   const auto denying = std::count_if(p.rules.begin(), p.rules.end(),
                                      [](const policy::Rule &r) { return r.settings.deny; });
@@ -458,6 +586,11 @@ void register_policy(CLI::App &app) {
       "Validate a policy file as ssx loads it, credential files and TLS contexts included");
   check_cmd->add_option("FILE", check_opts->file, "The policy file")->required();
   check_cmd->footer(
+      "\nBeyond what loading checks, it refuses certificates unfit for their use (a rule for "
+      "inbound\n"
+      "sockets whose certificate lacks serverAuth, outbound without clientAuth, a CA certificate\n"
+      "as a leaf, expired) and [[identity]] users or groups that do not exist; a certificate\n"
+      "expiring within 30 days is a warning.\n"
       "\nExit status: 0 when FILE is valid (a one-line summary on stdout), 2 when it is not (the\n"
       "first error on stderr as FILE:LINE:COLUMN: message), 1 when FILE cannot be read.\n"
       "\nExample:\n"

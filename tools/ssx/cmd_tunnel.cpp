@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "command.hpp"
+#include "common/server_policy.hpp"
 #include "ssx/ssx.h"
 #include "tunnel/systemd.hpp"
 #include "tunnel/tunnel.hpp"
@@ -39,6 +40,9 @@ struct TunnelArgs {
   unsigned keepalive = 60;
   double grace = 30;
   double setup_timeout = 30;
+  bool reuseport = false;
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 tunnel::SocketAddress resolve_option(const char *option, const tunnel::HostPort &hp, bool passive) {
@@ -134,10 +138,18 @@ void run_tunnel(const TunnelArgs &args) {
   options.keepalive = args.keepalive;
   options.grace = seconds_option(args.grace);
   options.setup_timeout = seconds_option(args.setup_timeout);
+  options.reuseport = args.reuseport;
+  (void)tunnel::parse_log_format(args.log_format, options.log_format);  // checked by CLI11
+  (void)tunnel::parse_log_level(args.log_level, options.log_level);
 
   // The policy is loaded before anything listens: a broken file is a configuration error.
   tunnel::PolicySource policy(options.policy);
   check(policy.load(), kExitUsage);
+  if (options.mode == tunnel::Mode::server) {
+    check_server_policy(options.listen_address.get(),
+                        tunnel::format_address(options.listen_address.get()),
+                        !options.names.empty());
+  }
   check(tunnel::run(options, policy));
 }
 
@@ -203,6 +215,20 @@ void register_tunnel(CLI::App &app) {
                   "Seconds a connection may take to connect and handshake (the policy's "
                   "handshake_timeout_ms applies within it)")
       ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_flag("--reuseport", args->reuseport,
+                "Share the listening port with other processes that also set SO_REUSEPORT "
+                "(e.g. a second tunnel for a restart without a gap); without it the port is "
+                "this tunnel's alone and a port in use is an error");
+  cmd->add_option("--log-format", args->log_format,
+                  "Log lines on stderr as text (RFC 3339 time first) or json (one object per "
+                  "line)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--log-level", args->log_level,
+                  "Least severe lines logged: debug, info (every connection), warning (failed "
+                  "connections), error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();
   cmd->footer(
       "\nSignals: SIGHUP reloads the policy and credentials (open connections keep theirs); "

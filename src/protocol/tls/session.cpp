@@ -123,7 +123,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
     }
   } else {
     // Names required of clients imply that a client certificate is required.
-    if (names) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    if (names || s->requirements_.require_certificate)
+      mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_set_accept_state(ssl);
   }
   SSL_set_verify(ssl, mode, verify_callback);
@@ -251,13 +252,29 @@ Failure Session::handshake_failure(int ssl_error) {
     case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
       return with_detail(EKEYREJECTED, "peer rejected our certificate (" + alert + ")");
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      return refused_for_no_certificate(alert);
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
       return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
     default:
       return with_detail(EPROTO, "TLS handshake failed");
   }
+}
+
+Failure Session::refused_for_no_certificate(const std::string &alert) {
+  if (SSL_get_certificate(ssl_.get()) == nullptr) {
+    const std::string table = requirements_.policy_rule == "defaults"
+                                  ? std::string("[defaults]")
+                                  : "rule \"" + requirements_.policy_rule + "\"";
+    return with_detail(EKEYREJECTED,
+                       "the server requires a client certificate, and none was sent: the "
+                       "policy (" +
+                           table + ") gives this connection no certificate (" + alert + ")");
+  }
+  return with_detail(
+      EKEYREJECTED,
+      "the server requires a client certificate and did not accept ours (" + alert + ")");
 }
 
 Failure Session::io_failure(int ssl_error, const char *operation) {
@@ -284,10 +301,12 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
   switch (reason) {
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      // A TLS 1.3 client learns only now that the server wanted a certificate (RFC 8446 §4.4.2.4).
+      return refused_for_no_certificate(ERR_reason_error_string(e));
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
       // TLS 1.3 clients learn that the server refused their certificate only now (RFC 8446
       // §4.4.2.4).
       return with_detail(EKEYREJECTED, std::string("peer rejected our certificate (") +

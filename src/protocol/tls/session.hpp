@@ -28,6 +28,9 @@ struct PeerRequirements {
   std::vector<identity::TargetName> app_names;
   std::vector<identity::TargetName> policy_names;
   std::string policy_rule;
+  // Server side: refuse a client without a certificate even when the policy does not ask for
+  // one (core::require_client_certificates_by_default).
+  bool require_certificate = false;
 };
 
 // Details is what the query reports about an established session.
@@ -98,6 +101,9 @@ class Session {
   Failure handshake_failure(int ssl_error);
   std::string recheck_resumed_names();  // "" when the names hold
   Failure io_failure(int ssl_error, const char *operation);
+  // refused_for_no_certificate: a client that sent no certificate and was refused for it (TLS
+  // 1.3 certificate_required) is told so, not "peer rejected our certificate".
+  Failure refused_for_no_certificate(const std::string &alert);
   friend int verify_callback(int preverify_ok, X509_STORE_CTX *store);
 
   // PeerFacts is what details() derives from the peer's certificate, kept after its first call.

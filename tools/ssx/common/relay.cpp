@@ -180,6 +180,7 @@ bool Relay::write_output() {
     output_gone();
     return true;
   }
+  if (errno == EPIPE) output_reader_gone_ = true;
   fail("cannot write " + local_.out_name + ": " + std::strerror(errno));
   return false;
 }

@@ -76,6 +76,10 @@ class Relay {
   bool peer_closed() const { return peer_eof_; }
   bool local_input_ended() const { return in_eof_; }
 
+  // output_reader_gone: the relay failed because nobody reads the local output any more (EPIPE:
+  // `ssx connect ... | head -1`), not because something went wrong with the connection.
+  bool output_reader_gone() const { return output_reader_gone_; }
+
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   std::uint64_t bytes_received() const { return bytes_received_; }
 
@@ -114,7 +118,8 @@ class Relay {
   short send_wants_ = POLLOUT;
   bool peer_eof_ = false;
   bool write_shut_ = false;  // close_notify sent
-  bool hold_end_ = false;    // see hold_end()
+  bool output_reader_gone_ = false;
+  bool hold_end_ = false;  // see hold_end()
   std::string error_;
   std::uint64_t bytes_sent_ = 0, bytes_received_ = 0;
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "address.hpp"
+#include "common/connection_failure.hpp"
 #include "errno_name.hpp"
 #include "log.hpp"
 #include "ssx/ssx.h"
@@ -72,7 +73,8 @@ void Connection::start_dial() {
   auto &counters = host_.counters();
   // A failed dial counts as a handshake failure when it is the secured one (client mode: TCP
   // connect and TLS handshake are one ssx_connect), else as a connect failure.
-  auto dial_failed = [&](int err, const std::string &message) {
+  auto dial_failed = [&](int err, const std::string &reason) {
+    const std::string message = connection_failure(format_address(o.to_address.get()), reason);
     if (secured) {
       WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
       end(CloseReason::handshake_failed, false, err, message);
@@ -126,9 +128,7 @@ void Connection::start_dial() {
     dialled_.setup_wait = secured ? wants_or(fd, POLLOUT) : POLLOUT;
     return;
   }
-  dial_failed(err, secured ? std::string(ssx_last_error())
-                           : "connect to " + format_address(o.to_address.get()) + ": " +
-                                 std::strerror(err));
+  dial_failed(err, secured ? std::string(ssx_last_error()) : std::string(std::strerror(err)));
 }
 
 bool Connection::step_handshake(Endpoint &e) {
@@ -143,7 +143,12 @@ bool Connection::step_handshake(Endpoint &e) {
   }
   const int err = errno;
   WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, err), 1);
-  end(CloseReason::handshake_failed, false, err, ssx_last_error());
+  std::string reason = ssx_last_error();
+  // The dialled hop (client mode) says where it failed to connect, as `ssx connect` does.
+  if (&e == &dialled_) {
+    reason = connection_failure(format_address(host_.options().to_address.get()), reason);
+  }
+  end(CloseReason::handshake_failed, false, err, reason);
   return false;
 }
 
@@ -177,8 +182,8 @@ void Connection::advance_setup() {
       if (err != 0) {
         WorkerCounters::add(WorkerCounters::slot(counters.connect_failures, err), 1);
         end(CloseReason::connect_failed, false, err,
-            "connect to " + format_address(host_.options().to_address.get()) + ": " +
-                std::strerror(err));
+            connection_failure(format_address(host_.options().to_address.get()),
+                               std::strerror(err)));
         return;
       }
       sockaddr_storage peer{};
@@ -250,6 +255,40 @@ bool Connection::forward(Direction &d, std::atomic<std::uint64_t> &counter) {
 }
 
 void Connection::io_failed(Endpoint &e, const IoResult &r, bool reading) {
+  const bool gone = r.error == EPIPE || r.error == ECONNRESET || r.error == ENOTCONN;
+  if (!e.secured && !reading && gone && !e.read_eof) {
+    // A write that fails because the other end has gone may have raced with its FIN still
+    // queued on our side: read what is left first, to tell "answered and closed" from a reset.
+    Direction &from = &e == &dialled_ ? out_ : in_;
+    BufferPool &pool = host_.pool();
+    while (!from.buffer.full()) {
+      IoResult got = e.read(from.buffer.writable(pool));
+      if (got.n > 0) {
+        from.buffer.commit(static_cast<size_t>(got.n));
+        continue;
+      }
+      if (got.n == 0) e.read_eof = true;
+      break;
+    }
+    if (from.buffer.empty()) from.buffer.reset(pool);
+  }
+  if (!e.secured && !reading && e.read_eof && gone) {
+    // The cleartext side ended its stream (FIN) and then took no more (a reset, or a socket
+    // already closed): an HTTP service that answers "501" and closes without reading the rest of
+    // the request. That is how it chose to end; not a failure. Drop what it will not read, stop
+    // reading for it, and let what it sent finish its way out; the connection then ends in order.
+    Direction &into = &e == &dialled_ ? in_ : out_;
+    into.buffer.reset(host_.pool());
+    into.src->read_eof = true;
+    e.write_shut = true;
+    early_close_ = true;
+    return;
+  }
+  if (!e.secured && &e == &accepted_ && gone && in_.bytes == 0 && out_.bytes == 0) {
+    end(CloseReason::client_reset, false, r.error,
+        "the client reset the connection before sending anything");
+    return;
+  }
   CloseReason reason = CloseReason::cleartext_error;
   if (e.secured) {
     // ECONNRESET from ssx_recv: the stream ended without close_notify, so what arrived may be
@@ -287,7 +326,10 @@ void Connection::pump() {
       return;
     }
   }
-  if (in_.finished() && out_.finished()) end(CloseReason::done, true);
+  if (in_.finished() && out_.finished()) {
+    end(CloseReason::done, true, 0,
+        early_close_ ? "the cleartext side closed before reading all that was sent to it" : "");
+  }
 }
 
 void Connection::on_event(Endpoint &e, unsigned events) {
@@ -350,6 +392,13 @@ void Connection::shed(const std::string &why) {
 }
 
 void Connection::reject(int error, const std::string &message) {
+  if (error == ENOTCONN) {
+    // ssx_accept found the connection already gone (getpeername: ENOTCONN): the client reset it
+    // while it waited in the accept queue. Not a handshake that failed.
+    end(CloseReason::client_reset, false, ECONNRESET,
+        "the client reset the connection before it was accepted");
+    return;
+  }
   WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, error), 1);
   end(CloseReason::handshake_failed, false, error, message);
 }
@@ -383,18 +432,20 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
   WorkerCounters::add(counters.closes[static_cast<size_t>(reason)], 1);
   WorkerCounters::add(counters.closed, 1);
 
-  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-  char duration[32];
-  (void)std::snprintf(duration, sizeof duration, "%.3fs", seconds);
-  std::string text = "conn=" + std::to_string(id_) +
-                     " client=" + format_address(reinterpret_cast<const sockaddr *>(&client_)) +
-                     " peer=" + (peer_principal_.empty() ? "-" : quote(peer_principal_)) +
-                     " rule=" + (rule_.empty() ? "-" : quote(rule_)) +
-                     " in=" + std::to_string(in_.bytes) + " out=" + std::to_string(out_.bytes) +
-                     " duration=" + duration + " close=" + close_reason_name(reason);
-  if (error != 0) text += " error=" + errno_name(error);
-  if (!message.empty()) text += " reason=" + quote(message);
-  host_.log().line(text);
+  ConnectionRecord record;
+  record.id = id_;
+  record.peer_address = format_address(reinterpret_cast<const sockaddr *>(&client_));
+  record.principal = peer_principal_;
+  record.rule = rule_;
+  record.bytes_in = in_.bytes;
+  record.bytes_out = out_.bytes;
+  record.duration_s = std::chrono::duration<double>(Clock::now() - started_).count();
+  record.close = close_reason_name(reason);
+  if (error != 0) record.error = errno_name(error);
+  record.reason = message;
+  const bool normal = reason == CloseReason::done || reason == CloseReason::shutdown ||
+                      reason == CloseReason::client_reset;
+  host_.log().connection(normal ? LogLevel::info : LogLevel::warning, record);
   host_.retire(this);
 }
 

@@ -117,6 +117,7 @@ class Connection {
   bool moved_ = false;                         // bytes moved since the last tick
   bool setting_up_ = true;
   bool closed_ = false;
+  bool early_close_ = false;  // the cleartext side closed before taking all it was sent
 };
 
 }  // namespace ssx::cli::tunnel

@@ -22,6 +22,8 @@ const char *close_reason_name(CloseReason reason) {
       return "cleartext-error";
     case CloseReason::shutdown:
       return "shutdown";
+    case CloseReason::client_reset:
+      return "client-reset";
     case CloseReason::shed:
       return "shed";
     case CloseReason::idle_timeout:
@@ -130,6 +132,9 @@ std::string Metrics::render() const {
          "Policy reloads (SIGHUP), by result; a failed reload keeps the previous policy.");
   sample(out, "ssx_tunnel_policy_reloads_total{result=\"ok\"}", load(reloads_ok));
   sample(out, "ssx_tunnel_policy_reloads_total{result=\"error\"}", load(reloads_failed));
+  header(out, "ssx_tunnel_policy_auto_reloads_total", "counter",
+         "Policy reloads the library made by itself because a file the policy names changed.");
+  sample(out, "ssx_tunnel_policy_auto_reloads_total", load(auto_reloads));
   header(out, "ssx_tunnel_log_lines_dropped_total", "counter",
          "Log lines dropped because stderr did not keep up.");
   sample(out, "ssx_tunnel_log_lines_dropped_total", load(log_lines_dropped));

@@ -25,6 +25,7 @@ enum class CloseReason : int {
   tls_error,         // the secured side failed otherwise (corrupt records, reset while sending)
   cleartext_error,   // the cleartext side reset or failed: secured side aborted (no close_notify)
   shutdown,          // still open when the SIGTERM grace period ran out
+  client_reset,      // the client reset the connection before it was accepted or sent a byte
   shed,              // an unfinished handshake dropped for a newer one (budget or per-source cap)
   idle_timeout,      // nothing moved either way for the idle timeout: both sides reset
   count_
@@ -60,6 +61,7 @@ class Metrics {
   WorkerCounters &worker(unsigned index) { return *workers_[index]; }
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  std::atomic<std::uint64_t> auto_reloads{0};  // the library's reloads when a file changed
   std::atomic<std::uint64_t> log_lines_dropped{0};
 
   // render returns the Prometheus text exposition format (version 0.0.4).

@@ -21,8 +21,9 @@ std::string http_response(const char *status, const std::string &body) {
 
 }  // namespace
 
-MetricsServer::MetricsServer(int epoll_fd, int listen_fd, const Metrics &metrics)
-    : epoll_fd_(epoll_fd), listen_fd_(listen_fd), metrics_(metrics) {
+MetricsServer::MetricsServer(int epoll_fd, int listen_fd, const Metrics &metrics,
+                             const std::atomic<bool> &stopping)
+    : epoll_fd_(epoll_fd), listen_fd_(listen_fd), metrics_(metrics), stopping_(stopping) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &listener_tag_;
@@ -70,8 +71,18 @@ std::string MetricsServer::respond(const std::string &request) const {
   if (method != "GET" && method != "HEAD") {
     return http_response("405 Method Not Allowed", "only GET\n");
   }
-  if (path != "/metrics" && path != "/") return http_response("404 Not Found", "try /metrics\n");
-  std::string response = http_response("200 OK", metrics_.render());
+  std::string response;
+  if (path == "/healthz") {
+    response = http_response("200 OK", "ok\n");
+  } else if (path == "/readyz") {
+    response = stopping_.load(std::memory_order_acquire)
+                   ? http_response("503 Service Unavailable", "draining\n")
+                   : http_response("200 OK", "ready\n");
+  } else if (path == "/metrics" || path == "/") {
+    response = http_response("200 OK", metrics_.render());
+  } else {
+    return http_response("404 Not Found", "try /metrics, /healthz or /readyz\n");
+  }
   if (method == "HEAD") response.resize(response.find("\r\n\r\n") + 4);
   return response;
 }

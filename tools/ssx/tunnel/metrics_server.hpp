@@ -1,4 +1,6 @@
-// tools/ssx/tunnel/metrics_server.hpp — GET /metrics over plain HTTP/1.x on a loopback port.
+// tools/ssx/tunnel/metrics_server.hpp — GET /metrics, /healthz and /readyz over plain HTTP/1.x
+// on a loopback port. /healthz answers 200 while the process runs its loop; /readyz 200 while the
+// tunnel accepts connections and 503 once it drains after SIGTERM (take it out of rotation).
 //
 // Runs on the tunnel's main thread, non-blocking, in the main epoll: a scrape never waits on a
 // worker (counters are atomics) and a slow or silent client cannot hold the endpoint (a few
@@ -7,6 +9,7 @@
 #ifndef SSX_TOOLS_SSX_TUNNEL_METRICS_SERVER_HPP
 #define SSX_TOOLS_SSX_TUNNEL_METRICS_SERVER_HPP
 
+#include <atomic>
 #include <chrono>
 #include <list>
 #include <string>
@@ -18,7 +21,9 @@ namespace ssx::cli::tunnel {
 class MetricsServer {
  public:
   // Takes ownership of |listen_fd| (non-blocking, listening) and registers it with |epoll_fd|.
-  MetricsServer(int epoll_fd, int listen_fd, const Metrics &metrics);
+  // |stopping| turns /readyz to 503 once the tunnel drains (SIGTERM).
+  MetricsServer(int epoll_fd, int listen_fd, const Metrics &metrics,
+                const std::atomic<bool> &stopping);
   ~MetricsServer();
   MetricsServer(const MetricsServer &) = delete;
   MetricsServer &operator=(const MetricsServer &) = delete;
@@ -46,6 +51,7 @@ class MetricsServer {
   int epoll_fd_;
   int listen_fd_;
   const Metrics &metrics_;
+  const std::atomic<bool> &stopping_;
   char listener_tag_ = 0;
   std::list<Client> clients_;
 };

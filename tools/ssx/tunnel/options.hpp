@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "log.hpp"
 
 namespace ssx::cli::tunnel {
 
@@ -39,6 +40,9 @@ struct Options {
   std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
   int inherited_listener = -1;  // a listening socket systemd passed (LISTEN_FDS); else -1
+  bool reuseport = false;       // --reuseport: share the port (SO_REUSEPORT); else ours alone
+  LogFormat log_format = LogFormat::text;  // --log-format
+  LogLevel log_level = LogLevel::info;     // --log-level
 };
 
 }  // namespace ssx::cli::tunnel

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "listener.hpp"
 #include "ssx/ssx.h"
-#include "worker.hpp"
 
 #if SSX_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -96,11 +96,9 @@ Result<std::vector<int>> adopt_listeners(const Options &options, SocketAddress &
     fds.push_back(fd);
   }
   for (int fd : fds) {
-    std::string error;
-    if (secure_listener(options, fd, error) != 0) {
-      int err = errno;
+    if (auto secured = secure_listener(options, fd); !secured) {
       for (int open : fds) ssx_close(open);
-      return fail(err, error);
+      return secured.error();
     }
   }
   return fds;

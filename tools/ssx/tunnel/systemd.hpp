@@ -28,7 +28,7 @@ namespace ssx::cli::tunnel::systemd {
 Result<std::vector<int>> listen_fds();
 
 // adopt_listeners turns the one socket systemd passed (|options.inherited_listener|) into one
-// listener per worker (duplicates of it), secured in server mode as make_listener secures its
+// listener per worker (duplicates of it), secured in server mode as open_listeners secures its
 // own, and sets |address| to the address it is bound to. Takes ownership of the inherited fd.
 Result<std::vector<int>> adopt_listeners(const Options &options, SocketAddress &address);
 

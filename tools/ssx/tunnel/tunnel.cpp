@@ -17,10 +17,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/policy_state.hpp"
 #include "errno_name.hpp"
+#include "listener.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 #include "metrics_server.hpp"
+#include "policy_diff.hpp"
 #include "ssx/ssx.h"
 #include "systemd.hpp"
 #include "worker.hpp"
@@ -43,33 +46,6 @@ struct Fd {
 Failure errno_failure(const std::string &what) {
   int err = errno;
   return fail(err, what + ": " + std::strerror(err));
-}
-
-// open_listeners opens one SO_REUSEPORT listener per worker on the same address; with port 0
-// the first one's port (the kernel's choice) is used for the rest.
-Result<std::vector<int>> open_listeners(const Options &options, SocketAddress &address) {
-  if (options.inherited_listener >= 0) return systemd::adopt_listeners(options, address);
-  std::vector<int> fds;
-  for (unsigned i = 0; i < options.workers; ++i) {
-    std::string error;
-    int fd = make_listener(options, address, error);
-    if (fd < 0) {
-      int err = errno;
-      for (int open : fds) ::close(open);
-      return fail(err, error);
-    }
-    if (i == 0 && address.port() == 0) {
-      sockaddr_storage bound{};
-      socklen_t len = sizeof bound;
-      ::getsockname(fd, reinterpret_cast<sockaddr *>(&bound), &len);
-      SocketAddress actual;
-      actual.storage = bound;
-      actual.length = len;
-      address.set_port(actual.port());
-    }
-    fds.push_back(fd);
-  }
-  return fds;
 }
 
 Result<int> open_metrics_listener(SocketAddress &address) {
@@ -133,7 +109,7 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   }
 
   Metrics metrics(options.workers);
-  Logger log(metrics.log_lines_dropped);
+  Logger log(metrics.log_lines_dropped, options.log_format, options.log_level);
   Shared shared{options, metrics, log};
 
   Fd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
@@ -148,7 +124,8 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   ::epoll_ctl(epoll_fd.fd, EPOLL_CTL_ADD, done_fd.fd, &ev);
   std::unique_ptr<MetricsServer> metrics_server;
   if (metrics_fd)
-    metrics_server = std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics);
+    metrics_server =
+        std::make_unique<MetricsServer>(epoll_fd.fd, *metrics_fd, metrics, shared.stopping);
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (unsigned i = 0; i < options.workers; ++i) {
@@ -172,8 +149,8 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
     std::printf("ssx tunnel: metrics on http://%s/metrics\n",
                 format_address(options.metrics_address->get()).c_str());
   }
-  std::printf("ssx tunnel: policy %s; %u workers; open files limit %lu\n",
-              policy.describe().c_str(), options.workers, open_files);
+  std::printf("ssx tunnel: policy %s; %u %s; open files limit %lu\n", policy.describe().c_str(),
+              options.workers, options.workers == 1 ? "worker" : "workers", open_files);
   // The budget is derived after the limit was raised; Worker computes the same numbers.
   const size_t budget =
       options.max_handshakes != 0 ? options.max_handshakes : derive_budget(options.workers);
@@ -186,6 +163,10 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   (void)std::fflush(stdout);
   systemd::notify_ready("listening on " + format_address(options.listen_address.get()));
 
+  // The library also reloads the policy by itself when a file it names changes; the picture of
+  // what is in force lets each reload's log line say what changed.
+  PolicyPicture picture = picture_of_policy_in_force();
+  std::string auto_failure = core::policy_status().last_failure;
   unsigned finished = 0;
   int stop_signals = 0;
   while (finished < workers.size()) {
@@ -205,11 +186,17 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
             systemd::notify_ready(r ? "policy reloaded" : "policy reload failed; previous kept");
             if (r) {
               metrics.reloads_ok.fetch_add(1, std::memory_order_relaxed);
-              log.line("policy reloaded from " + policy.describe() +
-                       "; new connections use it, open ones keep theirs");
+              PolicyPicture now = picture_of_policy_in_force();
+              log.event(LogLevel::info, "policy_reloaded",
+                        "policy reloaded from " + policy.describe() + " (SIGHUP); " +
+                            describe_changes(picture, now) +
+                            "; new connections use it, open ones keep theirs");
+              picture = std::move(now);
             } else {
               metrics.reloads_failed.fetch_add(1, std::memory_order_relaxed);
-              log.line("policy reload failed, keeping the previous policy: " + r.error().message);
+              log.event(LogLevel::error, "policy_reload_failed",
+                        "policy reload failed, keeping the previous policy (SIGHUP): " +
+                            r.error().message);
             }
             continue;
           }
@@ -231,6 +218,23 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
       }
     }
     if (metrics_server) metrics_server->expire();
+    if (const auto status = core::policy_status(); status.generation != picture.generation) {
+      metrics.auto_reloads.fetch_add(1, std::memory_order_relaxed);
+      PolicyPicture now = picture_of_policy_in_force();
+      log.event(LogLevel::info, "policy_reloaded",
+                "policy reloaded automatically from " + now.source + " (a file changed); " +
+                    describe_changes(picture, now) +
+                    "; new connections use it, open ones keep theirs");
+      picture = std::move(now);
+      auto_failure.clear();
+    } else if (status.last_failure != auto_failure) {
+      auto_failure = status.last_failure;
+      if (!auto_failure.empty()) {
+        log.repeated(LogLevel::error, "auto-reload", "policy_reload_failed",
+                     "automatic policy reload failed, keeping the policy in force: " + auto_failure,
+                     std::chrono::seconds(60));
+      }
+    }
   }
   for (auto &t : threads) t.join();
   workers.clear();

@@ -41,55 +41,6 @@ int ms_until(Clock::time_point when) {
 
 }  // namespace
 
-int make_listener(const Options &options, const SocketAddress &address, std::string &error) {
-  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::string("socket: ") + std::strerror(errno);
-    return -1;
-  }
-  auto failed = [&](const std::string &what) {
-    int err = errno;
-    error = what;
-    ssx_close(fd);
-    errno = err;
-    return -1;
-  };
-  if (std::string why; secure_listener(options, fd, why) != 0) return failed(why);
-  int one = 1;
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    return failed(std::string("setsockopt: ") + std::strerror(errno));
-  }
-  if (::bind(fd, address.get(), address.length) != 0) {
-    return failed("cannot listen on " + format_address(address.get()) + ": " +
-                  std::strerror(errno));
-  }
-  if (::listen(fd, SOMAXCONN) != 0) {
-    return failed("cannot listen on " + format_address(address.get()) + ": " +
-                  std::strerror(errno));
-  }
-  return fd;
-}
-
-int secure_listener(const Options &options, int fd, std::string &error) {
-  if (options.mode != Mode::server) return 0;
-  // Secured listener: accepted connections inherit the settings and the client names.
-  auto failed = [&](const std::string &what) {
-    int err = errno;
-    error = what;
-    errno = err;
-    return -1;
-  };
-  ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
-  if (ssx_set_socket_security(fd, &settings) != 0) return failed(ssx_last_error());
-  for (const auto &name : options.names) {
-    if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
-      return failed("--name \"" + name + "\": " + ssx_last_error());
-    }
-  }
-  return 0;
-}
-
 Worker::Worker(Shared &shared, unsigned index, int listen_fd)
     : shared_(shared),
       counters_(shared.metrics.worker(index)),
@@ -279,8 +230,9 @@ void Worker::accept_pending() {
     }
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
       // Out of descriptors or memory: leave connections queued and try again shortly.
-      shared_.log.line("cannot accept: " + errno_name(err) + " (" + std::strerror(err) +
-                       "); retrying in " + std::to_string(kAcceptPause.count()) + " ms");
+      shared_.log.repeated(LogLevel::error, "accept:" + errno_name(err), "accept_failed",
+                           "cannot accept: " + errno_name(err) + " (" + std::strerror(err) +
+                               "); retrying in " + std::to_string(kAcceptPause.count()) + " ms");
       accept_paused_until_ = Clock::now() + kAcceptPause;
       return;
     }
@@ -289,8 +241,9 @@ void Worker::accept_pending() {
       accept_failed(err, ssx_last_error(), client);
       continue;
     }
-    shared_.log.line("accept failed: " + errno_name(err) + " (" +
-                     (server ? std::string(ssx_last_error()) : std::strerror(err)) + ")");
+    shared_.log.repeated(LogLevel::error, "accept:" + errno_name(err), "accept_failed",
+                         "accept failed: " + errno_name(err) + " (" +
+                             (server ? std::string(ssx_last_error()) : std::strerror(err)) + ")");
     accept_paused_until_ = Clock::now() + kAcceptPause;
     return;
   }
@@ -348,7 +301,8 @@ void Worker::run() {
     if (draining) timeout = std::min(timeout, ms_until(shared_.drain_deadline));
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
     if (n < 0 && errno != EINTR) {
-      shared_.log.line(std::string("epoll_wait failed: ") + std::strerror(errno));
+      shared_.log.event(LogLevel::error, "epoll_failed",
+                        std::string("epoll_wait failed: ") + std::strerror(errno));
       break;
     }
     for (int i = 0; i < n; ++i) {

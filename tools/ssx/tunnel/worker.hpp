@@ -1,12 +1,12 @@
-// tools/ssx/tunnel/worker.hpp — one event-loop thread: its own epoll, its own listening socket
-// (SO_REUSEPORT) and the connections it accepted.
+// tools/ssx/tunnel/worker.hpp — one event-loop thread: its own epoll, its own listening
+// descriptor and the connections it accepted.
 //
-// Why SO_REUSEPORT rather than one shared listener with EPOLLEXCLUSIVE: the kernel spreads new
-// connections over the workers' accept queues by hash, so every worker accepts only its own
-// connections and keeps all their state thread-local (no locks, no hand-off between threads),
-// and there is no thundering herd or accept-queue lock contention. EPOLLEXCLUSIVE still shares
-// one queue and tends to wake the same waiter (uneven load). The cost: connections still queued
-// on a listener when it closes are reset, so on SIGTERM each worker first accepts what is queued.
+// Every worker accepts its own connections and keeps all their state thread-local (no locks, no
+// hand-off between threads). The listening descriptors come from listener.hpp: by default one
+// socket the workers share (dup), so the port is the tunnel's alone and a busy worker simply
+// accepts less; with --reuseport one SO_REUSEPORT socket each, spread by the kernel's hash.
+// Connections still queued on a listener when it closes are reset, so on SIGTERM each worker
+// first accepts what is queued.
 
 #ifndef SSX_TOOLS_SSX_TUNNEL_WORKER_HPP
 #define SSX_TOOLS_SSX_TUNNEL_WORKER_HPP
@@ -33,15 +33,6 @@ struct Shared {
   std::atomic<bool> stop_now{false};   // second SIGTERM or grace over: close everything
   Clock::time_point drain_deadline{};  // set before |stopping|
 };
-
-// make_listener opens a listening socket for |options| (secured in server mode) with
-// SO_REUSEPORT on |address|. Returns the fd or -1 with errno; |error| says why.
-int make_listener(const Options &options, const SocketAddress &address, std::string &error);
-
-// secure_listener secures the listening socket |fd| as |options| say (server mode: encryption
-// required, client certificates must match --name; client mode: nothing). Returns 0, or -1 with
-// errno and |error| saying why; |fd| stays open either way.
-int secure_listener(const Options &options, int fd, std::string &error);
 
 class Worker final : public ConnectionHost {
  public:
