@@ -3,16 +3,23 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/text.hpp"
 #include "protocol/tls/peer_names.hpp"
 
 namespace ssx::tls {
 namespace {
 
+// quoted_list names the expected peers in an error: a bounded number of names, each quoted with
+// a bounded length, so that an application's many or long names cannot make the message huge.
 std::string quoted_list(const std::vector<identity::TargetName> &names) {
+  constexpr std::size_t kMaxListed = 8;
   std::string out;
-  for (const auto &n : names) {
+  for (std::size_t i = 0; i < names.size() && i < kMaxListed; ++i) {
     if (!out.empty()) out += ", ";
-    out += "\"" + n.text() + "\"";
+    out += base::quote(names[i].text());
+  }
+  if (names.size() > kMaxListed) {
+    out += " and " + std::to_string(names.size() - kMaxListed) + " more";
   }
   return out;
 }
