@@ -33,8 +33,8 @@ Failure bad(std::string_view name, std::string_view why) {
 Result<TargetName> parse_pin(std::string_view name) {
   std::string_view hex = name.substr(kPinPrefix.size());
   if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), is_hex)) {
-    return fail(EINVAL, "key pin " + base::quote(name) +
-                            " must be \"sha256:\" followed by 64 hex digits");
+    return fail(EINVAL,
+                "key pin " + base::quote(name) + " must be \"sha256:\" followed by 64 hex digits");
   }
   std::string value(hex);
   std::transform(value.begin(), value.end(), value.begin(), to_lower);  // as spki_sha256_hex writes

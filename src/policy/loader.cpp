@@ -517,9 +517,8 @@ Result<void> Loader::load_match_key(std::string_view key, const toml::node &node
                              " bytes: " + quote(*name, kQuotedPrefix));
     }
     // Rule names appear in log lines: no control characters, so none can forge a line.
-    if (std::any_of(name->begin(), name->end(), [](char c) {
-          return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-        })) {
+    if (std::any_of(name->begin(), name->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
       return error(node, "rule name " + quote(*name) + " must not contain control characters");
     }
     if (*name == "defaults") {

@@ -70,11 +70,11 @@ TEST(PolicyPrescan, ArraysAndInlineTablesCountTogether) {
   // "a" is level 1, so 15 arrays reach 16.
   EXPECT_EQ(scan("a = " + repeat("[", kLimit - 1) + repeat("]", kLimit - 1) + "\n"), "");
   EXPECT_TRUE(too_deep(scan("a = " + repeat("[", kLimit) + repeat("]", kLimit) + "\n")));
-  EXPECT_EQ(scan("a = " + repeat("{b = ", (kLimit - 1) / 2) + "1" +
-                 repeat("}", (kLimit - 1) / 2) + "\n"),
-            "");
-  EXPECT_TRUE(too_deep(scan("a = " + repeat("{b = ", kLimit / 2) + "1" +
-                            repeat("}", kLimit / 2) + "\n")));
+  EXPECT_EQ(
+      scan("a = " + repeat("{b = ", (kLimit - 1) / 2) + "1" + repeat("}", (kLimit - 1) / 2) + "\n"),
+      "");
+  EXPECT_TRUE(
+      too_deep(scan("a = " + repeat("{b = ", kLimit / 2) + "1" + repeat("}", kLimit / 2) + "\n")));
   // Mixed: a header, a dotted key, an array of inline tables with dotted keys.
   EXPECT_TRUE(too_deep(scan("[[rule]]\nx.y = [{ " + dotted(kLimit - 4) + " = 1 }]\n")));
   EXPECT_EQ(scan("[[rule]]\nx.y = [{ " + dotted(kLimit - 5) + " = 1 }]\n"), "");
@@ -157,8 +157,7 @@ TEST(PolicyLoaderLimits, FileLargerThanOneMebibyteIsRefusedBeforeParsing) {
 
 TEST(PolicyLoaderLimits, FortyThousandSegmentHeaderIsAnErrorWithPosition) {
   testing::TempDir dir;
-  const std::string path =
-      dir.write("deep.toml", "version = 1\n[" + dotted(40000) + "]\nx = 1\n");
+  const std::string path = dir.write("deep.toml", "version = 1\n[" + dotted(40000) + "]\nx = 1\n");
   Result<Policy> policy = load_policy_file(path);
   ASSERT_FALSE(policy);
   EXPECT_EQ(policy.error().code, EINVAL);
@@ -178,8 +177,8 @@ TEST(PolicyLoaderLimits, RuleNamesAreBoundedAndHaveNoControlCharacters) {
   const std::string ok(128, 'r');
   EXPECT_EQ(error_of("version = 1\n[[rule]]\nname = \"" + ok + "\"\n"), "");
   const std::string message = error_of("version = 1\n[[rule]]\nname = \"" + ok + "r\"\n");
-  EXPECT_EQ(message, "p.toml:3:8: rule name is longer than 128 bytes: \"" + std::string(64, 'r') +
-                         "...\"");
+  EXPECT_EQ(message,
+            "p.toml:3:8: rule name is longer than 128 bytes: \"" + std::string(64, 'r') + "...\"");
   EXPECT_EQ(error_of("version = 1\n[[rule]]\nname = \"a\\u001b[31mb\"\n"),
             "p.toml:3:8: rule name \"a\\x1b[31mb\" must not contain control characters");
 }
@@ -194,13 +193,12 @@ TEST(PolicyLoaderLimits, ThreeMegabyteRuleNameIsRefusedWithABoundedMessage) {
 
 TEST(PolicyLoaderLimits, EveryStringIsBoundedByPathMax) {
   const std::string path = "/" + std::string(PATH_MAX - 1, 'p');
-  const std::string message =
-      error_of("version = 1\n[defaults]\ncertificate = \"" + path + "\"\n");
+  const std::string message = error_of("version = 1\n[defaults]\ncertificate = \"" + path + "\"\n");
   EXPECT_EQ(message.rfind("p.toml:3:15: certificate is longer than 4095 bytes: \"/ppp", 0), 0u)
       << message;
   EXPECT_LT(message.size(), 150u);
-  const std::string tls12 = error_of("version = 1\n[defaults]\ntls12_ciphers = \"" +
-                                     std::string(PATH_MAX, 'C') + "\"\n");
+  const std::string tls12 =
+      error_of("version = 1\n[defaults]\ntls12_ciphers = \"" + std::string(PATH_MAX, 'C') + "\"\n");
   EXPECT_LT(tls12.size(), 150u);
   EXPECT_NE(tls12.find("tls12_ciphers is longer than 4095 bytes"), std::string::npos) << tls12;
 }
@@ -211,12 +209,12 @@ TEST(PolicyLoaderLimits, PeerNamesAndIdentityPeersAreBounded) {
   const std::string huge = error_of("version = 1\n[defaults]\npeer_names = [\"" + uri + "\"]\n");
   EXPECT_NE(huge.find("is longer than 4095 bytes"), std::string::npos) << huge.substr(0, 300);
   EXPECT_LT(huge.size(), 200u);
-  const std::string names = error_of("version = 1\n[defaults]\npeer_names = [\"" +
-                                     uri.substr(0, 3000) + "\"]\n");
+  const std::string names =
+      error_of("version = 1\n[defaults]\npeer_names = [\"" + uri.substr(0, 3000) + "\"]\n");
   EXPECT_NE(names.find("is longer than 2048 bytes"), std::string::npos) << names.substr(0, 300);
   EXPECT_LT(names.size(), 400u);
-  const std::string peer = error_of("version = 1\n[[identity]]\npeer = \"" +
-                                    uri.substr(0, 3000) + "\"\nuser = \"nobody\"\n");
+  const std::string peer = error_of("version = 1\n[[identity]]\npeer = \"" + uri.substr(0, 3000) +
+                                    "\"\nuser = \"nobody\"\n");
   EXPECT_EQ(peer.substr(0, 48), "p.toml:3:8: peer is longer than 2048 bytes: \"spi");
   EXPECT_LT(peer.size(), 150u);
   // At the bound, both are accepted.
