@@ -186,10 +186,7 @@ Result<void> Scanner::run() {
             mode_ = Mode::key;
             segments_ = 0;
           }
-        } else if (c == ']' && !frames_.empty() && !frames_.back().table) {
-          frames_.pop_back();
-          value_level_ = base();
-        } else if (c == '}' && !frames_.empty() && frames_.back().table) {
+        } else if (!frames_.empty() && c == (frames_.back().table ? '}' : ']')) {
           frames_.pop_back();
           value_level_ = base();
         } else if (c == ',' && !frames_.empty()) {
