@@ -132,6 +132,11 @@ struct ssx_security_info {
   /* AF_UNIX peers (SSX_PROTOCOL_LOCAL): what the kernel attests. */
   pid_t peer_pid;                  /* SO_PEERCRED pid; 0 for other protocols */
   const char *peer_security_label; /* SO_PEERSEC (SELinux/AppArmor label); NULL when none */
+
+  /* The policy's idle_timeout_ms for this connection: -1 when the policy does not set it (the
+   * application chooses), 0 for "no limit", else milliseconds. ssx does not enforce it itself:
+   * an event loop (such as `ssx tunnel`) ends a connection that moved nothing for that long. */
+  int64_t idle_timeout_ms;
 };
 
 /* Setting up a socket. */

@@ -71,6 +71,7 @@ struct SecurityInfo {
   std::optional<PeerAccount> peer_account;  // set when impersonation is available
   pid_t peer_pid = 0;                       // AF_UNIX peers
   std::string peer_security_label;          // AF_UNIX peers, when the kernel has one
+  std::int64_t idle_timeout_ms = -1;        // the policy's: -1 unset, 0 no limit
 
   bool secured() const { return (flags & SSX_INFO_SECURED) != 0; }
   bool encrypted() const { return (flags & SSX_INFO_ENCRYPTED) != 0; }
@@ -249,6 +250,7 @@ class Socket {
     }
     info.peer_pid = raw->peer_pid;
     info.peer_security_label = detail::str(raw->peer_security_label);
+    info.idle_timeout_ms = raw->idle_timeout_ms;
     ssx_free_security_info(raw);
     return info;
   }

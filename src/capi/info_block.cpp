@@ -78,6 +78,7 @@ ssx_security_info *make_info_block(const core::Report &report) {
   info->peer_group_count = groups.size();
   info->peer_pid = report.peer_pid;
   info->peer_security_label = arena.put(report.peer_security_label);
+  info->idle_timeout_ms = report.idle_timeout_ms;
   return info;
 }
 

@@ -167,6 +167,12 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
   handshake_start_ = net::Clock::now();
   deadline_ =
       handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  // A sniffing server already started the clock at the accept; keep that start for the hello.
+  if (role == tls::Role::server && hello_deadline_ == net::Clock::time_point{}) {
+    hello_deadline_ = std::min(
+        deadline_, handshake_start_ +
+                       std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
+  }
   state_ = State::handshaking;
   wants_ = role == tls::Role::client ? POLLOUT : POLLIN;
   return {};
@@ -194,6 +200,9 @@ Result<void> SecureSocket::begin_inbound() {
   handshake_start_ = net::Clock::now();
   deadline_ =
       handshake_start_ + std::chrono::milliseconds(effective_->settings->handshake_timeout_ms);
+  hello_deadline_ = std::min(
+      deadline_,
+      handshake_start_ + std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
   state_ = State::sniffing;
   wants_ = POLLIN;
   return {};
@@ -332,10 +341,14 @@ Result<short> SecureSocket::advance() {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           return errno_failure(errno, "receive");
         }
-        if (net::Clock::now() >= deadline_) {
-          return fail(ETIMEDOUT, "peer sent nothing within " +
-                                     std::to_string(effective_->settings->handshake_timeout_ms) +
-                                     " ms (handshake_timeout_ms)");
+        if (net::Clock::now() >= hello_deadline_) {
+          const auto &s = *effective_->settings;
+          const bool hello_first = s.client_hello_timeout_ms < s.handshake_timeout_ms;
+          return fail(
+              ETIMEDOUT,
+              "peer sent nothing within " +
+                  std::to_string(hello_first ? s.client_hello_timeout_ms : s.handshake_timeout_ms) +
+                  (hello_first ? " ms (client_hello_timeout_ms)" : " ms (handshake_timeout_ms)"));
         }
         return short{POLLIN};
       }
@@ -346,6 +359,19 @@ Result<short> SecureSocket::advance() {
                                      " did not finish within " +
                                      std::to_string(effective_->settings->handshake_timeout_ms) +
                                      " ms (handshake_timeout_ms)");
+        }
+        if (!client_ && hello_deadline_ != net::Clock::time_point{}) {
+          // Slow-client defence: a connection that has not even sent its ClientHello is cut off
+          // at client_hello_timeout_ms, well before handshake_timeout_ms.
+          if (session_->hello_received()) {
+            hello_deadline_ = {};
+          } else if (net::Clock::now() >= hello_deadline_) {
+            return fail(ETIMEDOUT,
+                        "client " + net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)) +
+                            " sent no ClientHello within " +
+                            std::to_string(effective_->settings->client_hello_timeout_ms) +
+                            " ms (client_hello_timeout_ms)");
+          }
         }
         auto want = session_->handshake();
         if (!want) {
@@ -390,7 +416,9 @@ Result<void> SecureSocket::drive(Lock &lock, bool nb) {
     if (nb) return fail(EAGAIN, "handshake in progress: wait for ssx_wants() and call again");
     const bool connecting = state_ == State::connecting || state_ == State::cleartext_connecting;
     net::Deadline deadline;
-    if (!connecting) deadline = deadline_;
+    if (!connecting) {
+      deadline = hello_deadline_ != net::Clock::time_point{} ? hello_deadline_ : deadline_;
+    }
     auto waited = wait_unlocked(lock, *events, deadline);
     if (!waited && waited.error().code != ETIMEDOUT) return fail_with(waited.error());
     // On ETIMEDOUT the next advance() reports the handshake timeout with its full message.
@@ -603,6 +631,9 @@ Result<Report> SecureSocket::query() {
   }
   report.rule = effective_ ? effective_->rule : "defaults";
   report.handshake_ns = handshake_ns_;
+  if (effective_ && effective_->settings->idle_timeout_ms) {
+    report.idle_timeout_ms = *effective_->settings->idle_timeout_ms;
+  }
   if ((report.flags & SSX_INFO_PEER_AUTHENTICATED) != 0) {
     identity::Mapping mapping = map_peer(report.tls.peer_principal);
     report.account = std::move(mapping.account);

@@ -45,6 +45,7 @@ struct Report {
   std::string unmapped_reason;               // why |account| is unset
   pid_t peer_pid = 0;                        // AF_UNIX only
   std::string peer_security_label;           // AF_UNIX only
+  std::int64_t idle_timeout_ms = -1;         // the policy's; -1 unset
 };
 
 class SecureSocket {
@@ -134,6 +135,9 @@ class SecureSocket {
   socklen_t peer_len_ = 0;
   net::Clock::time_point handshake_start_{};
   net::Clock::time_point deadline_{};
+  // Server side, until the client's first flight has arrived: client_hello_timeout_ms from the
+  // accept (never later than deadline_). Zero once passed or for clients.
+  net::Clock::time_point hello_deadline_{};
   std::uint64_t handshake_ns_ = 0;
   Failure failure_;
   bool client_ = false;

@@ -31,6 +31,7 @@ using base::quote;
 using Entry = std::pair<const toml::key *, const toml::node *>;
 
 constexpr std::int64_t kMaxHandshakeTimeoutMs = 600000;  // ten minutes
+constexpr std::int64_t kMaxIdleTimeoutMs = 604800000;    // a week
 constexpr std::int64_t kMaxId = 4294967294;              // (uid_t)-1 means "no change"
 // Every string the policy holds is bounded, so that no value can flood a log line or an error
 // message: paths by PATH_MAX, rule names (which appear in every log line about a connection) by
@@ -158,6 +159,9 @@ class Loader {
   Result<void> set_trust_bundle(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_peer_authentication(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_handshake_timeout_ms(std::string_view key, const toml::node &node, Settings &s);
+  Result<void> set_client_hello_timeout_ms(std::string_view key, const toml::node &node,
+                                           Settings &s);
+  Result<void> set_idle_timeout_ms(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_peer_names(std::string_view key, const toml::node &node, Settings &s);
   // set_bool sets a boolean member of Settings.
   template <bool Settings::*Field>
@@ -207,6 +211,8 @@ const Loader::SettingKey Loader::kSettingKeys[] = {
     {"require_peer_target_name", &Loader::set_bool<&Settings::require_peer_target_name>},
     {"allow_insecure", &Loader::set_bool<&Settings::allow_insecure>},
     {"handshake_timeout_ms", &Loader::set_handshake_timeout_ms},
+    {"client_hello_timeout_ms", &Loader::set_client_hello_timeout_ms},
+    {"idle_timeout_ms", &Loader::set_idle_timeout_ms},
     {"session_tickets", &Loader::set_bool<&Settings::session_tickets>},
     {"peer_names", &Loader::set_peer_names},
     {"deny", &Loader::set_bool<&Settings::deny>},
@@ -415,6 +421,31 @@ Result<void> Loader::set_handshake_timeout_ms(std::string_view key, const toml::
                            std::to_string(*value));
   }
   s.handshake_timeout_ms = static_cast<std::uint32_t>(*value);
+  return {};
+}
+
+Result<void> Loader::set_client_hello_timeout_ms(std::string_view key, const toml::node &node,
+                                                 Settings &s) {
+  auto value = int_value(key, node);
+  if (!value) return std::move(value).error();
+  if (*value < 1 || *value > kMaxHandshakeTimeoutMs) {
+    return error(node, std::string(key) + " must be between 1 and " +
+                           std::to_string(kMaxHandshakeTimeoutMs) + ", not " +
+                           std::to_string(*value));
+  }
+  s.client_hello_timeout_ms = static_cast<std::uint32_t>(*value);
+  return {};
+}
+
+Result<void> Loader::set_idle_timeout_ms(std::string_view key, const toml::node &node,
+                                         Settings &s) {
+  auto value = int_value(key, node);
+  if (!value) return std::move(value).error();
+  if (*value < 0 || *value > kMaxIdleTimeoutMs) {
+    return error(node, std::string(key) + " must be between 0 (no limit) and " +
+                           std::to_string(kMaxIdleTimeoutMs) + ", not " + std::to_string(*value));
+  }
+  s.idle_timeout_ms = static_cast<std::uint32_t>(*value);
   return {};
 }
 

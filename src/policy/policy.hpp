@@ -51,6 +51,13 @@ struct Settings {
   bool require_peer_target_name = true;
   bool allow_insecure = false;
   std::uint32_t handshake_timeout_ms = 10000;
+  // Server side: time allowed for the client's first flight (its ClientHello) to arrive, counted
+  // from the accept; within handshake_timeout_ms. Idle connections then cost a server 2 s, not 10.
+  std::uint32_t client_hello_timeout_ms = 2000;
+  // Time an established connection may carry nothing either way; 0 = no limit; unset = the
+  // application's choice (the library itself never enforces it; it reports it in the query, and
+  // `ssx tunnel` / `ssx listen` apply it, with their own default when it is unset).
+  std::optional<std::uint32_t> idle_timeout_ms;
   bool session_tickets = true;
   std::vector<std::string> peer_names;  // names the peer must satisfy besides the application's
   bool deny = false;  // refuse matching sockets with EACCES (in [defaults]: default-deny)

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -397,6 +398,158 @@ TEST_F(CliNetcat, ListenTimesOutASilentClientsHandshake) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
   EXPECT_EQ(*status, 1) << listen.output();
   EXPECT_NE(listen.output().find("within 300 ms"), std::string::npos) << listen.output();
+}
+
+// silent_connection opens a TCP connection to the listener that never sends a byte.
+Fd silent_connection(const std::string &port) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback_address(static_cast<std::uint16_t>(std::stoi(port)));
+  if (::connect(fd.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) return Fd();
+  return fd;
+}
+
+// Without --exec a silent client no longer blocks the listener: the next client is served while
+// the silent one is still inside its (here long) handshake deadline.
+TEST_F(CliNetcat, ListenServesAClientWhileAnotherStaysSilent) {
+  const std::string policy =
+      write_policy("client_hello_timeout_ms = 30000\nhandshake_timeout_ms = 30000");
+  BackgroundListen listen({"--policy", policy, "127.0.0.1:0"});
+  ASSERT_FALSE(listen.port().empty());
+  Fd silent = silent_connection(listen.port());
+  ASSERT_GE(silent.get(), 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto result = connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()},
+                        "served despite the silent one\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(listen.child().wait_for_output("served despite the silent one\n", kWait))
+      << listen.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+}
+
+// With --exec, 300 silent connections (more than the old 256 slots) do not lock anyone out.
+TEST_F(CliNetcat, ExecServesAClientPastManySilentConnections) {
+  const std::string policy = write_policy("client_hello_timeout_ms = 30000");
+  BackgroundListen listen({"--policy", policy, "127.0.0.1:0", "--exec", "cat"});
+  ASSERT_FALSE(listen.port().empty());
+  std::vector<Fd> silent;
+  for (int i = 0; i < 300; ++i) {
+    silent.push_back(silent_connection(listen.port()));
+    ASSERT_GE(silent.back().get(), 0);
+  }
+  auto result = connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()},
+                        "still served\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("still served\n"), std::string::npos) << result.output;
+}
+
+// The handshake budget follows the descriptor limit: with a limit of 200 it is 68, and the
+// 69th silent connection makes the listener drop the oldest one (a reset) rather than stop
+// accepting; a legitimate client still gets through.
+TEST_F(CliNetcat, ListenShedsTheOldestSilentConnectionWhenTheBudgetIsFull) {
+  const std::string policy = write_policy("client_hello_timeout_ms = 30000");
+  std::vector<std::string> argv = {
+      "sh",         "-c",          "ulimit -n 200 && exec \"$0\" \"$@\"",
+      ssx_binary(), "listen",      "--policy",
+      policy,       "127.0.0.1:0", "--exec",
+      "cat"};
+  ChildProcess listen(argv);
+  std::string line = listen.wait_for_line("ssx: listening on ", kWait);
+  const std::string port = line.substr(line.rfind(':') + 1);
+  ASSERT_FALSE(port.empty()) << listen.output();
+  std::vector<Fd> silent;
+  for (int i = 0; i < 69; ++i) {
+    silent.push_back(silent_connection(port));
+    ASSERT_GE(silent.back().get(), 0);
+  }
+  // The first one is reset; the last one is still waited for.
+  pollfd p{silent.front().get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the oldest silent connection was not dropped";
+  char byte;
+  EXPECT_EQ(::recv(silent.front().get(), &byte, 1, 0), -1);
+  EXPECT_EQ(errno, ECONNRESET);
+  pollfd last{silent.back().get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&last, 1, 0), 0);
+  auto result = connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + port},
+                        "through a full budget\n");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("through a full budget\n"), std::string::npos) << result.output;
+  EXPECT_TRUE(listen.wait_for_output("dropped: oldest unfinished handshake", kWait))
+      << listen.output();
+}
+
+// A client that sends nothing is dropped at client_hello_timeout_ms.
+TEST_F(CliNetcat, ListenDropsASilentClientAtTheClientHelloTimeout) {
+  const std::string policy =
+      write_policy("client_hello_timeout_ms = 300\nhandshake_timeout_ms = 30000");
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0", "--exec", "cat"});
+  ASSERT_FALSE(listen.port().empty());
+  Fd silent = silent_connection(listen.port());
+  ASSERT_GE(silent.get(), 0);
+  auto status = listen.child().wait_exit(kWait);
+  ASSERT_TRUE(status.has_value()) << listen.output();
+  EXPECT_EQ(*status, 1) << listen.output();
+  EXPECT_NE(listen.output().find("within 300 ms (client_hello_timeout_ms)"), std::string::npos)
+      << listen.output();
+}
+
+// A command killed mid-output: the stream ends with a reset, so `ssx connect` exits 1 instead of
+// taking the partial output for the whole answer; the listener logs how the command ended.
+TEST_F(CliNetcat, ExecCommandKilledMidOutputMakesConnectExitOne) {
+  const std::string policy = write_policy();
+  BackgroundListen listen({"--policy", policy, "--once", "127.0.0.1:0", "--exec", "sh", "-c",
+                           "head -c 300000 /dev/zero; kill -9 $$"});
+  ASSERT_FALSE(listen.port().empty());
+  auto result =
+      connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()}, "");
+  EXPECT_EQ(result.exit_code, 1) << result.output.substr(
+      result.output.size() > 300 ? result.output.size() - 300 : 0);
+  auto status = listen.child().wait_exit(kWait);
+  ASSERT_TRUE(status.has_value()) << listen.output();
+  EXPECT_NE(listen.output().find("killed by signal 9"), std::string::npos) << listen.output();
+}
+
+TEST_F(CliNetcat, ExecCommandExitingNonZeroMakesConnectExitOne) {
+  const std::string policy = write_policy();
+  BackgroundListen listen(
+      {"--policy", policy, "--once", "127.0.0.1:0", "--exec", "sh", "-c", "echo partial; exit 3"});
+  ASSERT_FALSE(listen.port().empty());
+  auto result =
+      connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()}, "");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  auto status = listen.child().wait_exit(kWait);
+  ASSERT_TRUE(status.has_value()) << listen.output();
+  EXPECT_NE(listen.output().find("exited with status 3"), std::string::npos) << listen.output();
+}
+
+// Negative: a command that exits 0 ends the stream cleanly.
+TEST_F(CliNetcat, ExecCommandExitingZeroEndsTheStreamCleanly) {
+  const std::string policy = write_policy();
+  BackgroundListen listen(
+      {"--policy", policy, "--once", "127.0.0.1:0", "--exec", "sh", "-c", "echo complete"});
+  ASSERT_FALSE(listen.port().empty());
+  auto result =
+      connect({"--policy", policy, "--name", "localhost", "127.0.0.1:" + listen.port()}, "");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("complete\n"), std::string::npos) << result.output;
+}
+
+// --idle-timeout: a connection that moves nothing is reset, and `ssx connect` exits 1.
+TEST_F(CliNetcat, ListenResetsAnIdleConnection) {
+  const std::string policy = write_policy();
+  BackgroundListen listen(
+      {"--policy", policy, "--idle-timeout", "0.5", "--once", "127.0.0.1:0", "--exec", "cat"});
+  ASSERT_FALSE(listen.port().empty());
+  ChildProcess client(ssx_argv({"connect", "--policy", policy, "--name", "localhost",
+                                "127.0.0.1:" + listen.port()}),
+                      ChildProcess::Stdin::pipe);
+  const auto start = std::chrono::steady_clock::now();
+  auto status = client.wait_exit(kWait);
+  ASSERT_TRUE(status.has_value()) << client.output();
+  EXPECT_EQ(*status, 1) << client.output();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(400));
+  auto listen_status = listen.child().wait_exit(kWait);
+  ASSERT_TRUE(listen_status.has_value()) << listen.output();
+  EXPECT_NE(listen.output().find("idle timeout"), std::string::npos) << listen.output();
 }
 
 TEST_F(CliNetcat, TruncatedStreamExitsOneWithTheReason) {

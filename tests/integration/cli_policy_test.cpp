@@ -233,7 +233,8 @@ TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {
   for (const char *key :
        {"protocol", "min_tls_version", "cipher_suites", "tls12_ciphers", "groups", "certificate",
         "private_key", "trust_bundle", "crl", "peer_authentication", "require_peer_target_name",
-        "allow_insecure", "handshake_timeout_ms", "session_tickets", "peer_names", "deny"}) {
+        "allow_insecure", "handshake_timeout_ms", "client_hello_timeout_ms", "idle_timeout_ms",
+        "session_tickets", "peer_names", "deny"}) {
     EXPECT_NE(r.output.find("\n" + std::string(key) + " = "), std::string::npos) << key << "\n"
                                                                                  << r.output;
   }
@@ -283,7 +284,9 @@ TEST_F(CliPolicy, ExplainJson) {
   EXPECT_TRUE(j["program"].is_null());
   EXPECT_EQ(j["rule"], "postgres");
   EXPECT_EQ(j["rule_number"], 2);
-  EXPECT_EQ(j["settings"].size(), 16u);
+  EXPECT_EQ(j["settings"].size(), 18u);
+  EXPECT_EQ(j["settings"]["client_hello_timeout_ms"], 2000);
+  EXPECT_TRUE(j["settings"]["idle_timeout_ms"].is_null());  // unset: the application's choice
   EXPECT_EQ(j["settings"]["peer_names"],
             nlohmann::json::array({"spiffe://example.org/ns/prod/sa/postgres"}));
   EXPECT_EQ(j["settings"]["handshake_timeout_ms"], 5000);

@@ -317,6 +317,41 @@ TEST_F(TlsTest, SilentPeerTimesOutWithinTheHandshakeTimeout) {
   EXPECT_LT(took, std::chrono::seconds(5));
 }
 
+// client_hello_timeout_ms: a blocking accept gives up on a client that sends nothing after that
+// long, well before handshake_timeout_ms, and says which deadline it was.
+TEST_F(TlsTest, SilentClientFailsAtTheClientHelloTimeout) {
+  use_policy("client_hello_timeout_ms = 200\nhandshake_timeout_ms = 20000");
+  Fd listener = ssx_listener();
+  Fd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address = loopback_address(local_port(listener.get()));
+  ASSERT_EQ(::connect(silent.get(), reinterpret_cast<sockaddr *>(&address), sizeof address), 0);
+  auto start = std::chrono::steady_clock::now();
+  Fd accepted(ssx_accept(listener.get(), nullptr, nullptr));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(accepted.get(), -1);
+  EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_NE(std::string(ssx_last_error()).find("within 200 ms (client_hello_timeout_ms)"),
+            std::string::npos)
+      << last_error_text();
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// Negative: a client that sent its ClientHello in time is not cut off by it, even when the rest
+// of its handshake takes longer than client_hello_timeout_ms.
+TEST_F(TlsTest, ClientHelloTimeoutDoesNotCutAHandshakeThatStarted) {
+  use_policy("client_hello_timeout_ms = 200");
+  Fd listener = ssx_listener();
+  auto server = serve_one(listener.get(), [](int fd, int error) {
+    ASSERT_GE(fd, 0) << std::strerror(error);
+    EXPECT_TRUE(ssx_send_all(fd, "ok"));
+  });
+  Fd client(ssx_client_connect(local_port(listener.get()), {"localhost"}));
+  ASSERT_GE(client.get(), 0) << last_error_text();
+  char buf[2];
+  EXPECT_EQ(ssx_recv(client.get(), buf, 2, MSG_WAITALL), 2) << last_error_text();
+}
+
 TEST_F(TlsTest, TruncationWithoutCloseNotifyIsAnErrorNotEndOfFile) {
   use_policy();
   Fd listener = ssx_listener();

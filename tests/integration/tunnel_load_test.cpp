@@ -185,10 +185,12 @@ TEST_F(TunnelTest, TwoThousandConcurrentConnectionsAreAllServed) {
   raise_fd_limit();
   constexpr int kConnections = 2000;
   // The test is about concurrency, not handshake latency: on a small shared machine a burst of
-  // 2,000 handshakes can take longer than the default 10 s handshake_timeout_ms for some.
-  server_policy_ =
-      write_policy("server-patient", server_creds_,
-                   "peer_authentication = \"required\"\nhandshake_timeout_ms = 60000\n");
+  // 2,000 handshakes can take longer than the default 10 s handshake_timeout_ms for some, and
+  // the client tunnel may take longer than the default 2 s client_hello_timeout_ms to get round
+  // to sending some of its ClientHellos.
+  server_policy_ = write_policy("server-patient", server_creds_,
+                                "peer_authentication = \"required\"\nhandshake_timeout_ms = "
+                                "60000\nclient_hello_timeout_ms = 60000\n");
   client_policy_ = write_policy("client-patient", client_creds_, "handshake_timeout_ms = 60000\n");
   EchoServer echo;
   start_pair(echo.port(), {"--metrics", "127.0.0.1:0", "--setup-timeout", "120"},

@@ -13,10 +13,22 @@
 //
 // Everything is one thread: the listener is non-blocking, handshakes are driven with
 // ssx_handshake/ssx_wants (so a slow client never holds up the others; the policy's
-// handshake_timeout_ms is enforced by calling ssx_handshake at least once a second), children
-// are watched with pidfds and reaped with waitpid. docs/cli.md is the user's reference.
+// client_hello_timeout_ms and handshake_timeout_ms are enforced by calling ssx_handshake at
+// least once a second), children are watched with pidfds and reaped with waitpid.
+//
+// Slow clients: connections are accepted whatever is going on, up to a handshake budget derived
+// from the descriptor limit (common/handshake_budget.hpp): past it, or past 64 unfinished
+// handshakes from one source, the oldest unfinished handshake is dropped. Only connections whose
+// handshake succeeded wait their turn: without --exec one is relayed at a time, the next in the
+// order their handshakes finished; with --exec up to 256 commands run at once.
+//
+// A command that dies by a signal or exits non-zero ends the stream with a reset (ssx_abort),
+// never close_notify: the peer must not take its partial output for a complete answer.
+// docs/cli.md is the user's reference.
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -36,6 +48,7 @@
 
 #include "command.hpp"
 #include "common/address.hpp"
+#include "common/handshake_budget.hpp"
 #include "common/policy_option.hpp"
 #include "common/relay.hpp"
 #include "common/security_json.hpp"
@@ -46,8 +59,10 @@
 namespace ssx::cli {
 namespace {
 
-// Beyond this many connections at once (with --exec) new ones wait in the listen backlog.
-constexpr size_t kMaxConnections = 256;
+// With --exec, at most this many commands run at once; further established connections wait.
+constexpr size_t kMaxCommands = 256;
+// Unfinished handshakes kept from one source address (IPv4 address or IPv6 /64).
+constexpr size_t kMaxHandshakesPerSource = 64;
 // Handshakes are nudged this often so that handshake_timeout_ms fires for silent clients.
 constexpr int kTickMs = 1000;
 // Children are checked this often on kernels without pidfds.
@@ -64,6 +79,8 @@ struct ListenOptions {
   bool once = false;
   bool exec = false;
   bool impersonate = false;
+  double idle_timeout = 0;  // seconds; 0: none (the policy's idle_timeout_ms overrides)
+  unsigned keepalive = 60;  // seconds; 0: off
   std::string address;
   std::vector<std::string> command;  // after --exec
 };
@@ -88,7 +105,9 @@ void warn(const std::string &message) {
 class Server {
  public:
   Server(const ListenOptions &opts, Listener listener)
-      : opts_(opts), listener_(std::move(listener)) {}
+      : opts_(opts),
+        listener_(std::move(listener)),
+        budget_(HandshakeBudget::Limits{derive_budget(1), kMaxHandshakesPerSource}) {}
 
   // run serves until killed, or with --once until the first connection has ended; it returns
   // that connection's failure, "" when it succeeded.
@@ -99,6 +118,10 @@ class Server {
     Socket socket;
     std::string from;  // the peer's address, for messages
     bool established = false;
+    bool started = false;  // established and given its relay (or command)
+    std::chrono::milliseconds idle_timeout{0};
+    std::chrono::steady_clock::time_point last_active{};
+    std::uint64_t last_bytes = 0;
     std::unique_ptr<Relay> relay;
     int local = -1;  // our end of the child's socketpair
     pid_t pid = -1;
@@ -115,14 +138,20 @@ class Server {
 
   bool accepting() const;
   void accept_all();
+  void start_waiting();
+  void check_idle();
+  size_t active() const;
   void step(Connection &c, const std::vector<pollfd> &fds);
   void on_established(Connection &c);
   void start_command(Connection &c, const SecurityInfo &info);
   void watch_child(Connection &c, bool exited_hint);
-  void end(Connection &c, const std::string &error);
+  void end(Connection &c, const std::string &error, bool abort = false);
 
   const ListenOptions &opts_;
   Listener listener_;
+  HandshakeBudget budget_;
+  size_t waiting_ = 0;  // established, waiting for their turn (counted once per round)
+  std::chrono::steady_clock::time_point next_idle_check_{};
   bool listener_open_ = true;
   bool accepted_one_ = false;
   std::chrono::steady_clock::time_point accept_paused_until_{};
@@ -133,8 +162,46 @@ class Server {
 bool Server::accepting() const {
   if (!listener_open_) return false;
   if (std::chrono::steady_clock::now() < accept_paused_until_) return false;
-  // Standard input and output can serve one connection at a time.
-  return opts_.exec ? connections_.size() < kMaxConnections : connections_.empty();
+  if (opts_.once) return connections_.empty();
+  // Handshakes never block accepting (the budget sheds the oldest); established connections
+  // waiting for their turn do, past the budget, so that they stay bounded too.
+  return waiting_ < budget_.limits().total;
+}
+
+size_t Server::active() const {
+  size_t n = 0;
+  for (const Connection &c : connections_) n += c.started && !c.finished ? 1 : 0;
+  return n;
+}
+
+void Server::start_waiting() {
+  // Standard input and output serve one connection at a time; --exec up to kMaxCommands.
+  const size_t limit = opts_.exec ? kMaxCommands : 1;
+  size_t running = active();
+  for (Connection &c : connections_) {
+    if (running >= limit) return;
+    if (c.finished || !c.established || c.started) continue;
+    c.started = true;
+    ++running;
+    on_established(c);
+  }
+}
+
+void Server::check_idle() {
+  const auto now = std::chrono::steady_clock::now();
+  for (Connection &c : connections_) {
+    if (c.finished || !c.relay || c.idle_timeout.count() == 0) continue;
+    const std::uint64_t bytes = c.relay->bytes_sent() + c.relay->bytes_received();
+    if (bytes != c.last_bytes) {
+      c.last_bytes = bytes;
+      c.last_active = now;
+    } else if (now - c.last_active >= c.idle_timeout) {
+      end(c,
+          "nothing moved either way for " + std::to_string(c.idle_timeout.count()) +
+              " ms (idle timeout: the policy's idle_timeout_ms, else --idle-timeout); reset",
+          true);
+    }
+  }
 }
 
 void Server::accept_all() {
@@ -169,6 +236,22 @@ void Server::accept_all() {
     Connection &c = connections_.emplace_back();
     c.socket = Socket(fd);
     c.from = format_address(reinterpret_cast<sockaddr *>(&from));
+    if (opts_.keepalive > 0) {
+      int on = 1;
+      int idle = static_cast<int>(opts_.keepalive);
+      int interval = std::max(1, idle / 4);
+      int count = 4;
+      (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+      (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+      (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+      (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    }
+    // Room for the newcomer: the oldest unfinished handshakes go when the budget is full.
+    for (HandshakeBudget::Token t : budget_.admit(&c, from)) {
+      // Only live, unfinished connections are in the budget (end() takes them out).
+      end(*const_cast<Connection *>(static_cast<const Connection *>(t)),
+          "dropped: oldest unfinished handshake (too many at once)", true);
+    }
     if (opts_.once) {
       accepted_one_ = true;
       listener_open_ = false;
@@ -177,12 +260,19 @@ void Server::accept_all() {
   }
 }
 
-void Server::end(Connection &c, const std::string &error) {
+void Server::end(Connection &c, const std::string &error, bool abort) {
   if (!error.empty() && c.error.empty()) c.error = error;
+  budget_.finished(&c);
   c.relay.reset();
-  if (c.socket.is_open()) c.socket.close();  // close_notify unless the relay already sent it
-  close_fd(c.local);                         // the child reads end of file
-  if (c.pid > 0) return;                     // finished once the child is reaped
+  if (c.socket.is_open()) {
+    if (abort) {
+      ssx_abort(c.socket.release());  // a reset: the peer must not see a clean end
+    } else {
+      c.socket.close();  // close_notify unless the relay already sent it
+    }
+  }
+  close_fd(c.local);      // the child reads end of file
+  if (c.pid > 0) return;  // finished once the child is reaped
   c.finished = true;
   if (!c.error.empty()) {
     std::string message = "connection from " + c.from + ": " + c.error;
@@ -202,8 +292,25 @@ void Server::watch_child(Connection &c, bool exited_hint) {
   if (r == 0) return;  // still running
   c.pid = -1;
   close_fd(c.pidfd);
-  // Whatever it left unread is dropped; what it wrote is still relayed until its end of file.
-  if (c.relay) c.relay->output_gone();
+  std::string failed;
+  if (r > 0 && WIFSIGNALED(status)) {
+    failed = opts_.command.front() + " was killed by signal " + std::to_string(WTERMSIG(status)) +
+             " (" + strsignal(WTERMSIG(status)) + ")";
+  } else if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    failed = opts_.command.front() + " exited with status " + std::to_string(WEXITSTATUS(status));
+  }
+  if (!failed.empty()) {
+    // Its output may be cut short: reset the stream rather than end it with close_notify.
+    end(c, failed + "; connection reset", true);
+    return;
+  }
+  // Whatever it left unread is dropped; what it wrote is still relayed until its end of file,
+  // which may now become close_notify.
+  if (c.relay) {
+    c.relay->output_gone();
+    c.relay->release_end();
+    c.relay->pump();
+  }
   if (!c.socket.is_open()) end(c, "");
 }
 
@@ -260,15 +367,20 @@ void Server::start_command(Connection &c, const SecurityInfo &info) {
   local.out_name = "the input of " + opts_.command.front();
   c.relay = std::make_unique<Relay>(c.socket.native_handle(), std::move(local),
                                     Relay::OnOutputClosed::discard);
+  c.relay->hold_end();  // close_notify only once CMD has exited 0 (watch_child)
 }
 
 void Server::on_established(Connection &c) {
-  c.established = true;
   auto info = c.socket.query_security();
   if (!info) {
     end(c, "query failed: " + info.error().message);
     return;
   }
+  c.idle_timeout =
+      info->idle_timeout_ms >= 0
+          ? std::chrono::milliseconds(info->idle_timeout_ms)
+          : std::chrono::milliseconds(static_cast<long long>(opts_.idle_timeout * 1000));
+  c.last_active = std::chrono::steady_clock::now();
   if (opts_.json) {
     const std::string line = security_json(*info).dump() + "\n";
     (void)std::fputs(line.c_str(), stderr);
@@ -285,7 +397,10 @@ void Server::step(Connection &c, const std::vector<pollfd> &fds) {
   if (!c.established) {
     // Called every round, whatever poll said: this is also where a handshake times out.
     if (ssx_handshake(c.socket.native_handle()) == 0) {
-      on_established(c);
+      c.established = true;
+      budget_.finished(&c);
+      start_waiting();
+      if (!c.started) return;  // waits for its turn
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       end(c, accept_failure(errno));
       return;
@@ -312,6 +427,15 @@ std::string Server::run() {
   for (;;) {
     connections_.remove_if([](const Connection &c) { return c.finished; });
     if (opts_.once && accepted_one_ && connections_.empty()) return once_error_;
+    start_waiting();
+    waiting_ = 0;
+    for (const Connection &c : connections_) waiting_ += c.established && !c.started ? 1 : 0;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_idle_check_) {
+      check_idle();
+      next_idle_check_ = now + std::chrono::milliseconds(200);
+      connections_.remove_if([](const Connection &c) { return c.finished; });
+    }
 
     fds.clear();
     int listen_index = -1;
@@ -324,6 +448,9 @@ std::string Server::run() {
     }
     for (Connection &c : connections_) {
       c.sock_index = c.pidfd_index = -1;
+      if (c.established && !c.started) continue;  // waits for its turn; nothing to watch
+      if (c.relay && c.idle_timeout.count() > 0)
+        timeout = timeout < 0 ? 200 : std::min(timeout, 200);
       if (!c.established) {
         short wants = ssx_wants(c.socket.native_handle());
         if (wants == 0) wants = POLLIN;
@@ -368,6 +495,7 @@ void run_listen(ListenOptions &opts) {
       check(parse_host_port(opts.address, {.allow_empty_host = true, .allow_port_zero = true}),
             kExitUsage);
   load_policy_option(opts.policy);
+  (void)raise_nofile_limit();  // accepting everything: use every descriptor we may
   (void)signal(SIGPIPE, SIG_IGN);
   (void)signal(SIGCHLD, SIG_DFL);  // reaped with waitpid; an inherited SIG_IGN would auto-reap
 
@@ -403,6 +531,18 @@ void register_listen(CLI::App &app) {
                    "Run CMD [ARG...] (the rest of the command line, without a shell) for each "
                    "connection, its stdin/stdout wired to the peer, the peer's identity in "
                    "SSX_PEER_PRINCIPAL, SSX_PEER_USER, SSX_PEER_ADDRESS, SSX_PROTOCOL, SSX_CIPHER");
+  listen
+      ->add_option("--idle-timeout", opts->idle_timeout,
+                   "Seconds a connection may move nothing either way before it is reset (0: "
+                   "never); the policy's idle_timeout_ms overrides it")
+      ->check(CLI::Range(0.0, 604800.0))
+      ->capture_default_str();
+  listen
+      ->add_option("--keepalive", opts->keepalive,
+                   "TCP keepalive: first probe after this many idle seconds, 4 probes idle/4 "
+                   "apart (0: off)")
+      ->check(CLI::Range(0u, 86400u))
+      ->capture_default_str();
   listen->add_flag("--impersonate", opts->impersonate,
                    "With --exec: run CMD as the local account the peer maps to (the policy's "
                    "[[identity]]); refuse peers that map to none. Needs root");

@@ -272,6 +272,13 @@ const SettingKey kSettingKeys[] = {
     {"allow_insecure", [](const policy::Settings &s) -> ordered_json { return s.allow_insecure; }},
     {"handshake_timeout_ms",
      [](const policy::Settings &s) -> ordered_json { return s.handshake_timeout_ms; }},
+    {"client_hello_timeout_ms",
+     [](const policy::Settings &s) -> ordered_json { return s.client_hello_timeout_ms; }},
+    {"idle_timeout_ms",
+     [](const policy::Settings &s) -> ordered_json {
+       if (!s.idle_timeout_ms) return nullptr;
+       return *s.idle_timeout_ms;
+     }},
     {"session_tickets",
      [](const policy::Settings &s) -> ordered_json { return s.session_tickets; }},
     {"peer_names", [](const policy::Settings &s) -> ordered_json { return s.peer_names; }},
@@ -280,6 +287,7 @@ const SettingKey kSettingKeys[] = {
 
 // toml_value writes a value as it would appear in the policy file.
 std::string toml_value(const ordered_json &value) {
+  if (value.is_null()) return "(unset)";
   if (!value.is_array()) return value.dump();
   std::string out = "[";
   for (std::size_t i = 0; i < value.size(); ++i) out += (i > 0 ? ", " : "") + value[i].dump();

@@ -32,7 +32,10 @@ struct TunnelArgs {
   std::vector<std::string> names;
   std::string metrics;
   unsigned workers = 0;
-  unsigned max_handshakes = 64;
+  unsigned max_handshakes = 0;
+  unsigned max_handshakes_per_source = 64;
+  double idle_timeout = 600;
+  unsigned keepalive = 60;
   double grace = 30;
   double setup_timeout = 30;
 };
@@ -110,6 +113,9 @@ void run_tunnel(const TunnelArgs &args) {
     options.workers = static_cast<unsigned>(std::clamp(count, 1, 256));
   }
   options.max_handshakes = args.max_handshakes;
+  options.max_handshakes_per_source = args.max_handshakes_per_source;
+  options.idle_timeout = seconds_option(args.idle_timeout);
+  options.keepalive = args.keepalive;
   options.grace = seconds_option(args.grace);
   options.setup_timeout = seconds_option(args.setup_timeout);
 
@@ -153,9 +159,24 @@ void register_tunnel(CLI::App &app) {
   cmd->add_option("--workers", args->workers, "Event-loop threads (default: one per CPU)")
       ->check(CLI::Range(1u, 256u));
   cmd->add_option("--max-handshakes", args->max_handshakes,
-                  "Connections each worker may have connecting or handshaking at once; more "
-                  "wait in the listen queue")
+                  "Unfinished handshakes (connecting or handshaking) each worker keeps; past "
+                  "it the oldest is dropped for the newcomer. 0: from the open files limit")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  cmd->add_option("--max-handshakes-per-source", args->max_handshakes_per_source,
+                  "A source's share (IPv4 address or IPv6 /64): with the budget full, a newcomer "
+                  "from a source holding this many drops that source's oldest, not another's")
       ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", args->idle_timeout,
+                  "Seconds a connection may move nothing either way before both sides are "
+                  "reset (0: never); the policy's idle_timeout_ms overrides it")
+      ->check(CLI::Range(0.0, 604800.0))
+      ->capture_default_str();
+  cmd->add_option("--keepalive", args->keepalive,
+                  "TCP keepalive on both sides: first probe after this many idle seconds, 4 "
+                  "probes idle/4 apart (0: off)")
+      ->check(CLI::Range(0u, 86400u))
       ->capture_default_str();
   cmd->add_option("--grace", args->grace,
                   "Seconds to drain open connections after SIGTERM before closing them")

@@ -185,6 +185,11 @@ bool Session::peer_spoke_cleartext() const {
   return bio_state_.bytes_in > 0 && !is_tls_record_type(bio_state_.first_byte);
 }
 
+bool Session::hello_received() const {
+  // The server's state machine leaves TLS_ST_BEFORE only once a whole ClientHello was processed.
+  return established_ || SSL_get_state(ssl_.get()) != TLS_ST_BEFORE;
+}
+
 Result<Want> Session::handshake() {
   if (established_) return Want::nothing;
   ossl::ErrorQueueGuard::clear_errors();

@@ -81,6 +81,8 @@ class Session {
   // peer_spoke_cleartext reports whether the peer's first bytes were not a TLS record, i.e.
   // the peer plainly does not speak TLS (used for the permitted cleartext fallback).
   bool peer_spoke_cleartext() const;
+  // hello_received reports (server side) whether the client's ClientHello has been read whole.
+  bool hello_received() const;
 
   Result<IoResult> read(void *buffer, std::size_t length, bool peek);
   Result<IoResult> write(const void *data, std::size_t length);

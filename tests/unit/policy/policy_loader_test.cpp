@@ -345,6 +345,25 @@ TEST(PolicyLoader, RejectsHandshakeTimeoutOutOfRange) {
   EXPECT_EQ(error_of("version = 1\n[defaults]\nhandshake_timeout_ms = 600000\n"), "");
 }
 
+TEST(PolicyLoader, ClientHelloAndIdleTimeoutsHaveDefaultsAndRanges) {
+  const Policy builtin = parse_ok("version = 1\n");
+  EXPECT_EQ(builtin.defaults.client_hello_timeout_ms, 2000u);
+  EXPECT_FALSE(builtin.defaults.idle_timeout_ms.has_value());
+  const Policy set = parse_ok(
+      "version = 1\n[defaults]\nclient_hello_timeout_ms = 500\nidle_timeout_ms = 0\n"
+      "[[rule]]\nname = \"r\"\nport = 1\nidle_timeout_ms = 60000\n");
+  EXPECT_EQ(set.defaults.client_hello_timeout_ms, 500u);
+  ASSERT_TRUE(set.defaults.idle_timeout_ms.has_value());
+  EXPECT_EQ(*set.defaults.idle_timeout_ms, 0u);
+  ASSERT_EQ(set.rules.size(), 1u);
+  EXPECT_EQ(set.rules[0].settings.idle_timeout_ms.value_or(1), 60000u);
+  EXPECT_EQ(error_of("version = 1\n[defaults]\nclient_hello_timeout_ms = 0\n"),
+            "p.toml:3:27: client_hello_timeout_ms must be between 1 and 600000, not 0");
+  EXPECT_EQ(error_of("version = 1\n[defaults]\nidle_timeout_ms = -1\n"),
+            "p.toml:3:19: idle_timeout_ms must be between 0 (no limit) and 604800000, not -1");
+  EXPECT_NE(error_of("version = 1\n[defaults]\nidle_timeout_ms = \"10\"\n"), "");
+}
+
 TEST(PolicyLoader, RejectsUnknownTls13CipherSuite) {
   const std::string message = error_of(
       "version = 1\n[defaults]\ncipher_suites = [\"TLS_AES_128_GCM_SHA256\", \"TLS_AES_512\"]\n");

@@ -105,7 +105,7 @@ bool Relay::send_to_peer() {
 }
 
 bool Relay::shut_peer_write() {
-  if (!in_eof_ || up_.pending() || write_shut_ || !sock_send_ready_) return false;
+  if (!in_eof_ || up_.pending() || write_shut_ || !sock_send_ready_ || hold_end_) return false;
   if (ssx_shutdown(sock_, SHUT_WR) == 0) {
     write_shut_ = true;
     return true;
@@ -217,7 +217,9 @@ void Relay::add_pollfds(std::vector<pollfd> &fds) {
   if (down_.pending() && !out_ready_ && !out_closed_) out_index_ = add(local_.out, POLLOUT);
   short events = 0;
   if (!peer_eof_ && !down_.pending() && !sock_recv_ready_) events |= recv_wants_;
-  if (!sock_send_ready_ && (up_.pending() || (in_eof_ && !write_shut_))) events |= send_wants_;
+  if (!sock_send_ready_ && (up_.pending() || (in_eof_ && !write_shut_ && !hold_end_))) {
+    events |= send_wants_;
+  }
   if (events != 0) sock_index_ = add(sock_, events);
 }
 

@@ -63,6 +63,12 @@ class Relay {
   // further bytes are dropped, and the relay is done once its own sending side has ended.
   void output_gone();
 
+  // hold_end keeps the end of the local input from becoming close_notify until release_end():
+  // `listen --exec` ends the stream in order only once CMD has exited 0 (its output closing is
+  // no proof that it finished; a crash closes it too).
+  void hold_end() { hold_end_ = true; }
+  void release_end() { hold_end_ = false; }
+
   bool done() const;
   // error is why the relay failed, "" when it did not (yet).
   const std::string &error() const { return error_; }
@@ -108,6 +114,7 @@ class Relay {
   short send_wants_ = POLLOUT;
   bool peer_eof_ = false;
   bool write_shut_ = false;  // close_notify sent
+  bool hold_end_ = false;    // see hold_end()
   std::string error_;
   std::uint64_t bytes_sent_ = 0, bytes_received_ = 0;
 

@@ -52,6 +52,8 @@ void Connection::start(int fd) {
   accepted_.secured = server;
   accepted_.state = server ? Endpoint::State::handshaking : Endpoint::State::open;
   set_nodelay(fd);
+  accepted_.keepalive(host_.options().keepalive);
+  if (!server) accepted_.reset_on_close(true);  // the application's side: a crash resets it
   // ssx_accept already took the first handshake step; wait for what it asked.
   if (server) accepted_.setup_wait = ssx_wants(fd);
   if (!host_.watch(accepted_)) {
@@ -90,6 +92,8 @@ void Connection::start_dial() {
   dialled_.secured = secured;
   dialled_.state = Endpoint::State::connecting;
   set_nodelay(fd);
+  dialled_.keepalive(o.keepalive);
+  if (!secured) dialled_.reset_on_close(true);  // the backend's side: a crash resets it
   if (secured) {
     ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
     if (ssx_set_socket_security(fd, &settings) != 0) {
@@ -144,10 +148,13 @@ bool Connection::step_handshake(Endpoint &e) {
 }
 
 void Connection::established(Endpoint &e) {
+  idle_timeout_ = host_.options().idle_timeout;
   ssx_security_info *info = nullptr;
   if (ssx_query_socket_security(e.fd, nullptr, 0, &info) != 0) return;
   peer_principal_ = info->peer_principal != nullptr ? info->peer_principal : "";
   rule_ = info->policy_rule != nullptr ? info->policy_rule : "";
+  // The policy's idle_timeout_ms, when it sets one, wins over --idle-timeout.
+  if (info->idle_timeout_ms >= 0) idle_timeout_ = std::chrono::milliseconds(info->idle_timeout_ms);
   ssx_free_security_info(info);
 }
 
@@ -264,7 +271,8 @@ void Connection::pump() {
   if (setting_up_ && accepted_.state == Endpoint::State::open &&
       dialled_.state == Endpoint::State::open) {
     setting_up_ = false;
-    host_.setup_finished();
+    last_active_ = Clock::now();
+    host_.setup_finished(this);
   }
   auto &counters = host_.counters();
   for (int round = 0;; ++round) {
@@ -273,6 +281,7 @@ void Connection::pump() {
     progress = forward(out_, counters.bytes_out) || progress;
     if (closed_) return;
     if (!progress) break;
+    moved_ = true;
     if (round + 1 >= kRoundsPerTurn) {
       host_.requeue(this);
       return;
@@ -291,7 +300,18 @@ void Connection::tick(Clock::time_point now) {
   if (closed_) return;
   const bool setting_up =
       accepted_.state != Endpoint::State::open || dialled_.state != Endpoint::State::open;
-  if (!setting_up) return;
+  if (!setting_up) {
+    // Idle timeout, at tick granularity: the data path only sets a flag.
+    if (moved_) {
+      moved_ = false;
+      last_active_ = now;
+    } else if (idle_timeout_.count() > 0 && now - last_active_ >= idle_timeout_) {
+      end(CloseReason::idle_timeout, false, ETIMEDOUT,
+          "nothing moved either way for " + std::to_string(idle_timeout_.count()) +
+              " ms (idle timeout: the policy's idle_timeout_ms, else --idle-timeout)");
+    }
+    return;
+  }
   const bool handshaking = accepted_.state == Endpoint::State::handshaking ||
                            (dialled_.secured && dialled_.state == Endpoint::State::connecting);
   if (now >= setup_deadline_) {
@@ -324,6 +344,11 @@ void Connection::shut_down() {
   end(CloseReason::shutdown, false, 0, "still open at the end of the shutdown grace period");
 }
 
+void Connection::shed(const std::string &why) {
+  WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, ECONNABORTED), 1);
+  end(CloseReason::shed, false, ECONNABORTED, why);
+}
+
 void Connection::reject(int error, const std::string &message) {
   WorkerCounters::add(WorkerCounters::slot(host_.counters().handshake_failures, error), 1);
   end(CloseReason::handshake_failed, false, error, message);
@@ -334,14 +359,21 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
   closed_ = true;
   if (setting_up_) {
     setting_up_ = false;
-    host_.setup_finished();
+    host_.setup_finished(this);
   }
-  if (orderly) {
-    accepted_.close();
-    dialled_.close();
-  } else {
-    accepted_.abort();
-    dialled_.abort();
+  // After a fatal alert (a failed handshake, a protocol error mid-stream) the secured side is
+  // closed in order, so that the alert reaches the peer; the alert already tells it the stream
+  // did not end cleanly. A timeout sent no alert: reset at once.
+  const bool alerted = (reason == CloseReason::handshake_failed && error != ETIMEDOUT) ||
+                       reason == CloseReason::tls_error;
+  for (Endpoint *e : {&accepted_, &dialled_}) {
+    if (orderly) {
+      e->close();
+    } else if (alerted && e->secured && e->fd >= 0) {
+      host_.close_after_alert(e->release());
+    } else {
+      e->abort();
+    }
   }
   BufferPool &pool = host_.pool();
   in_.buffer.reset(pool);

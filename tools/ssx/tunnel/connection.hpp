@@ -40,9 +40,15 @@ class ConnectionHost {
   virtual void requeue(class Connection *c) = 0;
   // retire hands a closed connection back; the worker frees it when no event refers to it.
   virtual void retire(class Connection *c) = 0;
-  // setup_finished: a connection is now forwarding, or ended before it got there (admission
-  // control counts connections still connecting or handshaking).
-  virtual void setup_finished() = 0;
+  // setup_finished: |c| is now forwarding, or ended before it got there (the handshake budget
+  // counts connections still connecting or handshaking).
+  virtual void setup_finished(class Connection *c) = 0;
+  // close_after_alert takes the secured descriptor |fd| of a connection that failed with a fatal
+  // alert and closes it in order: FIN after the alert, the peer's further bytes read and dropped
+  // for a short bounded time, then close. Closing at once with unread bytes would reset the
+  // connection, and a reset can overtake the alert at the client (which then sees "connection
+  // reset" instead of why it was refused).
+  virtual void close_after_alert(int fd) = 0;
 };
 
 class Connection {
@@ -65,6 +71,8 @@ class Connection {
   void shut_down();
   // reject records a connection whose handshake failed inside ssx_accept (already closed).
   void reject(int error, const std::string &message);
+  // shed ends an unfinished handshake to make room for newer ones (reset, logged).
+  void shed(const std::string &why);
 
   bool closed() const { return closed_; }
 
@@ -104,6 +112,9 @@ class Connection {
   Direction out_;  // dialled -> accepted
   std::string peer_principal_;
   std::string rule_;
+  std::chrono::milliseconds idle_timeout_{0};  // 0: none (set when established)
+  Clock::time_point last_active_{};            // the last tick that saw bytes move
+  bool moved_ = false;                         // bytes moved since the last tick
   bool setting_up_ = true;
   bool closed_ = false;
 };

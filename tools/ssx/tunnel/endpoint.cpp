@@ -1,10 +1,13 @@
 #include "endpoint.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -75,6 +78,7 @@ void Endpoint::close() {
   if (secured) {
     ssx_close(fd);
   } else {
+    reset_on_close(false);  // an orderly end: FIN after the last byte
     ::close(fd);
   }
   fd = -1;
@@ -88,6 +92,33 @@ void Endpoint::abort() {
   ssx_abort(fd);
   fd = -1;
   state = State::closed;
+}
+
+int Endpoint::release() {
+  int released = fd;
+  fd = -1;
+  state = State::closed;
+  return released;
+}
+
+void Endpoint::reset_on_close(bool on) const {
+  if (fd < 0) return;
+  linger l{on ? 1 : 0, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+void Endpoint::keepalive(unsigned idle_s) const {
+  if (fd < 0 || idle_s == 0) return;
+  int on = 1;
+  int idle = static_cast<int>(idle_s);
+  int interval = std::max(1, idle / 4);
+  int count = 4;
+  unsigned user_timeout_ms = (idle_s + static_cast<unsigned>(interval * count)) * 1000U;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
 }
 
 }  // namespace ssx::cli::tunnel

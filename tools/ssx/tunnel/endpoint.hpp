@@ -15,7 +15,7 @@ class Connection;
 
 // Handle is what an epoll_event's data.ptr points to; |kind| says what it is.
 struct Handle {
-  enum class Kind { endpoint, listener, wake };
+  enum class Kind { endpoint, listener, wake, closing };
   explicit Handle(Kind k) : kind(k) {}
   Kind kind;
 };
@@ -60,6 +60,17 @@ class Endpoint : public Handle {
   // abort closes so that the peer sees an error, never a clean end: ssx_abort (no close_notify,
   // a TCP reset).
   void abort();
+  // release gives up the descriptor without closing it (the caller closes it); -1 if none.
+  int release();
+  // reset_on_close arms (true) or disarms SO_LINGER {1, 0} on a cleartext socket. Armed while a
+  // stream is in flight, so that if this process dies (SIGKILL, OOM) the kernel's close resets
+  // the connection and the application sees ECONNRESET, never a FIN it would take for the end
+  // of a complete stream; disarmed only for an orderly close.
+  void reset_on_close(bool on) const;
+  // keepalive turns TCP keepalive on with the first probe after |idle_s| seconds, then every
+  // idle_s/4 (at least 1 s), 4 probes; and TCP_USER_TIMEOUT to the same total, so that a path
+  // that stalls with data unacknowledged fails as fast as an idle one. 0: leaves it off.
+  void keepalive(unsigned idle_s) const;
 };
 
 // failure_of builds an IoResult from errno (and ssx_last_error() when |secured|).

@@ -22,6 +22,10 @@ const char *close_reason_name(CloseReason reason) {
       return "cleartext-error";
     case CloseReason::shutdown:
       return "shutdown";
+    case CloseReason::shed:
+      return "shed";
+    case CloseReason::idle_timeout:
+      return "idle-timeout";
     default:
       return "unknown";
   }

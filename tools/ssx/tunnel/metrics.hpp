@@ -25,6 +25,8 @@ enum class CloseReason : int {
   tls_error,         // the secured side failed otherwise (corrupt records, reset while sending)
   cleartext_error,   // the cleartext side reset or failed: secured side aborted (no close_notify)
   shutdown,          // still open when the SIGTERM grace period ran out
+  shed,              // an unfinished handshake dropped for a newer one (budget or per-source cap)
+  idle_timeout,      // nothing moved either way for the idle timeout: both sides reset
   count_
 };
 

@@ -27,8 +27,16 @@ struct Options {
   std::optional<HostPort> metrics;  // loopback only
   std::optional<SocketAddress> metrics_address;
   unsigned workers = 1;
-  unsigned max_handshakes = 64;            // connections connecting/handshaking at once, per worker
-  std::chrono::milliseconds grace{30000};  // SIGTERM: drain this long, then close
+  // Unfinished handshakes (connecting or handshaking) per worker before the oldest is shed;
+  // 0: derived from RLIMIT_NOFILE (handshake_budget.hpp).
+  unsigned max_handshakes = 0;
+  unsigned max_handshakes_per_source = 64;  // a source's share once the budget is full
+  // Established connections that move nothing either way for this long are reset on both sides,
+  // unless the policy's idle_timeout_ms says otherwise for the connection. 0: never.
+  std::chrono::milliseconds idle_timeout{600000};
+  // TCP keepalive on both sockets: first probe after this many idle seconds; 0: off.
+  unsigned keepalive = 60;
+  std::chrono::milliseconds grace{30000};          // SIGTERM: drain this long, then close
   std::chrono::milliseconds setup_timeout{30000};  // connect + handshake, per connection
 };
 

@@ -172,6 +172,15 @@ Result<void> run(const Options &options_in, PolicySource &policy) {
   }
   std::printf("ssx tunnel: policy %s; %u workers; open files limit %lu\n",
               policy.describe().c_str(), options.workers, open_files);
+  // The budget is derived after the limit was raised; Worker computes the same numbers.
+  const size_t budget =
+      options.max_handshakes != 0 ? options.max_handshakes : derive_budget(options.workers);
+  std::printf(
+      "ssx tunnel: unfinished handshakes: up to %zu per worker (%s), %u per source address; "
+      "idle timeout %lld s; keepalive %u s\n",
+      budget, options.max_handshakes != 0 ? "--max-handshakes" : "from the open files limit",
+      options.max_handshakes_per_source,
+      static_cast<long long>(options.idle_timeout.count() / 1000), options.keepalive);
   (void)std::fflush(stdout);
 
   unsigned finished = 0;

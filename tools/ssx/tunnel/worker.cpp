@@ -21,6 +21,18 @@ constexpr auto kTick = std::chrono::milliseconds(200);
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr int kAcceptBatch = 256;  // per turn, so that accepting cannot starve forwarding
 constexpr int kMaxEvents = 256;
+// After a fatal alert: how long the peer's further bytes are read and dropped before closing,
+// how many, and how many descriptors may be in that state at once (past it: closed at once).
+constexpr auto kAlertLinger = std::chrono::milliseconds(1000);
+constexpr size_t kAlertLingerBytes = size_t{256} * 1024;
+constexpr size_t kMaxClosing = 1024;
+
+HandshakeBudget::Limits budget_limits(const Options &o) {
+  HandshakeBudget::Limits limits;
+  limits.total = o.max_handshakes != 0 ? o.max_handshakes : derive_budget(o.workers);
+  limits.per_source = o.max_handshakes_per_source;
+  return limits;
+}
 
 int ms_until(Clock::time_point when) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now()).count();
@@ -69,7 +81,10 @@ int make_listener(const Options &options, const SocketAddress &address, std::str
 }
 
 Worker::Worker(Shared &shared, unsigned index, int listen_fd)
-    : shared_(shared), counters_(shared.metrics.worker(index)), listen_fd_(listen_fd) {
+    : shared_(shared),
+      counters_(shared.metrics.worker(index)),
+      listen_fd_(listen_fd),
+      budget_(budget_limits(shared.options)) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error(std::strerror(errno));
@@ -85,7 +100,6 @@ Worker::Worker(Shared &shared, unsigned index, int listen_fd)
     throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
   }
   accept_more_ = true;  // connections may have queued before the listener joined epoll
-  max_setting_up_ = std::max<size_t>(1, shared.options.max_handshakes);
 }
 
 Worker::~Worker() {
@@ -95,6 +109,8 @@ Worker::~Worker() {
   }
   reap();
   for (Connection *c : retired_) delete c;
+  for (Closing &c : closing_) finish_closing(c);
+  closing_.clear();
   close_listener();
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -132,6 +148,8 @@ void Worker::retire(Connection *c) {
 }
 
 void Worker::reap() {
+  // Closing entries may be named by events of this turn until it ends: erased only here.
+  closing_.remove_if([](const Closing &c) { return c.fd < 0; });
   size_t kept = 0;
   for (Connection *c : retired_) {
     if (c->queued) {
@@ -143,30 +161,79 @@ void Worker::reap() {
   retired_.resize(kept);
 }
 
-void Worker::setup_finished() {
-  --setting_up_;
-  counters_.setting_up.store(setting_up_, std::memory_order_relaxed);
-  if (accept_blocked_ && setting_up_ < max_setting_up_) {
-    accept_blocked_ = false;
-    accept_more_ = true;
+void Worker::setup_finished(Connection *c) {
+  budget_.finished(c);
+  counters_.setting_up.store(budget_.size(), std::memory_order_relaxed);
+}
+
+void Worker::shed_for(const std::vector<HandshakeBudget::Token> &tokens, const char *why) {
+  for (HandshakeBudget::Token t : tokens) {
+    // Only live connections are in the budget (end() takes them out), so the cast is safe.
+    const_cast<Connection *>(static_cast<const Connection *>(t))->shed(why);
   }
+}
+
+void Worker::close_after_alert(int fd) {
+  // The alert went out with the failed handshake step; a FIN follows it.
+  (void)::shutdown(fd, SHUT_WR);
+  if (closing_.size() >= kMaxClosing) {
+    ssx_close(fd);
+    return;
+  }
+  Closing &c = closing_.emplace_back();
+  c.fd = fd;
+  c.deadline = Clock::now() + kAlertLinger;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = static_cast<Handle *>(&c);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    finish_closing(c);
+    return;
+  }
+  drain(c);
+}
+
+void Worker::drain(Closing &c) {
+  if (c.fd < 0) return;
+  char sink[16384];
+  for (;;) {
+    // Raw recv: the connection failed; its bytes are only read to be dropped.
+    ssize_t n = ::recv(c.fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) {
+      c.discarded += static_cast<size_t>(n);
+      if (c.discarded <= kAlertLingerBytes) continue;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return;  // wait for more, or for the peer's FIN, until the deadline
+    }
+    finish_closing(c);  // the peer closed (or failed, or sent too much): done
+    return;
+  }
+}
+
+void Worker::finish_closing(Closing &c) {
+  if (c.fd < 0) return;
+  ssx_close(c.fd);  // forgets the failed connection's state; nothing more is sent
+  c.fd = -1;
 }
 
 void Worker::accepted(int fd, const sockaddr_storage &client) {
   WorkerCounters::add(counters_.accepted, 1);
-  ++setting_up_;
-  counters_.setting_up.store(setting_up_, std::memory_order_relaxed);
   auto *c = new Connection(*this, shared_.next_id.fetch_add(1, std::memory_order_relaxed), client);
   c->next = live_;
   if (live_ != nullptr) live_->prev = c;
   live_ = c;
   ++live_count_;
+  // Room for the newcomer first: the oldest unfinished handshakes (overall, or from this source)
+  // go when the budget is full. The newcomer is never the one shed.
+  shed_for(budget_.admit(c, client), "shed: oldest unfinished handshake, budget full");
+  counters_.setting_up.store(budget_.size(), std::memory_order_relaxed);
   c->start(fd);
 }
 
 void Worker::accept_failed(int err, const std::string &message, const sockaddr_storage &client) {
   WorkerCounters::add(counters_.accepted, 1);
-  ++setting_up_;
   auto *c = new Connection(*this, shared_.next_id.fetch_add(1, std::memory_order_relaxed), client);
   c->next = live_;
   if (live_ != nullptr) live_->prev = c;
@@ -175,18 +242,14 @@ void Worker::accept_failed(int err, const std::string &message, const sockaddr_s
   c->reject(err, message);
 }
 
-void Worker::accept_pending(bool draining) {
+void Worker::accept_pending() {
   accept_more_ = false;
   if (listen_fd_ < 0 || Clock::now() < accept_paused_until_) return;
   const bool server = shared_.options.mode == Mode::server;
   for (int i = 0; i < kAcceptBatch; ++i) {
-    // Admission control: past the limit, connections wait in the kernel's accept queue (where
-    // they cost nothing and their handshake clock has not started) rather than all slowing
-    // down together until every one of them times out.
-    if (setting_up_ >= max_setting_up_ && !draining) {
-      accept_blocked_ = true;
-      return;
-    }
+    // No admission limit here: everything is accepted, and the handshake budget sheds the
+    // oldest unfinished handshakes (accepted()). Leaving connections in the kernel's queue would
+    // let whoever fills it first (idle connections cost an attacker nothing) lock others out.
     sockaddr_storage client{};
     socklen_t len = sizeof client;
     auto *address = reinterpret_cast<sockaddr *>(&client);
@@ -199,6 +262,11 @@ void Worker::accept_pending(bool draining) {
     const int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (err == EINTR || err == ECONNABORTED) continue;
+    if ((err == EMFILE || err == ENFILE) && budget_.size() > 0) {
+      // Out of descriptors: the oldest unfinished handshake makes room for the newcomer.
+      shed_for({budget_.oldest()}, "shed: oldest unfinished handshake, out of descriptors");
+      continue;
+    }
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
       // Out of descriptors or memory: leave connections queued and try again shortly.
       shared_.log.line("cannot accept: " + errno_name(err) + " (" + std::strerror(err) +
@@ -231,6 +299,9 @@ void Worker::tick(Clock::time_point now) {
     c->tick(now);
     c = next;
   }
+  for (Closing &c : closing_) {
+    if (now >= c.deadline) finish_closing(c);
+  }
   if (listen_fd_ >= 0 && accept_paused_until_ != Clock::time_point{} &&
       now >= accept_paused_until_) {
     accept_paused_until_ = {};
@@ -249,7 +320,7 @@ void Worker::run() {
       draining = true;
       for (int i = 0; i < 64 && listen_fd_ >= 0; ++i) {
         accept_paused_until_ = {};
-        accept_pending(true);
+        accept_pending();
         if (!accept_more_) break;
       }
       close_listener();
@@ -280,6 +351,9 @@ void Worker::run() {
         }
         case Handle::Kind::listener:
           accept_more_ = true;
+          break;
+        case Handle::Kind::closing:
+          drain(*static_cast<Closing *>(handle));
           break;
         case Handle::Kind::wake: {
           std::uint64_t value = 0;

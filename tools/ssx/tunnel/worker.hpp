@@ -14,9 +14,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <string>
 #include <vector>
 
+#include "common/handshake_budget.hpp"
 #include "connection.hpp"
 
 namespace ssx::cli::tunnel {
@@ -57,12 +59,24 @@ class Worker final : public ConnectionHost {
   bool watch(Endpoint &e) override;
   void requeue(Connection *c) override;
   void retire(Connection *c) override;
-  void setup_finished() override;
+  void setup_finished(Connection *c) override;
+  void close_after_alert(int fd) override;
 
  private:
-  // accept_pending accepts what is queued, up to a batch; |draining| ignores the admission
-  // limit (the listener is about to close, which would reset whatever is still queued).
-  void accept_pending(bool draining = false);
+  // Closing: a secured descriptor closed in order after a fatal alert (close_after_alert).
+  struct Closing : Handle {
+    Closing() : Handle(Kind::closing) {}
+    int fd = -1;
+    Clock::time_point deadline;
+    size_t discarded = 0;
+  };
+
+  // accept_pending accepts what is queued, up to a batch.
+  void accept_pending();
+  // shed_for ends the unfinished handshakes |budget_| gave up for a newer one.
+  void shed_for(const std::vector<HandshakeBudget::Token> &tokens, const char *why);
+  void drain(Closing &c);
+  void finish_closing(Closing &c);
   void accepted(int fd, const sockaddr_storage &client);
   void accept_failed(int err, const std::string &message, const sockaddr_storage &client);
   void close_listener();
@@ -78,10 +92,9 @@ class Worker final : public ConnectionHost {
   int listen_fd_ = -1;
   Handle listener_handle_{Handle::Kind::listener};
   Handle wake_handle_{Handle::Kind::wake};
-  bool accept_more_ = false;     // the listener may have more: accept next turn
-  bool accept_blocked_ = false;  // stopped at max_setting_up_: resume below it
-  size_t setting_up_ = 0;        // connections still connecting or handshaking
-  size_t max_setting_up_ = 1;
+  bool accept_more_ = false;  // the listener may have more: accept next turn
+  HandshakeBudget budget_;    // unfinished handshakes; sheds the oldest past its limits
+  std::list<Closing> closing_;
   Clock::time_point accept_paused_until_{};  // after EMFILE and the like
   Connection *live_ = nullptr;               // doubly linked list of open connections
   size_t live_count_ = 0;
