@@ -2,13 +2,13 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 300
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 # Developer builds treat warnings as errors; plain `cmake` builds (packagers, consumers) do not.
 DEV_FLAGS ?= -DSSX_WERROR=ON
 
-.PHONY: all deps build test asan-test fuzz-smoke demo bench bench-smoke format format-check tidy clean
+.PHONY: all deps build test asan-test fuzz-build fuzz-smoke fuzz-long fuzz-run demo bench bench-smoke format format-check tidy clean
 .PHONY: release-builds check-install check-deb
 
 all: build
@@ -31,18 +31,34 @@ asan-test: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# The policy loader's libFuzzer target (tests/fuzz), built with clang, ASan and UBSan in its own
-# build directory, run for at most $(FUZZ_SECONDS) s from the seed corpus. New inputs go to
-# $(FUZZ_BUILD)/policy-corpus (the seeds stay untouched); a crash, leak, sanitizer report or
-# input slower than 10 s fails the target and leaves the input in $(FUZZ_BUILD)/crash-* etc.
-fuzz-smoke: deps
+# libFuzzer targets (tests/fuzz, docs/fuzzing.md), built with clang, ASan and UBSan in their own
+# build directory. fuzz-smoke runs each for $(FUZZ_SMOKE_SECONDS) s (CI); fuzz-long for
+# $(FUZZ_SECONDS) s each. New inputs go to $(FUZZ_BUILD)/<target>-corpus (the seeds in
+# tests/fuzz/corpus/<target> stay untouched); a crash, leak, sanitizer report or input slower than
+# 10 s fails the run and leaves the input in $(FUZZ_BUILD)/crash-* etc.
+FUZZ_TARGETS ?= policy target_name security_json
+FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_MAX_LEN_policy = 1048576
+FUZZ_MAX_LEN_target_name = 4096
+FUZZ_MAX_LEN_security_json = 4096
+FUZZ_DICT_policy = -dict=tests/fuzz/policy.dict
+
+fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSSX_FUZZ=ON -DSSX_BUILD_BENCH=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target policy_fuzz
-	mkdir -p $(FUZZ_BUILD)/policy-corpus
-	$(FUZZ_BUILD)/tests/fuzz/policy_fuzz $(FUZZ_BUILD)/policy-corpus tests/fuzz/corpus/policy \
-	  -dict=tests/fuzz/policy.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS))
+
+fuzz-smoke: fuzz-build
+	$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+fuzz-long: fuzz-build
+	$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
+
+fuzz-run:
+	$(foreach t,$(FUZZ_TARGETS),mkdir -p $(FUZZ_BUILD)/$(t)-corpus && \
+	  $(FUZZ_BUILD)/tests/fuzz/$(t)_fuzz $(FUZZ_BUILD)/$(t)-corpus tests/fuzz/corpus/$(t) \
+	    $(FUZZ_DICT_$(t)) -max_len=$(FUZZ_MAX_LEN_$(t)) -max_total_time=$(FUZZ_RUN_SECONDS) \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$(t)- && ) true
 
 # Only the library and the command it runs: a newcomer sees the demo before any test is compiled.
 demo: deps $(BUILD)/CMakeCache.txt

@@ -175,12 +175,14 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  *   - a key pin, "sha256:" followed by 64 hex digits: the SHA-256 of the peer's
  *     SubjectPublicKeyInfo. The chain must still verify; a pin narrows, it never widens;
  *   - a local uid, "unix:uid=N": an AF_UNIX peer whose kernel-attested uid is N.
+ * A name is at most 2048 bytes (the SPIFFE ID bound), a DNS name at most 253 (RFC 1035); a
+ * longer one is EINVAL, and ssx_last_error quotes only a bounded prefix of it.
  * On a listening socket the names apply to the client certificates of accepted connections.
  * |peer| must be NULL and |peer_len| 0 for stream sockets (datagram peers come later).
  *
  * When: after ssx_set_socket_security, before ssx_connect / listen.
  * Returns 0, or -1 with errno:
- *   EINVAL    malformed name (ssx_last_error says why), or non-NULL |peer|.
+ *   EINVAL    malformed or too long name (ssx_last_error says why), or non-NULL |peer|.
  *   EFAULT    |name| is NULL.
  *   EPERM     ssx_set_socket_security was not called on |fd| first.
  *   EISCONN   the socket is already connected: names can no longer change.

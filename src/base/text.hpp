@@ -8,7 +8,12 @@
 
 namespace ssx::base {
 
-// quote returns |text| in double quotes for a message. Quotes, backslashes and control characters
+// kQuotedPrefix is how much of a value a "too long" message quotes: enough to recognise it.
+inline constexpr std::size_t kQuotedPrefix = 64;
+
+// quote returns |text| in double quotes for a message; it is the one way ssx puts a value from
+// outside (a file, an application, a peer) into a message, so that no value can make a message
+// unbounded. Quotes, backslashes and control characters
 // are escaped (\", \\, \n, \t, \xNN), so a value read from a file cannot forge extra lines in a
 // log; text longer than |max_bytes| is cut at a UTF-8 character boundary and ends in "...".
 std::string quote(std::string_view text, std::size_t max_bytes = 200);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "base/text.hpp"
+
 namespace ssx::identity {
 namespace {
 
@@ -25,14 +27,14 @@ char to_lower(char c) {
 }
 
 Failure bad(std::string_view name, std::string_view why) {
-  return fail(EINVAL, "peer name \"" + std::string(name) + "\" " + std::string(why));
+  return fail(EINVAL, "peer name " + base::quote(name) + " " + std::string(why));
 }
 
 Result<TargetName> parse_pin(std::string_view name) {
   std::string_view hex = name.substr(kPinPrefix.size());
   if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), is_hex)) {
-    return fail(EINVAL, "key pin \"" + std::string(name) +
-                            "\" must be \"sha256:\" followed by 64 hex digits");
+    return fail(EINVAL,
+                "key pin " + base::quote(name) + " must be \"sha256:\" followed by 64 hex digits");
   }
   std::string value(hex);
   std::transform(value.begin(), value.end(), value.begin(), to_lower);  // as spki_sha256_hex writes
@@ -118,7 +120,7 @@ Result<TargetName> parse_uri(std::string_view name, std::size_t scheme_end) {
 // parse_dns applies RFC 1123 §2.1 host name syntax; the last-label rule follows RFC 3696 §2 (so
 // "10.0.0.256" is not taken for a host name).
 Result<TargetName> parse_dns(std::string_view name) {
-  if (name.size() > 253) return bad(name, "is longer than 253 characters");
+  if (name.size() > kMaxDnsName) return bad(name, "is longer than 253 characters (RFC 1035)");
   if (name.back() == '.') return bad(name, "must not end with '.'");
   if (name.find('*') != std::string_view::npos) {
     return bad(name, "contains a wildcard: wildcards belong in certificates, not in target names");
@@ -184,6 +186,10 @@ const char *describe_kind(TargetName::Kind kind) {
 
 Result<TargetName> parse_target_name(std::string_view name) {
   if (name.empty()) return bad(name, "is empty");
+  if (name.size() > kMaxTargetName) {
+    return bad(name, "is longer than " + std::to_string(kMaxTargetName) + " bytes (" +
+                         std::to_string(name.size()) + " bytes)");
+  }
   if (name.find('\0') != std::string_view::npos) return bad(name, "contains a NUL byte");
   if (name.substr(0, kPinPrefix.size()) == kPinPrefix) return parse_pin(name);
   if (name.substr(0, kLocalUidPrefix.size()) == kLocalUidPrefix) return parse_local_uid(name);

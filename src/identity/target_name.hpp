@@ -16,6 +16,12 @@
 
 namespace ssx::identity {
 
+// kMaxTargetName bounds every target name, whatever its kind: URIs (SPIFFE IDs are at most 2048
+// bytes by the SPIFFE ID standard, §2.3) and the others, which are shorter. DNS names have
+// RFC 1035's own bound of 253 characters.
+inline constexpr std::size_t kMaxTargetName = 2048;
+inline constexpr std::size_t kMaxDnsName = 253;
+
 struct TargetName {
   enum class Kind { dns, ip, uri, spki_pin, local_uid };
   Kind kind = Kind::dns;
@@ -38,7 +44,9 @@ struct TargetName {
 //   - a DNS name: letters, digits and '-' in labels of 1-63 characters, at most 253 in all, no
 //     trailing dot, no wildcard (a target names a peer, not a pattern), and a last label that is
 //     not all digits (value in lower case).
-// EINVAL with a message that starts "peer name "NAME"" or "key pin "NAME"" otherwise.
+// Any name longer than kMaxTargetName bytes is refused first. EINVAL with a message that starts
+// "peer name "NAME"" or "key pin "NAME"" otherwise; NAME is quoted with base::quote, so at most
+// a bounded prefix of a long name appears, with control characters escaped.
 Result<TargetName> parse_target_name(std::string_view name);
 
 // describe_kind returns "DNS name", "IP address", "URI", "key pin" or "local uid".

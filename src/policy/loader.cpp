@@ -16,20 +16,29 @@
 #include <vector>
 
 #include "base/text.hpp"
+#include "identity/target_name.hpp"
 #include "ossl/names.hpp"
 #include "policy/policy.hpp"
+#include "policy/prescan.hpp"
 #include "policy/validate.hpp"
 #include "policy/values.hpp"
 
 namespace ssx::policy {
 namespace {
 
+using base::kQuotedPrefix;
 using base::quote;
 using Entry = std::pair<const toml::key *, const toml::node *>;
 
 constexpr std::int64_t kMaxHandshakeTimeoutMs = 600000;  // ten minutes
 constexpr std::int64_t kMaxIdleTimeoutMs = 604800000;    // a week
 constexpr std::int64_t kMaxId = 4294967294;              // (uid_t)-1 means "no change"
+// Every string the policy holds is bounded, so that no value can flood a log line or an error
+// message: paths by PATH_MAX, rule names (which appear in every log line about a connection) by
+// kMaxRuleName, identity peers like target names (identity/target_name.hpp). Account names have
+// their own, smaller bound (values.hpp).
+constexpr std::size_t kMaxString = PATH_MAX - 1;
+constexpr std::size_t kMaxRuleName = 128;
 
 constexpr std::string_view kTopKeys[] = {"version", "defaults", "rule", "identity"};
 constexpr std::string_view kMatchKeys[] = {"name",  "direction", "port",
@@ -244,6 +253,10 @@ Result<std::string_view> Loader::string_value(std::string_view what, const toml:
   const auto *value = node.as_string();
   if (value == nullptr) return type_error(what, node, expected);
   const std::string &text = value->get();
+  if (text.size() > kMaxString) {
+    return error(node, std::string(what) + " is longer than " + std::to_string(kMaxString) +
+                           " bytes: " + quote(text, kQuotedPrefix));
+  }
   // Strings end at a NUL for the C APIs downstream: "a.pem\0junk" would name "a.pem".
   if (text.find('\0') != std::string::npos) {
     return error(node, std::string(what) + " must not contain a NUL character");
@@ -531,6 +544,15 @@ Result<void> Loader::load_match_key(std::string_view key, const toml::node &node
     auto name = string_value(key, node);
     if (!name) return std::move(name).error();
     if (name->empty()) return error(node, "rule name must not be empty");
+    if (name->size() > kMaxRuleName) {
+      return error(node, "rule name is longer than " + std::to_string(kMaxRuleName) +
+                             " bytes: " + quote(*name, kQuotedPrefix));
+    }
+    // Rule names appear in log lines: no control characters, so none can forge a line.
+    if (std::any_of(name->begin(), name->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      return error(node, "rule name " + quote(*name) + " must not contain control characters");
+    }
     if (*name == "defaults") {
       return error(node, "rule name \"defaults\" is reserved (it names the [defaults] table)");
     }
@@ -641,6 +663,10 @@ Result<void> Loader::load_identity(const toml::table &table, Policy &policy) {
         mapping.prefix = true;
         peer.remove_suffix(1);
       }
+      if (text->size() > identity::kMaxTargetName) {
+        return error(*value, "peer is longer than " + std::to_string(identity::kMaxTargetName) +
+                                 " bytes: " + quote(*text, kQuotedPrefix));
+      }
       if (peer.empty()) {
         return error(*value,
                      "peer must name a principal or a prefix ending in '*'; a lone \"*\" "
@@ -697,6 +723,8 @@ Result<void> Loader::load_identity(const toml::table &table, Policy &policy) {
 }
 
 Result<Policy> Loader::load(std::string_view text) {
+  // Size and nesting are bounded before toml++ sees a byte: it recurses once per level.
+  if (auto r = prescan_policy(text, source_); !r) return std::move(r).error();
   toml::table root;
   try {
     root = toml::parse(text, source_);

@@ -12,11 +12,12 @@
 #include <cstring>
 
 #include "base/text.hpp"
+#include "policy/prescan.hpp"
 
 namespace ssx::policy {
 namespace {
 
-constexpr off_t kMaxPolicySize = 4 << 20;
+constexpr off_t kMaxPolicySize = static_cast<off_t>(kMaxPolicyBytes);
 
 Failure file_failure(int code, const std::string &path, std::string_view why) {
   return fail(code, path + ": " + std::string(why));
@@ -108,8 +109,9 @@ Result<Policy> load_policy_file(const std::string &path) {
           "); run: chmod o-w " + base::quote(path);
   } else if (st.st_size > kMaxPolicySize) {
     code = EFBIG;
-    why = "policy file is larger than 4 MiB";
+    why = "policy file is larger than 1 MiB (" + std::to_string(st.st_size) + " bytes)";
   } else {
+    // At most st_size bytes are read, so a file that grows after fstat cannot pass the bound.
     text.resize(static_cast<std::size_t>(st.st_size));
     std::size_t done = 0;
     while (done < text.size()) {

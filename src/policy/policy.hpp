@@ -142,13 +142,15 @@ Policy builtin_policy();
 // resolved against its directory (the working directory when it has none) and stored absolute.
 // Credential files named by the policy are checked too (readable, key matches certificate, key
 // not accessible by group or others). On failure the code is EINVAL and the message is the first
-// error found; docs/policy.md gives the order in which tables are checked.
+// error found; docs/policy.md gives the order in which tables are checked. Before any parsing,
+// a text above 1 MiB fails with EFBIG ("SOURCE: policy is larger than 1 MiB (N bytes)") and one
+// nested deeper than the limit with EINVAL at the offending character (policy/prescan.hpp).
 Result<Policy> parse_policy(std::string_view text, std::string_view source);
 
 // load_policy_file reads and parses the file at |path|. A missing file is ENOENT; an unreadable
 // one its errno (EISDIR for a directory); an invalid one EINVAL with the first error as
 // "PATH:LINE:COLUMN: message". A file that others may write is refused with EACCES (anyone could
-// otherwise rewrite every program's security), one above 4 MiB with EFBIG. Messages of file-level
+// otherwise rewrite every program's security), one above 1 MiB with EFBIG. Messages of file-level
 // failures read "PATH: reason".
 Result<Policy> load_policy_file(const std::string &path);
 

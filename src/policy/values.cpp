@@ -141,6 +141,10 @@ Result<void> check_account_name(std::string_view what, std::string_view name) {
 }
 
 std::string_view closest_name(std::string_view name, std::span<const std::string_view> candidates) {
+  // The distance costs |name| × |candidate| steps: a key from a hostile file may be a megabyte
+  // long, and no key that long is a typo of a short one.
+  constexpr std::size_t kMaxGuessable = 64;
+  if (name.size() > kMaxGuessable) return {};
   // Levenshtein distance, one row at a time.
   auto distance = [](std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);

@@ -44,7 +44,8 @@ Result<std::string> check_peer_name(std::string_view name);
 // belongs in uid or gid). |what| ("user", "group") starts the EINVAL message.
 Result<void> check_account_name(std::string_view what, std::string_view name);
 
-// closest_name returns the candidate |name| is most likely a typo of, or "" when none is close.
+// closest_name returns the candidate |name| is most likely a typo of, or "" when none is close
+// (always "" for a name longer than 64 bytes, which no typo of a key is).
 std::string_view closest_name(std::string_view name, std::span<const std::string_view> candidates);
 
 // base_directory returns the absolute directory against which relative paths in the policy

@@ -123,6 +123,13 @@ TEST_F(CliPolicy, CheckValidPolicyExitsZeroWithOneLineSummary) {
   EXPECT_EQ(r.output, empty + ": valid: 0 rules, 0 identities, 0 files checked\n");
 }
 
+// deep_header returns "a.a.….a" with |segments| segments.
+std::string deep_header(int segments) {
+  std::string out = "a";
+  for (int i = 1; i < segments; ++i) out += ".a";
+  return out;
+}
+
 TEST_F(CliPolicy, CheckMalformedPolicyExitsTwoWithFileLineColumn) {
   struct Case {
     const char *label;
@@ -140,6 +147,12 @@ TEST_F(CliPolicy, CheckMalformedPolicyExitsTwoWithFileLineColumn) {
        "4:8: port 70000 is out of range (1-65535)"},
       {"duplicate rule", "version = 1\n[[rule]]\nname = \"web\"\n[[rule]]\nname = \"web\"\n",
        "5:8: duplicate rule name \"web\" (first used on line 3)"},
+      // The reported crash: 40,000 dotted segments overflowed the stack inside toml++.
+      {"40,000-segment header", "version = 1\n[" + deep_header(40000) + "]\nx = 1\n",
+       "2:33: nesting deeper than 16 levels (table header segments, dotted key segments, arrays "
+       "and inline tables together); a policy needs at most 4"},
+      {"long rule name", "version = 1\n[[rule]]\nname = \"" + std::string(3000, 'r') + "\"\n",
+       "3:8: rule name is longer than 128 bytes: \"" + std::string(64, 'r') + "...\""},
       {"key of another certificate",
        "version = 1\n[defaults]\ncertificate = " + toml_quote(server_.cert) +
            "\nprivate_key = " + toml_quote(client_.key) + "\n",
@@ -182,6 +195,13 @@ TEST_F(CliPolicy, CheckFileProblemsAreOneLine) {
   r = ssx({"policy", "check"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_EQ(line_count(r.output), 1) << r.output;
+
+  // Above 1 MiB, before parsing: a 3 MB rule name never reaches the parser.
+  const std::string big =
+      write("big.toml", "version = 1\n[[rule]]\nname = \"" + std::string(3000000, 'r') + "\"\n");
+  r = ssx({"policy", "check", big});
+  EXPECT_EQ(r.exit_code, 2) << r.output.substr(0, 300);
+  EXPECT_EQ(r.output, "ssx: " + big + ": policy file is larger than 1 MiB (3000031 bytes)\n");
 }
 
 TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {

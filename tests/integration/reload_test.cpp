@@ -361,6 +361,47 @@ TEST_F(ReloadTest, InvalidEditKeepsTheLastGoodPolicyAndReportsIt) {
   EXPECT_EQ(server.accept_failures(), 0);
 }
 
+// A policy that once crashed every process that loaded it (40,000 dotted segments overflowed the
+// stack inside toml++): explicit and automatic reloads refuse it and keep the last good policy.
+TEST_F(ReloadTest, FortyThousandSegmentPolicyKeepsTheLastGoodPolicy) {
+  core::set_policy_check_interval(0ms);
+  load("client-v1");
+  EchoServer server;
+  std::string header = "a";
+  for (int i = 1; i < 40000; ++i) header += ".a";
+  const std::string hostile = "version = 1\n[" + header + "]\nx = 1\n";
+
+  write_text(policy_, hostile);
+  errno = 0;
+  EXPECT_EQ(ssx_reload_policy(), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(std::string(ssx_last_error()).rfind(policy_ + ":2:33: nesting deeper than 16", 0), 0u)
+      << ssx_last_error();
+  Seen seen = connect(server);
+  EXPECT_EQ(seen.error, 0) << seen.reason;
+  EXPECT_EQ(seen.rule, "client-v1");
+
+  StderrCapture log(dir_.file("stderr.txt"));
+  write_policy("client-v2");
+  ASSERT_EQ(ssx_reload_policy(), 0) << ssx_last_error();
+  core::set_policy_check_interval(20ms);
+  write_text(policy_, hostile);
+  // The check runs on the path that secures new sockets: keep connecting until it has run.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        seen = connect(server);
+        EXPECT_EQ(seen.error, 0) << seen.reason;
+        EXPECT_EQ(seen.rule, "client-v2");
+        return log.lines_with("cannot reload policy") > 0;
+      },
+      5000ms))
+      << log.text();
+  EXPECT_EQ(log.lines_with(policy_ + ":2:33: nesting deeper than 16"), 1) << log.text();
+  seen = connect(server);
+  EXPECT_EQ(seen.error, 0) << seen.reason;
+  EXPECT_EQ(seen.rule, "client-v2");
+}
+
 TEST_F(ReloadTest, CertificateBeforeItsKeyOrTruncatedKeepsTheLastGoodPair) {
   core::set_policy_check_interval(0ms);
   load("client");

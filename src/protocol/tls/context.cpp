@@ -161,6 +161,8 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   // SSL_MODE_RELEASE_BUFFERS does it after every record instead.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             (ossl::free_buffers_is_safe() ? 0 : SSL_MODE_RELEASE_BUFFERS));
+  // A certificate chain (any handshake message) from the peer is bounded (session.hpp).
+  SSL_CTX_set_max_cert_list(ctx, kMaxHandshakeMessage);
   // Read whole records in one recv(2) rather than header, then body.
   SSL_CTX_set_read_ahead(ctx, 1);
 

@@ -19,6 +19,10 @@ namespace ssx::tls {
 
 enum class Role { client, server };
 
+// kMaxHandshakeMessage bounds a handshake message from the peer, a certificate chain among them
+// (SSL_CTX_set_max_cert_list; OpenSSL's default is 100 KiB). docs/limits.md.
+inline constexpr long kMaxHandshakeMessage = 65536;
+
 class Context {
  public:
   // build makes a context for |settings| in |role|. A server without a certificate is EACCES;

@@ -3,18 +3,26 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/text.hpp"
 #include "protocol/tls/peer_names.hpp"
 
 namespace ssx::tls {
 namespace {
 
+// quoted_list names the expected peers in an error: a bounded number of names, each quoted with
+// a bounded length, so that an application's many or long names cannot make the message huge.
 std::string quoted_list(const std::vector<identity::TargetName> &names) {
+  constexpr std::size_t kMaxListed = 8;
   std::string out;
-  for (const auto &n : names) {
+  for (std::size_t i = 0; i < names.size() && i < kMaxListed; ++i) {
     if (!out.empty()) out += ", ";
-    out += '"';  // appended piece by piece: GCC 12 -O3 false -Wrestrict (GCC bug 105329)
-    out += n.text();
-    out += '"';
+    out += base::quote(names[i].text());
+  }
+  if (names.size() > kMaxListed) {
+    // appended piece by piece: GCC 12 -O3 false -Wrestrict (GCC bug 105329)
+    out += " and ";
+    out += std::to_string(names.size() - kMaxListed);
+    out += " more";
   }
   return out;
 }
@@ -36,6 +44,11 @@ bool same_certificate(X509 *a, X509 *b) {
   X509_get0_signature(&sig_b, nullptr, b);
   if (sig_a != nullptr && sig_b != nullptr && ASN1_STRING_cmp(sig_a, sig_b) != 0) return false;
   return X509_cmp(a, b) == 0;
+}
+
+std::string excessive_message() {
+  return "peer sent a TLS handshake message larger than " + std::to_string(kMaxHandshakeMessage) +
+         " bytes (a certificate chain that long is refused; docs/limits.md)";
 }
 
 bool is_tls_record_type(int byte) {
@@ -128,7 +141,44 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
     SSL_set_accept_state(ssl);
   }
   SSL_set_verify(ssl, mode, verify_callback);
+  SSL_set_msg_callback(ssl, &Session::on_message);
+  SSL_set_msg_callback_arg(ssl, s.get());
   return s;
+}
+
+void Session::on_message(int write_p, int /*version*/, int content_type, const void * /*buf*/,
+                         std::size_t /*len*/, SSL * /*ssl*/, void *arg) {
+  if (write_p != 0) return;
+  auto *s = static_cast<Session *>(arg);
+  switch (content_type) {
+    case SSL3_RT_HEADER:  // one call per record received
+      ++s->records_in_;
+      break;
+    case SSL3_RT_HANDSHAKE:
+      if (!s->established_) return;  // the handshake is bounded by its own deadline
+      ++s->control_in_;
+      break;
+    case SSL3_RT_ALERT:
+      ++s->control_in_;
+      break;
+    default:
+      return;
+  }
+  if (s->records_in_ > kFreeRecords + s->app_bytes_in_ ||
+      s->control_in_ > kFreeControl + s->app_bytes_in_ / kBytesPerControl) {
+    // Stop OpenSSL reading: it may be looping over records inside one SSL_read.
+    s->flooded_ = true;
+    s->bio_state_.refused = true;
+  }
+}
+
+Failure Session::flood_failure() const {
+  return with_detail(
+      EPROTO, "peer sent " + std::to_string(records_in_) + " TLS records and " +
+                  std::to_string(control_in_) +
+                  " alerts or post-handshake messages (KeyUpdate, NewSessionTicket, ...) for " +
+                  std::to_string(app_bytes_in_) +
+                  " bytes of data: more than ssx allows (docs/limits.md); connection closed");
 }
 
 Session::~Session() {
@@ -184,6 +234,7 @@ std::string Session::recheck_resumed_names() {
 
 Failure Session::handshake_failure(int ssl_error) {
   const bool client = context_->role() == Role::client;
+  if (flooded_) return flood_failure();
   if (!name_mismatch_.empty()) return with_detail(EKEYREJECTED, name_mismatch_);
   long verify = chain_error_ != X509_V_OK ? chain_error_ : SSL_get_verify_result(ssl_.get());
   if (verify != X509_V_OK) {
@@ -257,6 +308,8 @@ Failure Session::handshake_failure(int ssl_error) {
       return refused_for_no_certificate(alert);
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
       return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
+      return with_detail(EPROTO, excessive_message());
     default:
       return with_detail(EPROTO, "TLS handshake failed");
   }
@@ -278,6 +331,7 @@ Failure Session::refused_for_no_certificate(const std::string &alert) {
 }
 
 Failure Session::io_failure(int ssl_error, const char *operation) {
+  if (flooded_) return flood_failure();
   unsigned long e = ERR_peek_error();
   int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
   // A stream that ended without close_notify is a truncation, whatever happened after the EOF:
@@ -315,6 +369,8 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
       return with_detail(EKEYEXPIRED, "peer rejected our certificate as expired");
     case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
       return with_detail(EPROTO, "corrupt or forged TLS record");
+    case SSL_R_EXCESSIVE_MESSAGE_SIZE:
+      return with_detail(EPROTO, excessive_message());
     default:
       return with_detail(EPROTO, std::string(operation) + " failed: TLS protocol error");
   }
@@ -326,7 +382,10 @@ Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
   std::size_t n = 0;
   int ret = peek ? SSL_peek_ex(ssl_.get(), buffer, length, &n)
                  : SSL_read_ex(ssl_.get(), buffer, length, &n);
-  if (ret == 1) return IoResult{n};
+  if (ret == 1) {
+    if (!peek) app_bytes_in_ += n;  // a peek is counted when it is read
+    return IoResult{n};
+  }
   int err = SSL_get_error(ssl_.get(), ret);
   switch (err) {
     case SSL_ERROR_ZERO_RETURN:

@@ -51,6 +51,20 @@ struct IoResult {
   bool end_of_stream = false;
 };
 
+// Limits on what a peer can make a session do without sending data (docs/limits.md). OpenSSL
+// bounds only consecutive empty records (32) and warning alerts (5); a peer that sends one byte
+// of data between floods, or floods KeyUpdate or NewSessionTicket messages, would otherwise keep
+// a thread busy for as long as it likes. Every record received counts; so does every handshake
+// message after the handshake and every alert. A session fails with EPROTO once either
+//   records received        > kFreeRecords + application bytes received, or
+//   control messages        > kFreeControl + application bytes received / kBytesPerControl
+// (control messages: post-handshake handshake messages — KeyUpdate, NewSessionTicket,
+// HelloRequest, … — and alerts). An honest peer's data records carry at least one byte each, and
+// its handshake, tickets and occasional KeyUpdate fit in the free allowances.
+inline constexpr std::uint64_t kFreeRecords = 128;
+inline constexpr std::uint64_t kFreeControl = 32;
+inline constexpr std::uint64_t kBytesPerControl = 1024;
+
 class Session {
  public:
   // create prepares a session on |fd|. For clients, |server_name| is sent as SNI when not empty,
@@ -105,6 +119,10 @@ class Session {
   // 1.3 certificate_required) is told so, not "peer rejected our certificate".
   Failure refused_for_no_certificate(const std::string &alert);
   friend int verify_callback(int preverify_ok, X509_STORE_CTX *store);
+  // on_message counts what the peer sends against the limits above (SSL_set_msg_callback).
+  static void on_message(int write_p, int version, int content_type, const void *buf,
+                         std::size_t len, SSL *ssl, void *arg);
+  Failure flood_failure() const;
 
   // PeerFacts is what details() derives from the peer's certificate, kept after its first call.
   struct PeerFacts {
@@ -121,6 +139,10 @@ class Session {
   long chain_error_ = X509_V_OK;     // first chain verification error, from the callback
   std::string chain_error_subject_;  // principal of the leaf whose chain failed
   std::unique_ptr<const PeerFacts> peer_facts_;  // null until details() meets a peer certificate
+  std::uint64_t records_in_ = 0;                 // records received
+  std::uint64_t control_in_ = 0;    // alerts and post-handshake handshake messages received
+  std::uint64_t app_bytes_in_ = 0;  // application data delivered by read()
+  bool flooded_ = false;            // a limit was broken: the session is dead
   bool name_verified_ = false;
   bool established_ = false;
   bool close_notify_sent_ = false;

@@ -33,6 +33,10 @@ int bio_write(BIO *bio, const char *data, int len) {
 int bio_read(BIO *bio, char *data, int len) {
   SocketBioState *st = state_of(bio);
   BIO_clear_retry_flags(bio);
+  if (st->refused) {
+    st->last_errno = EPROTO;
+    return -1;
+  }
   ssize_t n = ::recv(st->fd, data, static_cast<size_t>(len), MSG_DONTWAIT);
   if (n > 0) {
     if (st->bytes_in == 0) st->first_byte = static_cast<unsigned char>(data[0]);

@@ -24,6 +24,9 @@ struct SocketBioState {  // ordered without padding holes: one lives in every Se
   std::size_t bytes_in = 0;  // bytes received so far
   int first_byte = -1;       // first byte received, -1 before any
   bool peer_closed = false;  // recv returned 0
+  // refused makes every later read fail at once (EPROTO, no retry): set when the peer broke a
+  // limit (session.hpp), so that OpenSSL stops reading records from the socket mid-call.
+  bool refused = false;
 };
 
 // new_socket_bio returns a BIO over |state->fd|. |state| is borrowed and must outlive the BIO.

@@ -97,6 +97,30 @@ TEST(SecurityJson, MappedUidWithoutANameHasANullUser) {
   EXPECT_EQ(j["peer"]["uid"], 34);
 }
 
+// Found by tests/fuzz/security_json_fuzz.cpp: a certificate's names may hold bytes that are not
+// UTF-8, and nlohmann-json's dump() threw on them, which ended `ssx connect --json`.
+TEST(SecurityJson, InvalidUtf8IsReplacedNotThrown) {
+  SecurityInfo info;
+  info.flags = SSX_INFO_SECURED;
+  info.version = std::string("TLS\x00\xff", 5);
+  info.peer_principal = "caf\xc3\xa9";  // valid: kept
+  info.peer_names = {
+      "a\xff"
+      "b",
+      "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3"};
+  std::string text;
+  ASSERT_NO_THROW(text = security_json(info).dump());
+  const auto back = nlohmann::json::parse(text);
+  EXPECT_EQ(back["peer"]["principal"], "caf\xc3\xa9");
+  EXPECT_EQ(back["version"], std::string("TLS\x00\xef\xbf\xbd", 7));
+  EXPECT_EQ(back["peer"]["names"][0],
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(back["peer"]["names"][1], "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // overlong
+  EXPECT_EQ(back["peer"]["names"][2], "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
+  EXPECT_EQ(back["peer"]["names"][4], "\xef\xbf\xbd");                          // truncated
+}
+
 TEST(FlagWords, NamesEveryFlag) {
   EXPECT_EQ(flag_words(0), std::vector<std::string>{});
   EXPECT_EQ(

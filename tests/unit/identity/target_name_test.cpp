@@ -74,5 +74,41 @@ TEST(TargetName, RejectsMalformedNamesWithAReason) {
   }
 }
 
+TEST(TargetName, LengthsAreBoundedAndMessagesQuoteABoundedPrefix) {
+  // RFC 1035: 253 characters for a DNS name.
+  std::string dns;
+  while (dns.size() < 253) dns += dns.empty() ? "a" : ".a";
+  ASSERT_EQ(dns.size(), 253u);
+  EXPECT_TRUE(parse_target_name(dns).has_value());
+  EXPECT_FALSE(parse_target_name(dns + "a").has_value());
+  // URIs (and every other kind): 2048 bytes, the SPIFFE ID bound.
+  const std::string uri = "spiffe://example.org/" + std::string(2048 - 21, 'u');
+  EXPECT_TRUE(parse_target_name(uri).has_value());
+  const auto over = parse_target_name(uri + "u");
+  ASSERT_FALSE(over.has_value());
+  EXPECT_NE(over.error().message.find("is longer than 2048 bytes (2049 bytes)"), std::string::npos)
+      << over.error().message;
+
+  // 100 KB names of each kind: refused, and the message holds a bounded, escaped prefix only.
+  const std::string huge[] = {
+      "https://example.org/" + std::string(100000, 'u'),
+      std::string(100000, 'a'),
+      "sha256:" + std::string(100000, 'a'),
+      "unix:uid=" + std::string(100000, '1'),
+      std::string(100000, '\x1b'),
+  };
+  for (const std::string &name : huge) {
+    const auto parsed = parse_target_name(name);
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error().code, EINVAL);
+    EXPECT_LT(parsed.error().message.size(), 1000u) << parsed.error().message.substr(0, 100);
+    EXPECT_EQ(parsed.error().message.find('\x1b'), std::string::npos);
+  }
+  // A rejected name of normal length is quoted whole (and escaped).
+  const auto bad = parse_target_name("bad\"host");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message.rfind("peer name \"bad\\\"host\" ", 0), 0u) << bad.error().message;
+}
+
 }  // namespace
 }  // namespace ssx::identity

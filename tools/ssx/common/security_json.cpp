@@ -5,9 +5,55 @@
 namespace ssx::cli {
 namespace {
 
+// valid_utf8 returns |s| with every byte that does not start a well-formed UTF-8 sequence
+// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF) replaced by U+FFFD.
+// Names come from the peer's certificate, which may hold any bytes, and nlohmann-json's dump()
+// throws on invalid UTF-8: found by tests/fuzz/security_json_fuzz.cpp.
+std::string valid_utf8(const std::string &s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    unsigned lo = 0x80;
+    unsigned hi = 0xBF;
+    if (b < 0x80) {
+      out.push_back(s[i++]);
+      continue;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
+    }
+    bool ok = n > 0 && i + n < s.size();
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      const unsigned min = k == 1 ? lo : 0x80;
+      const unsigned max = k == 1 ? hi : 0xBF;
+      ok = c >= min && c <= max;
+    }
+    if (ok) {
+      out.append(s, i, n + 1);
+      i += n + 1;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
+  }
+  return out;
+}
+
 nlohmann::ordered_json string_or_null(const std::string &s) {
   if (s.empty()) return nullptr;
-  return s;
+  return valid_utf8(s);
 }
 
 }  // namespace
@@ -70,7 +116,9 @@ nlohmann::ordered_json security_json(const SecurityInfo &info) {
 
   nlohmann::ordered_json peer;
   peer["principal"] = string_or_null(info.peer_principal);
-  peer["names"] = info.peer_names;
+  nlohmann::ordered_json names = nlohmann::ordered_json::array();
+  for (const std::string &name : info.peer_names) names.push_back(valid_utf8(name));
+  peer["names"] = std::move(names);
   peer["spki_sha256"] = string_or_null(info.peer_spki_sha256);
   if (info.peer_account) {
     peer["user"] = string_or_null(info.peer_account->user);
