@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 DEV_FLAGS ?= -DSSX_WERROR=ON
 
 .PHONY: all deps build test asan-test fuzz-build fuzz-smoke fuzz-long fuzz-run demo bench bench-smoke format format-check tidy clean
-.PHONY: release-builds check-install check-deb
+.PHONY: release-builds check-install check-deb spdx spdx-check
 
 all: build
 
@@ -83,6 +83,13 @@ format:
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+
+# Every source file carries its SPDX license line (scripts/spdx says which count as source).
+spdx:
+	scripts/spdx --fix
+
+spdx-check:
+	scripts/spdx
 
 tidy: build
 	run-clang-tidy -quiet -p $(BUILD) "$(CURDIR)/(src|tools)/.*\.cpp" > $(BUILD)/tidy.log 2>&1 \

@@ -38,7 +38,8 @@ std::string errno_message(const std::string &what, const std::string &path, int 
 }
 
 bool is_ascii_printable(const std::string &s) {
-  for (unsigned char c : s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c >= 0x7f) return false;
   }
   return true;

@@ -35,14 +35,17 @@ def fail(message):
 
 def make_credentials(ssx, directory):
     pki = os.path.join(directory, "pki")
+    # The tunnel requires client certificates unless the policy says otherwise, so the test's
+    # client has one too.
     for args in (["pki", "init", pki], ["pki", "issue", pki, "localhost", "--ip", "127.0.0.1",
-                                        "--server"]):
+                                        "--server"],
+                 ["pki", "issue", pki, "client", "--uri", "spiffe://test/client", "--client"]):
         subprocess.run([ssx] + args, check=True, stdout=subprocess.DEVNULL, timeout=TIMEOUT)
     policy = os.path.join(directory, "server.toml")
     with open(policy, "w") as f:
         f.write('version = 1\n[defaults]\ncertificate = "%s/localhost.crt"\n'
                 'private_key = "%s/localhost.key"\ntrust_bundle = "%s/ca.crt"\n' % (pki, pki, pki))
-    return policy, os.path.join(pki, "ca.crt")
+    return policy, os.path.join(pki, "ca.crt"), pki
 
 
 def start_backend():
@@ -107,7 +110,7 @@ def expect_notify(notify, wanted, proc):
 
 
 def case_serves(ssx, directory):
-    policy, ca = make_credentials(ssx, directory)
+    policy, ca, pki = make_credentials(ssx, directory)
     backend, backend_thread = start_backend()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -123,6 +126,7 @@ def case_serves(ssx, directory):
         expect_notify(notify, "READY=1", proc)
         # The parent's copy stays open as systemd's does; the tunnel must serve through its own.
         context = ssl.create_default_context(cafile=ca)
+        context.load_cert_chain(os.path.join(pki, "client.crt"), os.path.join(pki, "client.key"))
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
             with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 if tls.version() != "TLSv1.3":

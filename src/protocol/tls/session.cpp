@@ -445,7 +445,8 @@ Details Session::details() {
   SSL *ssl = ssl_.get();
   d.version = SSL_get_version(ssl);
   if (const SSL_CIPHER *c = SSL_get_current_cipher(ssl)) d.cipher = SSL_CIPHER_standard_name(c);
-  int group = SSL_get_negotiated_group(ssl);
+  // A TLS group is a 16-bit code point (RFC 8446 §4.2.7); OpenSSL returns it in an int.
+  const int group = static_cast<int>(SSL_get_negotiated_group(ssl));
   if (group != 0) {
     const char *name = SSL_group_to_name(ssl, group);
     if (name != nullptr) d.group = name;
