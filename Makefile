@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The README's commands. Each installs what is missing, configures, builds and runs.
 BUILD ?= build
 ASAN_BUILD ?= build-asan

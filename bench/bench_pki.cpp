@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/bench_pki.cpp — makes the benchmark's credentials and policy at run time, so that no
 // private key is ever committed: a CA ("ssx bench CA") and a server leaf for "localhost", both
 // ECDSA P-256, and the ssx policy that pins what the raw OpenSSL baseline also uses.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/common.hpp — what every benchmark program shares: options, clocks, JSON output, loopback
 // sockets, percentiles and process memory. Nothing here knows about TLS, so the plaintext, raw
 // OpenSSL and ssx programs differ only in how they move bytes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/openssl_bench.cpp — the raw OpenSSL baseline (W2–W6): OpenSSL used directly, the way a
 // competent programmer would. One SSL_CTX per role, built once and reused; SSL_set_fd (OpenSSL's
 // own socket BIO) on blocking sockets; OpenSSL's default modes and buffers. The pinned

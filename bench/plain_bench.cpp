@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/plain_bench.cpp — the plaintext TCP baseline (W2, W5): the same loops with read(2) and
 // write(2) on blocking sockets, no security at all. The ceiling of what loopback can carry.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/run.py — runs the ssx benchmark suite and writes its results.
 
     python3 bench/run.py --build build                 # `make bench`: the real run

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/ssx_bench.cpp — ssx through its public APIs (W2–W6): `--api c` (default) uses ssx/ssx.h,
 // `--api cpp` the RAII classes of ssx/ssx.hpp. The policy file in --dir pins the same parameters
 // as the raw OpenSSL baseline: TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the server's ECDSA P-256

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/tunnel_load.cpp — W7 (tunnels): the load generator, the backend service and a TLS probe,
 // in one program that knows nothing of the proxies it measures. bench/run.py starts a client-side
 // proxy (cleartext in, TLS out) and a server-side proxy (TLS in, cleartext out) — ssx tunnel,

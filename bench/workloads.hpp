@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/workloads.hpp — the workloads, written once and instantiated per implementation.
 //
 // Every implementation (plaintext TCP, raw OpenSSL, ssx C API, ssx C++ API) is a small struct

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* client.c — a C program that talks to a server securely with ssx.
  *
  *   client HOST PORT TARGET_NAME [MESSAGE]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // file_server.cpp — serves files to mutually authenticated clients, each file opened *as the
 // client's local account*, so the kernel's own permission checks decide what a client may read.
 //

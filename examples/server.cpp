@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // server.cpp — a C++ server that answers each client securely with ssx.
 //
 //   server [PORT] [COUNT]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/probes/openssl_memory_stages.cpp — where raw OpenSSL's per-connection memory goes.
 //
 // Not part of `make bench`; docs/benchmarks.md quotes it to explain W6. One thread, 500 TLS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/probes/query_cost.cpp — what ssx_query_socket_security costs on an established connection.
 //
 // Not part of `make bench`. It loads the benchmark's policy from DIR (made by ssx_bench_pki),

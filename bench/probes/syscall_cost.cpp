@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bench/probes/syscall_cost.cpp — what the calls on ssx's data path cost on this machine.
 //
 // Not part of `make bench`; docs/benchmarks.md quotes its output as evidence for the profile.

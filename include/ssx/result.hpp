@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ssx/result.hpp — the C++ result type of the ssx API.
 //
 // Result<T> holds either a value or a Failure: a standard errno value plus a human-readable

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* ssx/ssx.h — socket-level security for POSIX sockets.
  *
  * Secure sockets. An application states *requirements* on a plain socket ("encryption is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ssx/ssx.hpp — the C++ API: move-only RAII sockets over the C API in ssx.h.
 //
 // ssx::Socket is a secured, connected socket; ssx::Listener a secured listening socket. Both

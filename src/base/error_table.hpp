@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // base/error_table.hpp — the one table of errno values ssx reports, and what each means.
 //
 // docs/errors.md embeds the Markdown rendering of this table between two markers, and a unit test

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // base/last_error.hpp — the thread-local reason behind the last failed ssx call.
 //
 // The C API reports failure as -1 plus errno; the reason in words lives here, read back through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // base/text.hpp — small text helpers for messages.
 
 #ifndef SSX_BASE_TEXT_HPP

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // capi/info_block.hpp — lays out a query Report as one malloc'd ssx_security_info.
 //
 // One allocation holds the struct, the peer_names pointer array and every string, so the caller

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // capi/ssx.cpp — the extern "C" entry points: argument checks, the exception firewall, errno.
 //
 // Every entry point clears OpenSSL's error queue first (stale entries would lie about the cause),

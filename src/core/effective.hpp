@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // core/effective.hpp — the one place where security is decided for a socket.
 //
 // decide(application settings, matching policy rule) yields the immutable Effective policy that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy in force, and reloading it when its files change.
 //
 // Why stat(2) polling and not inotify. The check runs on the path that secures a new socket, at

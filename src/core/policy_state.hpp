@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // core/policy_state.hpp — the policy in force for this process, what is built from it, and how
 // it is reloaded.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // core/registry.hpp — which file descriptors are ssx sockets.
 //
 // The C API names sockets by fd number, and the kernel reuses numbers: a program that close(2)s a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // core/secure_socket.hpp — one secured socket: its state machine and its blocking behaviour.
 //
 // States (every call checks the state it needs and fails with the documented errno otherwise):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // identity/account.hpp — a verified peer as an account on this machine.
 //
 // The policy's [[identity]] tables map peer principals (a certificate's URI SAN, DNS SAN or

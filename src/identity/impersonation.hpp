@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // identity/impersonation.hpp — the calling thread acts as a peer's local account, and back.
 //
 // This is the only code in ssx that changes credentials. It changes the *effective* uid, gid and

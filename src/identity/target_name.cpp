@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "identity/target_name.hpp"
 
 #include <arpa/inet.h>

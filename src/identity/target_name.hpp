@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // identity/target_name.hpp — the names an application or policy gives the peer it expects.
 //
 // One type covers the ways to name a peer: a DNS name, an IP literal, a URI (SPIFFE IDs among

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // net/wait.hpp — waiting on a descriptor with a deadline, and descriptor facts.
 //
 // ssx never blocks inside OpenSSL: its BIO always uses non-blocking socket calls, and when a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ossl/credentials.hpp — checks that certificate, key, trust and CRL files are usable.
 //
 // The policy loader calls these so that a policy naming a missing, unreadable, mismatched or

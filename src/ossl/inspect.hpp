@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ossl/inspect.hpp — what a certificate file says about its first certificate: usage, CA bit,
 // validity. For checks an administrator wants before a certificate is put to work (`ssx policy
 // check`) and for reporting expiry (the tunnel's metrics).

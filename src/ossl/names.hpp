@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ossl/names.hpp — TLS configuration names checked against the OpenSSL that ssx runs with.
 //
 // The policy names TLS 1.3 cipher suites, TLS 1.2 cipher lists and key-exchange groups as strings.

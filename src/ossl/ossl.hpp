@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ossl/ossl.hpp — owning pointers for OpenSSL objects and the OpenSSL error queue.
 //
 // UniquePtr<T> frees an OpenSSL object with its own free function, so no code in ssx holds an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pki/pki.hpp — a small certificate authority: make a CA, issue leaf certificates.
 //
 // Used by `ssx pki`, `ssx demo` and the tests (which make every certificate they need at run

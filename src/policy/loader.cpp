@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TOML → Policy: parse_policy. The only file that includes toml++, which is slow to compile.
 //
 // Reading order, and so which error is reported when a file has several: toml++'s syntax check,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Rule matching: which [[rule]] applies to a socket.
 
 #include <netinet/in.h>

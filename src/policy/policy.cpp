@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy's small pieces: names of enum values, the built-in policy, finding and reading the
 // file. Parsing lives in loader.cpp, matching in match.cpp.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy/policy.hpp — the administrator's policy: what it says, and how a socket finds its rule.
 //
 // A Policy is an immutable value built once from /etc/ssx/policy.toml ($SSX_POLICY overrides the

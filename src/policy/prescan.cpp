@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pre-scan (prescan.hpp): one pass over the text with TOML 1.0's lexical rules, counting the
 // nesting depth the parsed document would have. No recursion and no allocation that grows with
 // the input beyond a stack of at most kMaxPolicyNesting frames.

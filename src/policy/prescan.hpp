@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy/prescan.hpp — bounds a policy text before any TOML parser sees it.
 //
 // toml++ recurses once per level of nesting, and it limits only arrays and inline tables (to 256

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy/validate.hpp — the checks on a table's settings that involve several keys or files.
 //
 // The loader checks each value on its own as it reads it (syntax, ranges, names OpenSSL knows);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy/values.hpp — parsers and checks for single policy values, independent of TOML.
 //
 // The loader calls these for each value it reads and prefixes their messages with the value's

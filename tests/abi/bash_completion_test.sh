@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The bash completion (dist/completions/ssx.bash) completes subcommands and option values.
 # Usage: bash_completion_test.sh COMPLETION_FILE
 set -eu

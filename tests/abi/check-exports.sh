@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # check-exports.sh LIBRARY: fails unless LIBRARY's dynamic symbol table defines at least one ssx_
 # symbol and nothing else (besides the version node of src/libssx.map, an absolute SSX_* symbol).
 # A leaked C++ or OpenSSL symbol would become part of the ABI that libssx0 promises to keep.

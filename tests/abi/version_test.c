@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The version three ways must agree: the generated header's macros, its string, and what the
  * library returns at run time (built from the same CMake project version). */
 #include <ssx/ssx.h>

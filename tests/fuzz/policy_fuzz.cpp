@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: arbitrary bytes into parse_policy must never crash, hang, leak or trip a
 // sanitizer; they must only ever yield a Policy or an EINVAL message.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the JSON the CLI prints for a query (tools/ssx/common/security_json.*), from
 // a SecurityInfo whose strings are arbitrary bytes (what a peer's certificate or an OpenSSL
 // build may put there). Printing must never throw or crash, and what it prints must parse back

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: arbitrary bytes into identity::parse_target_name must never crash, hang or
 // trip a sanitizer. A name it accepts must be within the documented bounds and parse again to the
 // same value (the canonical form is stable); a refusal is EINVAL with a bounded message.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which certificates ssx sends after its own leaf (docs/policy.md, `certificate`): the file's
 // chain without self-signed certificates, or, for a file that holds the leaf alone, the
 // intermediates found in the trust store when the policy was loaded. A raw OpenSSL client shows

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fail closed, and the one permitted way to cleartext: the application's SSX_ALLOW_INSECURE *and*
 // the policy's allow_insecure = true, with a peer that plainly does not speak TLS.
 

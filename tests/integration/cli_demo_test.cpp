@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ssx demo` (what `make demo` runs): with no configuration at all it exits 0, shows each side's
 // query, ignores $SSX_POLICY, and leaves nothing behind in its temporary directory.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenario tests of `ssx connect` and `ssx listen`, the secure netcat: the built binary against
 // `openssl s_client` / `openssl s_server` and against itself, on loopback. Every wait is bounded
 // and every background process (ChildProcess) is killed on every path out of a test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ssx listen` and `ssx connect` as an operator meets them: a server that will not start without
 // a certificate, client certificates required unless the policy decides, a warning for every
 // cleartext fallback, `| head` without a complaint, and a log that never blocks the listener.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenario tests of `ssx pki`: run the built ssx binary, then check what it wrote with tools we
 // did not write (openssl verify, certtool) and with a real TLS 1.3 handshake between
 // `openssl s_server` and `openssl s_client` on loopback.

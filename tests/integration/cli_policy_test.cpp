@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenario tests of `ssx policy check` and `ssx policy explain`: run the built ssx binary on
 // policy files written here and compare what it prints and how it exits.
 

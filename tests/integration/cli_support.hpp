@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cli_support.hpp — running the built `ssx` binary from integration tests: where it is, and
 // `ssx listen` in the background with the port it picked.
 

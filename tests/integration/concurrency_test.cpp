@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Many threads securing, using and closing sockets at once through one process. Run under ASan
 // and LSan in CI (make asan-test): no races on the registry, no leaks, no crossed connections.
 

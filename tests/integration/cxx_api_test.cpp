@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C++ API (ssx.hpp): RAII sockets, Result/Error, SecurityInfo, Impersonation.
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hostile input from outside the library's own files: target names from the API, and a policy
 // that once crashed every process loading it, sent to a running tunnel.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Peer identity as a local account, and impersonation proven with the kernel's own access checks.
 // CI runs as root; these tests create and remove real accounts (testlib/test_users.hpp).
 

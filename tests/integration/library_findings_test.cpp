@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Library behaviour found while building the ssx command (`ssx listen` logs what the server side
 // of a failed handshake saw). Tests here describe the behaviour docs/errors.md promises; the
 // library was fixed to match, and they keep it so.

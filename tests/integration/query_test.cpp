@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ssx_query_socket_security keeps what it derives from the peer's certificate after the first
 // query of a connection. These tests hold it to giving the same answer every time: across the
 // session tickets a client processes after its handshake, on a resumed session, and while other

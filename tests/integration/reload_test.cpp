@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reloading the policy without a restart: explicit (ssx_reload_policy) and automatic (the check
 // on the path that secures new sockets). New connections see the new policy; established ones
 // keep theirs; a policy or credential caught half-written never fails a connection or weakens

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C API's contract on socket states, argument checks and descriptor reuse.
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenario tests for TCP sockets secured with TLS: a real ssx client against a real ssx server on
 // loopback, with credentials from a test PKI made at run time.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tls_fixture.hpp — a loopback world for TLS scenario tests: a test PKI, a policy with a
 // server identity for inbound sockets and a client identity for outbound ones, and helpers to
 // run an ssx server on a thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tunnel_fixture.hpp — `ssx tunnel` under test: the real binary run as a child process, pairs of
 // tunnels (client mode -> server mode) on loopback, and the cleartext programs at both ends.
 //

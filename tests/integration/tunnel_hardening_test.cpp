@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ssx tunnel` against hostile and failing peers (issue 15, items 1, 2, 4 and 7): floods of idle
 // and half-finished handshakes, the handshake budget and the per-source cap, the ClientHello
 // deadline, a killed tunnel (its application must see a reset, never a clean end), the idle

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Library defects found while building `ssx tunnel`, each once a failing test; both are
 // fixed in the library now, and these tests keep them fixed.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Load tests of `ssx tunnel` (client-mode tunnel -> server-mode tunnel on loopback): a 1 GiB
 // transfer with checksums at both ends, 2,000 concurrent connections, a certificate rotated by
 // SIGHUP under continuous load, and a slow reader that must not grow the tunnel's memory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ssx tunnel` as an operator runs it: safe defaults (no certificate, no client certificates, a
 // port already in use), a log that never stops the tunnel (full pipe, JSON lines, levels, reload
 // lines), and failures reported as what they are (a service that answers and closes, a client

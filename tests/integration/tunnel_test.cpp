@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Scenario tests of `ssx tunnel` with real programs: curl and python3's http.server through a
 // client-mode tunnel and a server-mode tunnel on loopback; half-close in both directions;
 // truncation and resets; the metrics endpoint; SIGTERM draining; handshake deadlines; and the

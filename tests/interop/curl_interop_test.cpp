@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // curl, an everyday HTTPS client, against an ssx server that answers one minimal HTTP/1.1
 // request.
 

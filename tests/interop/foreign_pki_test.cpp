@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Certificates ssx did not make, and certificate checks made against foreign peers: a chain with
 // an intermediate CA and an RSA leaf built with the openssl command line, an Ed25519 leaf built
 // with GnuTLS's certtool, client certificates that must be refused, and a key pin that must not

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ssx against GnuTLS, a TLS stack that shares no code with OpenSSL: an ssx client talking to
 // `gnutls-serv --echo`, and `gnutls-cli` talking to an ssx server.
 

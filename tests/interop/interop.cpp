@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the interop tests: see interop.hpp.
 
 #include "interop.hpp"

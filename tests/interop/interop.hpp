@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // interop.hpp — ssx against TLS peers we did not write: `openssl s_server` / `s_client`,
 // `gnutls-serv` / `gnutls-cli` and `curl`, run as child processes on 127.0.0.1.
 //

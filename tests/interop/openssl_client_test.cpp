@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `openssl s_client` against an ssx server: verification of our server, client certificates
 // under the policy's peer_authentication, refused protocol versions, and session resumption.
 

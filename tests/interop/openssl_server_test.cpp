@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An ssx client against `openssl s_server`: data both ways, what the query reports, client
 // certificates, and the negative cases a foreign server can provoke (old protocol versions,
 // untrusted, expired and misnamed certificates, key pins, truncation, silence, cipher and group

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What happens to an established ssx connection when the foreign peer acts on it: TLS 1.3 key
 // updates (either side asking), TLS 1.2 renegotiation (which ssx refuses), and bulk data in many
 // records both ways.

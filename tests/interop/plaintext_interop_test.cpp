@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Foreign peers that do not speak TLS at all: ssx fails closed with EPROTO on both sides, and no
 // application byte crosses in cleartext.
 

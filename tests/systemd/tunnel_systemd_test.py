@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`ssx tunnel` as systemd runs it: socket activation and sd_notify, without systemd.
 
 The test plays systemd's part: it opens the listening socket, forks, puts the socket on fd 3,

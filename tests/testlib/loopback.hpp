@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testlib/loopback.hpp — sockets, policies and peers on the loopback interface for tests.
 //
 // Every listener binds 127.0.0.1 (or ::1) on a port the kernel picks, so tests can run in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testlib/run_command.hpp — run programs from tests: to completion, or in the background.
 //
 // Tests check ssx against tools we did not write (openssl, certtool, gnutls-cli) and run the ssx

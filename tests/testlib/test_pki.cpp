@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "testlib/test_pki.hpp"
 
 #include <openssl/pem.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testlib/test_pki.hpp — certificates for tests, made at run time in a private temporary directory.
 //
 // No private key is ever committed: each test that needs credentials builds a TestPki, which makes

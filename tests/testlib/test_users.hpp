@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // testlib/test_users.hpp — real local accounts for identity tests, created and removed by tests.
 //
 // Impersonation must be proven with the kernel's own access checks, so tests need real accounts.

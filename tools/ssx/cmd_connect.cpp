@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_connect.cpp — `ssx connect`: a secure netcat client.
 //
 // Connects to HOST:PORT with a socket secured by the policy, then copies standard input to the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_demo.cpp — `ssx demo`: a mutually authenticated TLS connection on loopback, and
 // what each side's query reported. What `make demo` runs.
 //

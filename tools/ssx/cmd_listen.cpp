@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_listen.cpp — `ssx listen`: a secure netcat server, and with --exec a small inetd.
 //
 // Without --exec: one connection at a time, relayed to standard input and output; the next

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_pki.cpp — `ssx pki init` and `ssx pki issue`: a small CA in a directory.
 //
 // DIR holds ca.crt (0644) and ca.key (0600); `issue` adds NAME.crt (the leaf followed by the CA

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_policy.cpp — `ssx policy check` and `ssx policy explain`: the administrator's view
 // of a policy file (docs/policy.md is the reference for the file itself).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/cmd_tunnel.cpp — `ssx tunnel`: secure programs that know nothing of ssx.
 //
 // Server mode accepts secured connections and forwards cleartext to a local service; client

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/command.hpp — what every `ssx` subcommand shares: exit codes, how to fail, and the
 // registration functions that main.cpp's table lists. See main.cpp for how to add a subcommand.
 

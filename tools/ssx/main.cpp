@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/main.cpp — the `ssx` command: a table of subcommands, one source file each.
 //
 // Adding a subcommand `ssx foo`:

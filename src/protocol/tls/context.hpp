@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol/tls/context.hpp — an OpenSSL SSL_CTX built from one set of policy settings.
 //
 // Building a context is costly (the system trust store alone takes milliseconds), so one Context

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "protocol/tls/peer_names.hpp"
 
 #include <arpa/inet.h>

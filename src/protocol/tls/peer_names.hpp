@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol/tls/peer_names.hpp — what a certificate says about its owner, and whether it matches a
 // target name.
 //

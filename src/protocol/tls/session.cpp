@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "protocol/tls/session.hpp"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol/tls/session.hpp — one TLS connection on a socket: handshake, records, close_notify.
 //
 // A Session never waits. Each call does what it can without blocking and says what it needs next

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol/tls/socket_bio.hpp — OpenSSL's I/O on the socket itself, never blocking, never SIGPIPE.
 //
 // OpenSSL's own socket BIO writes with write(2), which raises SIGPIPE when the peer has gone, and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the consumers with pkg-config only, as a Makefile-based project would:
 #   PKG_CONFIG_PATH=PREFIX/lib/ARCH/pkgconfig build.sh OUTDIR shared|static
 # shared: cc app.c $(pkg-config --cflags --libs ssx)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A C program using the installed libssx: the headers, the version, and the policy loader (which
  * pulls toml++ and the C++ runtime into a static link, so a wrong link line fails here).
  * Usage: consumer DIR (a writable scratch directory). Exit 0 when everything behaved. */

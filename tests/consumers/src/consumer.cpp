@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A C++ program using the installed libssx through ssx.hpp (C++20): the RAII API's policy calls
 // and a refused secured connection. Usage: consumer_cxx DIR (a writable scratch directory).
 #include <cstdio>

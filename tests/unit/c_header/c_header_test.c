@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Compiles ssx.h as strict C99 (-pedantic, no extensions) and links against libssx, so the public
  * header stays usable from C. It also checks, at run time, values a C caller relies on. */
 #include <errno.h>

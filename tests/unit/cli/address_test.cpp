@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of tools/ssx/common/address.hpp: HOST:PORT as the ssx command takes it.
 
 #include "common/address.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of tools/ssx/common/handshake_budget.hpp: which unfinished handshakes a server sheds.
 
 #include "common/handshake_budget.hpp"

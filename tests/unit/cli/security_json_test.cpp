@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of tools/ssx/common/security_json.hpp: the JSON object `ssx connect --json` and
 // `ssx listen --json` print. Its keys are a stable interface (docs/cli.md).
 

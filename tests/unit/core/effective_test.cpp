@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The merge table of core/effective.hpp, one test per row: the application can only strengthen
 // what the administrator's policy says.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PolicySnapshot::build: every TLS context a socket can need is built when the snapshot is, so a
 // snapshot never reads its files again (what makes reloading under rotation safe), and a context
 // that cannot be built fails the snapshot instead of a later handshake.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // free_buffers_is_safe: SSL_free_buffers is only used where it cannot free a half-read record.
 
 #include <gtest/gtest.h>

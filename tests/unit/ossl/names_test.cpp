@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // TlsNameChecker: names are checked by the OpenSSL ssx runs with.
 
 #include "ossl/names.hpp"

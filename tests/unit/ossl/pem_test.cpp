@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // append_pem must write exactly what OpenSSL's PEM writer writes: the query's peer_chain_pem
 // changed writers, and applications may compare it byte for byte.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of pki::Authority: the certificates it makes must satisfy OpenSSL's and GnuTLS's own
 // command-line verifiers (tools we did not write), and carry exactly the extensions we promise.
 

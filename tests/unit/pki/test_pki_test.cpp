@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of the shared fixture in tests/testlib/test_pki.hpp: every suite relies on it, so its
 // promises (private directory, key modes, chains that verify, rogue CA untrusted) are checked here.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of pki::write_file and pki::read_file: exact modes, atomic replacement, no symlink
 // following, and errno-bearing failures.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fuzzer's seed corpus (tests/fuzz/corpus/policy) must hold valid policies, or the fuzzer
 // starts from inputs that stop at the first error and explores little past it.
 

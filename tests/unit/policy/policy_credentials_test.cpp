@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Credential checks at load time, with certificates made by the openssl command line in a
 // scratch directory; and load_policy_file / policy_path.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // docs/policy.md must stay true to the code: its examples are parsed here.
 
 #include <gtest/gtest.h>

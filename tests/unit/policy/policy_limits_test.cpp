@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy's bounds on hostile input (policy/prescan.hpp and the loader's string limits): size,
 // nesting that would make toml++ recurse, strings that would flood messages and logs, and the
 // proof that the whole loader runs on a 64 KiB stack with the deepest inputs the limits allow.

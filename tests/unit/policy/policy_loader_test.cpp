@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // parse_policy: the format, one malformed input per class of error, and rule overrides.
 // Credential files are in policy_credentials_test.cpp.
 

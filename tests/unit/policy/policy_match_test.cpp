@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy::match and Cidr::contains: which rule applies to a socket.
 
 #include <arpa/inet.h>

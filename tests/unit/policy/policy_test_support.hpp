@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Helpers for the policy tests: a scratch directory, files with a given mode, and certificates
 // made with the openssl command line at run time (no key is ever committed).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The single-value parsers behind the loader: peer names, port ranges, CIDRs, key suggestions,
 // path resolution.
 

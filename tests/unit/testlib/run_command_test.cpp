@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests of tests/testlib/run_command.hpp: exit codes, captured output, stdin, bounded waits and
 // that background children die with their owner.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Context::build settles the certificates that follow our leaf once, and turns OpenSSL's
 // per-handshake auto-chaining off (what is actually sent is checked end to end in
 // tests/integration/certificate_chain_test.cpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The limits on what a peer can make a session process (session.hpp, docs/limits.md), against a
 // raw OpenSSL peer on a socketpair driven from the test's own thread: KeyUpdate and
 // NewSessionTicket floods are cut off with EPROTO after a bounded number of messages, the same

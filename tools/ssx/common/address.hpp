@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/address.hpp — HOST:PORT on the command line: parse it, print it back.
 //
 // Shared by the subcommands that connect or listen (connect, listen, tunnel). IPv6 literals take

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/connection_failure.hpp — one wording for a failed outgoing connection, the
 // same in `ssx connect` and the tunnel's log: "cannot connect to ADDRESS: REASON".
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "common/handshake_budget.hpp"
 
 #include <netinet/in.h>

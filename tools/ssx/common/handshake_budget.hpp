@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/handshake_budget.hpp — which unfinished handshakes a server keeps when
 // clients open connections faster than they finish them (slowloris, SYN-then-silence floods).
 //

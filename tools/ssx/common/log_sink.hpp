@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/log_sink.hpp — writing log lines to standard error without ever blocking.
 //
 // A log nobody reads (a stuck collector, `| less` left alone) must not stop a server: a write(2)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/policy_option.hpp — the --policy FILE option of the commands that secure
 // sockets (connect, listen, tunnel).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/relay.hpp — copy bytes both ways between an ssx socket and a local stream.
 //
 // The local side is an input descriptor (its bytes go to the peer) and an output descriptor (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/security_json.hpp — what a query returned, as JSON and in words.
 //
 // The JSON object is a stable interface (scripts parse it); docs/cli.md lists its keys. Keys are

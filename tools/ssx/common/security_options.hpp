@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/security_options.hpp — the application's requirements on the command line:
 // --name (repeatable), --encrypt, --allow-insecure. What they mean is the library's: the policy
 // decides the rest (docs/policy.md).

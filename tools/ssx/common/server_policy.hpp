@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/server_policy.hpp — the safe defaults of the ssx command's server modes
 // (`ssx listen`, `ssx tunnel --mode server`), checked before anything listens.
 //

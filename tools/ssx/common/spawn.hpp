@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/common/spawn.hpp — start a command with a descriptor as its stdin and stdout, an
 // environment of our choosing and, optionally, another account's credentials.
 //

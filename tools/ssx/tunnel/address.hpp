@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/address.hpp — HOST:PORT on the command line, resolved once into a sockaddr.
 //
 // Forms: "127.0.0.1:8443", "[::1]:8443", "db.example:5432". The host is required (a tunnel

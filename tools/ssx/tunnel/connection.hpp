@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/connection.hpp — one tunnelled connection: the accepted end, the dialled
 // end, and a bounded buffer for each direction between them.
 //

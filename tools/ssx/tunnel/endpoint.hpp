@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/endpoint.hpp — one end of a tunnelled connection: a socket, secured (ssx) or
 // cleartext, behind one set of non-blocking I/O calls with uniform results.
 

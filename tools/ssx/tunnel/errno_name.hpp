@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/errno_name.hpp — "ECONNRESET" for ECONNRESET: metric labels and log fields.
 
 #ifndef SSX_TOOLS_SSX_TUNNEL_ERRNO_NAME_HPP

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/listener.hpp — the listening sockets of `ssx tunnel`, one per worker.
 //
 // By default the port is the tunnel's alone: one socket is bound without SO_REUSEPORT and every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/log.hpp — the tunnel's log on standard error, which never blocks a worker or
 // the main thread.
 //

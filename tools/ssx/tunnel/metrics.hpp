@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/metrics.hpp — the tunnel's counters and their Prometheus text rendering.
 //
 // Each worker owns one cache-line-aligned block of counters and is its only writer (relaxed

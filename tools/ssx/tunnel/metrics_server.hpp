@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/metrics_server.hpp — GET /metrics, /healthz and /readyz over plain HTTP/1.x
 // on a loopback port. /healthz answers 200 while the process runs its loop; /readyz 200 while the
 // tunnel accepts connections and 503 once it drains after SIGTERM (take it out of rotation).

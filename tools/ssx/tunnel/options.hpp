@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/options.hpp — what `ssx tunnel` was asked to do, parsed and checked.
 
 #ifndef SSX_TOOLS_SSX_TUNNEL_OPTIONS_HPP

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/policy_diff.hpp — what changed between two policies, for the log line of a
 // reload (SIGHUP or the library's automatic reload when a file changes).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "policy_source.hpp"
 
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/policy_source.hpp — loading the policy at start-up and on SIGHUP.
 //
 // The only place the tunnel touches the policy. Reloading is ssx_load_policy(path) again: it

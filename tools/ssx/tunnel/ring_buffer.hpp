@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/ring_buffer.hpp — the bounded buffer of one direction of one connection.
 //
 // Each direction holds at most kBufferSize bytes: when it is full the tunnel stops reading the

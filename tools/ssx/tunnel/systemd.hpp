@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/systemd.hpp — `ssx tunnel` under systemd: socket activation and sd_notify.
 //
 // Socket activation: systemd opens the listening socket (ssx-tunnel@.socket) and passes it as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/tunnel.hpp — running `ssx tunnel`: listeners, workers, signals, metrics.
 //
 // The main thread owns the process: it opens the listeners (so that a port in use fails at

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tools/ssx/tunnel/worker.hpp — one event-loop thread: its own epoll, its own listening
 // descriptor and the connections it accepted.
 //
