@@ -20,11 +20,14 @@ _ssx() {
   case $prev in
     --policy) _filedir toml; return ;;
     --mode) COMPREPLY=($(compgen -W 'server client' -- "$cur")); return ;;
+    --log-format) COMPREPLY=($(compgen -W 'text json' -- "$cur")); return ;;
+    --log-level) COMPREPLY=($(compgen -W 'debug info warning error' -- "$cur")); return ;;
     --key) COMPREPLY=($(compgen -W 'ec-p256 ed25519 rsa2048' -- "$cur")); return ;;
     --program) _filedir; return ;;
     --exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
     --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
-      --days | --workers | --max-handshakes | --grace | --setup-timeout)
+      --days | --workers | --max-handshakes | --max-handshakes-per-source | --grace | \
+      --setup-timeout | --idle-timeout | --keepalive)
       return ;;
   esac
 
@@ -33,8 +36,8 @@ _ssx() {
     "") opts="demo connect listen tunnel policy pki --help --version" ;;
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
-    listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --impersonate --help" ;;
-    tunnel) opts="--policy --mode --listen --to --name --metrics --workers --max-handshakes --grace --setup-timeout --help" ;;
+    listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;
+    tunnel) opts="--policy --mode --listen --to --name --metrics --workers --max-handshakes --max-handshakes-per-source --idle-timeout --keepalive --grace --setup-timeout --reuseport --log-format --log-level --help" ;;
     policy)
       case $sub in
         "") opts="check explain --help" ;;
