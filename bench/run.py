@@ -328,6 +328,9 @@ def tunnel_setup(certdir, workdir):
         "[[rule]]",
         'name = "w7-server"',
         'direction = "inbound"',
+        # Like the stunnel and haproxy servers it is measured against: clients are not asked for
+        # a certificate (the tunnel's own default, when the rule is silent, is to require one).
+        'peer_authentication = "none"',
         "certificate = %s" % toml_string(os.path.join(certdir, "server.crt")),
         "private_key = %s" % toml_string(os.path.join(certdir, "server.key")),
         "",
