@@ -464,7 +464,9 @@ TEST_F(TunnelTest, CurlWithoutClientCertificateIsToldTheAlertEveryTime) {
 TEST_F(TunnelTest, OpensslClientSendingDataSeesTheAlert) {
   EchoServer echo;
   server_ = start_server(echo.port());
-  const std::string data(256 << 10, 'q');
+  // Half the 256 KiB the tunnel reads and drops after an alert (docs/cli.md): 256 KiB of data is
+  // more than that on the wire, and past the bound the tunnel closes, which may reset.
+  const std::string data(128 << 10, 'q');
   auto r = run_command(
       {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()), "-CAfile",
        pki_.ca_cert(), "-servername", "localhost", "-quiet"},
