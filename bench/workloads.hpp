@@ -418,9 +418,10 @@ void run_soak(Impl &impl, const Options &o) {
         return;
       }
       if (!Impl::valid(c)) {
+        // Counted; the client stops at its next check. This server keeps accepting, so that a
+        // client already connecting is not left waiting for a handshake that never comes.
         counts.fail(std::string(resume ? "resumed" : "full") + " server: handshake failed");
-        stop = true;
-        return;
+        continue;
       }
       read_exact(impl, c, buf.data(), buf.size());
       if (std::memcmp(buf.data(), request.data(), kMessage) != 0) {
