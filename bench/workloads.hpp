@@ -20,14 +20,19 @@
 //                                           OpenSSL keeps the session there; ssx does nothing)
 //   std::pair<std::string, std::string> negotiated(Conn &);   cipher and group names
 //
-// The server side runs on its own thread (W2, W3, W4, W5) or in a forked process (W6).
+// The server side runs on its own thread (W2, W3, W4, W5, soak) or in a forked process (W6).
 
 #ifndef SSX_BENCH_WORKLOADS_HPP
 #define SSX_BENCH_WORKLOADS_HPP
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -335,6 +340,216 @@ void run_memory(Impl &impl, const Params &p) {
   print_memory(Impl::name(), server, client, names[0], names[1]);
 }
 
+// Soak (`make soak`, docs/soak.md): full and resumed handshakes, alternating, until
+// --full and --resumed are both reached or --seconds run out, whichever comes first. The client
+// (this thread) and two servers (a thread per listener) live in this process.
+//
+//   Full handshakes go to one listener. The client sends a 64-byte request and its close_notify
+//   and never reads, so it never processes a session ticket and never has one for that address
+//   (as in W3); the server reads the request and then the end of the stream, and closes. Both
+//   ends check that the handshake did not resume.
+//   Resumed handshakes go to the other listener. The server echoes the request and the client
+//   reads the echo, which processes the server's tickets first, so the next connection to that
+//   address resumes (as in W4). One unmeasured connection primes the first ticket; from then on
+//   both ends check that every handshake resumed (Impl::resumed, i.e. SSX_INFO_RESUMED from
+//   ssx_query_socket_security for ssx).
+//
+// Every connection is checked: request bytes, the echo, a clean end of stream, the resumption
+// flag on both ends. Any failure stops the run and is reported ("failures", "first_failure").
+//
+// Output, one JSON object per line on stdout: {"event":"progress",...} every
+// --progress-seconds; {"event":"baseline",...} once --warmup-seconds have passed and
+// {"event":"final",...} at the end. Baseline and final are taken at a quiescent point — every
+// connection closed on both ends, both servers waiting in accept — so their descriptor counts
+// (/proc/self/fd) must be equal and their RSS comparable; the driver (bench/soak.py) judges them.
+struct SoakCounts {
+  std::atomic<std::uint64_t> served_full{0}, served_resumed{0};  // closed by the servers
+  std::atomic<std::uint64_t> failures{0};
+  std::mutex mu;
+  std::string first_failure;
+  void fail(const std::string &what) {
+    std::lock_guard lock(mu);
+    if (failures.fetch_add(1) == 0) first_failure = what;
+  }
+};
+
+inline std::uint64_t open_fds() {
+  std::uint64_t n = 0;
+  DIR *d = ::opendir("/proc/self/fd");
+  if (d == nullptr) die_errno("/proc/self/fd");
+  while (dirent *e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n - 1;  // opendir's own descriptor
+}
+
+template <class Impl>
+void run_soak(Impl &impl, const Options &o) {
+  const double seconds = o.num("seconds", 600);
+  const std::uint64_t want_full = o.count("full", 100000);
+  const std::uint64_t want_resumed = o.count("resumed", 100000);
+  const double warmup_seconds = o.num("warmup-seconds", 60);
+  const double progress_seconds = o.num("progress-seconds", 1);
+  // The harness's own check (soak.py --inject-leak): hold one more descriptor every
+  // --leak-fd-every handshake pairs and --leak-bytes more heap (touched) per pair, so that the
+  // driver can show it catches both.
+  const std::uint64_t leak_fd_every = o.count("leak-fd-every", 0);
+  const std::size_t leak_bytes = o.count("leak-bytes", 0);
+  std::vector<int> leaked_fds;
+  std::vector<std::unique_ptr<unsigned char[]>> leaked_blocks;
+  watchdog(seconds * 2 + 120);  // Params armed it for its own --seconds default
+  constexpr std::size_t kMessage = 64;
+  const auto request = pattern(kMessage);
+
+  int lf = impl.listen(), lr = impl.listen();
+  const std::uint16_t port_full = port_of(lf), port_resumed = port_of(lr);
+  std::atomic<bool> stop{false};
+  SoakCounts counts;
+
+  // serve accepts on |listener| until |stop|. |resume|: echo, and require resumption from the
+  // second connection on (the first is the priming one).
+  auto serve = [&](int listener, bool resume, std::atomic<std::uint64_t> &served) {
+    std::vector<unsigned char> buf(kMessage);
+    for (std::uint64_t i = 0;; ++i) {
+      auto c = impl.accept(listener);
+      if (stop) {
+        if (Impl::valid(c)) impl.close(c);
+        return;
+      }
+      if (!Impl::valid(c)) {
+        // Counted; the client stops at its next check. This server keeps accepting, so that a
+        // client already connecting is not left waiting for a handshake that never comes.
+        counts.fail(std::string(resume ? "resumed" : "full") + " server: handshake failed");
+        continue;
+      }
+      read_exact(impl, c, buf.data(), buf.size());
+      if (std::memcmp(buf.data(), request.data(), kMessage) != 0) {
+        counts.fail("server: the request arrived damaged");
+      }
+      const bool r = impl.resumed(c);
+      if (resume && i > 0 && !r) counts.fail("resumed server: handshake did not resume");
+      if (!resume && r) counts.fail("full server: handshake resumed");
+      if (resume) impl.write_all(c, buf.data(), buf.size());
+      unsigned char extra = 0;
+      if (impl.read_some(c, &extra, 1) != 0) counts.fail("server: data after the request");
+      impl.close(c);
+      ++served;
+    }
+  };
+  std::thread server_full([&] { serve(lf, false, counts.served_full); });
+  std::thread server_resumed([&] { serve(lr, true, counts.served_resumed); });
+
+  std::uint64_t full = 0, resumed = 0;
+  auto one_full = [&] {
+    auto c = impl.connect(port_full);
+    if (impl.resumed(c)) counts.fail("full client: handshake resumed");
+    impl.write_all(c, request.data(), request.size());
+    impl.finish(c);
+    // The server's tickets are still unread, so closing now would reset the connection (RFC 1122
+    // 4.2.2.13) and could destroy the request and close_notify before the server reads them.
+    // Wait for the server's end of stream at the TCP level instead, without reading a byte.
+    pollfd pfd{Impl::fd(c), POLLRDHUP, 0};
+    if (::poll(&pfd, 1, 30000) != 1) counts.fail("full client: the server did not close in 30 s");
+    impl.close(c);
+  };
+  auto one_resumed = [&](bool measured) {
+    auto c = impl.connect(port_resumed);
+    impl.write_all(c, request.data(), request.size());
+    std::vector<unsigned char> echo(kMessage);
+    read_exact(impl, c, echo.data(), echo.size());
+    impl.after_read(c);
+    if (echo != request) counts.fail("resumed client: the echo arrived damaged");
+    if (measured && !impl.resumed(c)) counts.fail("resumed client: handshake did not resume");
+    impl.close(c);
+  };
+  // quiesce waits (bounded) until the servers have closed every connection the client made.
+  std::uint64_t primed = 0;
+  auto quiesce = [&] {
+    const std::uint64_t limit = now_ns() + 30'000'000'000ull;
+    while (counts.served_full.load() != full || counts.served_resumed.load() != resumed + primed) {
+      if (counts.failures.load() != 0 || now_ns() > limit) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  };
+  auto report = [&](const char *event, double elapsed) {
+    Json()
+        .add("event", event)
+        .add("seconds", elapsed)
+        .add("full", full)
+        .add("resumed", resumed)
+        .add("failures", counts.failures.load())
+        .add("rss", rss_bytes())
+        .add("heap", heap_bytes())
+        .add("fds", open_fds())
+        .print();
+  };
+
+  const std::uint64_t start = now_ns();
+  const std::uint64_t limit_ns = static_cast<std::uint64_t>(seconds * 1e9);
+  const std::uint64_t warmup_ns = static_cast<std::uint64_t>(warmup_seconds * 1e9);
+  const std::uint64_t progress_ns = static_cast<std::uint64_t>(progress_seconds * 1e9);
+  one_resumed(false);  // primes the first ticket
+  primed = 1;
+  bool baseline = false;
+  std::uint64_t next_progress = start + progress_ns;
+  while ((full < want_full || resumed < want_resumed) && counts.failures.load() == 0) {
+    const std::uint64_t now = now_ns();
+    if (now - start >= limit_ns) break;
+    if (!baseline && now - start >= warmup_ns) {
+      if (!quiesce()) break;
+      report("baseline", static_cast<double>(now_ns() - start) / 1e9);
+      baseline = true;
+    }
+    if (now >= next_progress) {
+      report("progress", static_cast<double>(now - start) / 1e9);
+      next_progress = now + progress_ns;
+    }
+    if (full < want_full) {
+      one_full();
+      ++full;
+    }
+    if (resumed < want_resumed && counts.failures.load() == 0) {
+      one_resumed(true);
+      ++resumed;
+    }
+    if (leak_fd_every != 0 && (full + resumed) % (2 * leak_fd_every) == 0) {
+      leaked_fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+    if (leak_bytes != 0) {
+      leaked_blocks.emplace_back(new unsigned char[leak_bytes]);
+      std::memset(leaked_blocks.back().get(), 1, leak_bytes);
+    }
+  }
+  const double elapsed = static_cast<double>(now_ns() - start) / 1e9;
+  const bool quiet = quiesce();
+  if (counts.failures.load() == 0 && !quiet) counts.fail("servers did not close every connection");
+  if (counts.failures.load() == 0) report("final", elapsed);
+  stop = true;
+  ::close(plain_connect(port_full));  // wakes the servers' accepts
+  ::close(plain_connect(port_resumed));
+  server_full.join();
+  server_resumed.join();
+  impl.close_listener(lf);
+  impl.close_listener(lr);
+  for (int fd : leaked_fds) ::close(fd);
+  leaked_blocks.clear();
+  Json()
+      .add("event", "end")
+      .add("workload", "soak")
+      .add("impl", Impl::name())
+      .add("seconds", elapsed)
+      .add("full", full)
+      .add("resumed", resumed)
+      .add("target_full", want_full)
+      .add("target_resumed", want_resumed)
+      .add("baseline_taken", baseline)
+      .add("failures", counts.failures.load())
+      .add("first_failure", counts.first_failure)
+      .print();
+}
+
 // run dispatches on the workload name; |what| lists those this program supports.
 template <class Impl>
 int run(Impl &impl, const Options &o) {
@@ -350,6 +565,8 @@ int run(Impl &impl, const Options &o) {
     run_handshakes(impl, p, true);
   } else if (w == "memory" && Impl::kTls) {
     run_memory(impl, p);
+  } else if (w == "soak" && Impl::kTls) {
+    run_soak(impl, o);
   } else {
     die("unknown workload \"" + w + "\" for " + Impl::name());
   }

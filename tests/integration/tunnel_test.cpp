@@ -368,11 +368,20 @@ TEST_F(TunnelTest, MetricsEndpointServesCounters) {
   EXPECT_EQ(metric(scrape, "ssx_tunnel_connections_closed_total{reason=\"done\"}"), 3) << scrape;
   EXPECT_EQ(metric(scrape, "ssx_tunnel_bytes_in_total"), 9) << scrape;
   EXPECT_EQ(metric(scrape, "ssx_tunnel_bytes_out_total"), 9) << scrape;
+  // The first connection is a full handshake. Its reply reached the client only after the client
+  // tunnel had read the server's session tickets (sent before any data), and each connection ends
+  // before the next starts, so the other two resume: both ends count the same.
+  EXPECT_EQ(metric(scrape, "ssx_tunnel_handshakes_total{resumed=\"false\"}"), 1) << scrape;
+  EXPECT_EQ(metric(scrape, "ssx_tunnel_handshakes_total{resumed=\"true\"}"), 2) << scrape;
 
   std::string client_scrape = http_get(client_->metrics_port(), "/metrics");
   EXPECT_EQ(metric(client_scrape, "ssx_tunnel_connections_total"), 3) << client_scrape;
   EXPECT_EQ(metric(client_scrape, "ssx_tunnel_bytes_in_total"), 9) << client_scrape;
   EXPECT_EQ(metric(client_scrape, "ssx_tunnel_bytes_out_total"), 9) << client_scrape;
+  EXPECT_EQ(metric(client_scrape, "ssx_tunnel_handshakes_total{resumed=\"false\"}"), 1)
+      << client_scrape;
+  EXPECT_EQ(metric(client_scrape, "ssx_tunnel_handshakes_total{resumed=\"true\"}"), 2)
+      << client_scrape;
 
   // curl agrees, and other paths are 404.
   auto curl =

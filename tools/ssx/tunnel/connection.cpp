@@ -159,6 +159,10 @@ void Connection::established(Endpoint &e) {
   if (ssx_query_socket_security(e.fd, nullptr, 0, &info) != 0) return;
   peer_principal_ = info->peer_principal != nullptr ? info->peer_principal : "";
   rule_ = info->policy_rule != nullptr ? info->policy_rule : "";
+  auto &counters = host_.counters();
+  WorkerCounters::add((info->flags & SSX_INFO_RESUMED) != 0 ? counters.handshakes_resumed
+                                                            : counters.handshakes_full,
+                      1);
   // The policy's idle_timeout_ms, when it sets one, wins over --idle-timeout.
   if (info->idle_timeout_ms >= 0) idle_timeout_ = std::chrono::milliseconds(info->idle_timeout_ms);
   ssx_free_security_info(info);

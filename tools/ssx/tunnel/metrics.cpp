@@ -77,6 +77,7 @@ void sample(std::string &out, const std::string &name, std::uint64_t value) {
 
 std::string Metrics::render() const {
   std::uint64_t accepted = 0, closed = 0, in = 0, out_bytes = 0, setting_up = 0;
+  std::uint64_t full = 0, resumed = 0;
   std::array<std::uint64_t, kErrnoSlots> handshake{}, connect{};
   std::array<std::uint64_t, static_cast<int>(CloseReason::count_)> closes{};
   // closed first: a connection counted closed is then surely counted accepted, so the open
@@ -87,6 +88,8 @@ std::string Metrics::render() const {
     setting_up += load(w->setting_up);
     in += load(w->bytes_in);
     out_bytes += load(w->bytes_out);
+    full += load(w->handshakes_full);
+    resumed += load(w->handshakes_resumed);
     for (int e = 0; e < kErrnoSlots; ++e) {
       handshake[e] += load(w->handshake_failures[e]);
       connect[e] += load(w->connect_failures[e]);
@@ -111,6 +114,10 @@ std::string Metrics::render() const {
                close_reason_name(static_cast<CloseReason>(r)) + "\"}",
            closes[r]);
   }
+  header(out, "ssx_tunnel_handshakes_total", "counter",
+         "Security handshakes completed, by whether they resumed a TLS session.");
+  sample(out, "ssx_tunnel_handshakes_total{resumed=\"false\"}", full);
+  sample(out, "ssx_tunnel_handshakes_total{resumed=\"true\"}", resumed);
   header(out, "ssx_tunnel_handshake_failures_total", "counter",
          "Security handshakes that failed, by errno name.");
   for (int e = 0; e < kErrnoSlots; ++e) {

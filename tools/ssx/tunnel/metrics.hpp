@@ -39,9 +39,11 @@ inline constexpr int kErrnoSlots = 256;  // errno values above go to the last sl
 struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> closed{0};
-  std::atomic<std::uint64_t> setting_up{0};  // a gauge: connecting or handshaking now
-  std::atomic<std::uint64_t> bytes_in{0};    // from the listening side towards --to
-  std::atomic<std::uint64_t> bytes_out{0};   // from --to back towards the listening side
+  std::atomic<std::uint64_t> setting_up{0};          // a gauge: connecting or handshaking now
+  std::atomic<std::uint64_t> bytes_in{0};            // from the listening side towards --to
+  std::atomic<std::uint64_t> bytes_out{0};           // from --to back towards the listening side
+  std::atomic<std::uint64_t> handshakes_full{0};     // completed handshakes: new sessions
+  std::atomic<std::uint64_t> handshakes_resumed{0};  // completed handshakes: resumed sessions
   std::array<std::atomic<std::uint64_t>, kErrnoSlots> handshake_failures{};
   std::array<std::atomic<std::uint64_t>, kErrnoSlots> connect_failures{};
   std::array<std::atomic<std::uint64_t>, static_cast<int>(CloseReason::count_)> closes{};
