@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -239,6 +240,65 @@ TEST_F(SessionStreamTest, DISABLED_CloseNotifyWhileAWriteIsPending) {
   auto closed = pair->close_notify(Side::client);
   EXPECT_TRUE(closed.has_value()) << closed.error().message;
   EXPECT_TRUE(pair->read(Side::server).end_of_stream);
+}
+
+// A read that finds nothing is where the socket layer gives the connection's idle buffers back
+// (Session::release_idle_buffers). With read_ahead the read buffer can hold part of a record
+// then: releasing it would lose bytes (CVE-2024-4741 was this with SSL_free_buffers). The
+// server's records are taken off the wire and handed to the client in 97-byte pieces, each
+// followed by reads until one finds nothing and a release: every piece that ends inside a record
+// leaves a partial record in the buffer, and every byte must still arrive intact.
+TEST_F(SessionStreamTest, RecordsArrivingInPiecesSurviveIdleBufferRelease) {
+  auto pair = connected();
+  ASSERT_EQ(pair->read(Side::client).data, "");  // the session tickets
+  std::string payload;
+  for (int i = 0; payload.size() < 40000; ++i) payload += "record piece " + std::to_string(i) + ";";
+  std::size_t at = 0;
+  for (std::size_t size : {100u, 16384u, 7u, 9000u}) {  // records of several sizes
+    ASSERT_TRUE(pair->write_all(Side::server, payload.substr(at, size)).has_value());
+    at += size;
+  }
+  ASSERT_TRUE(pair->write_all(Side::server, payload.substr(at)).has_value());
+  ASSERT_TRUE(pair->close_notify(Side::server).has_value());
+
+  // Take the records off the client's socket.
+  std::string wire;
+  char chunk[65536];
+  for (ssize_t n; (n = ::recv(pair->fd(Side::client), chunk, sizeof chunk, MSG_DONTWAIT)) > 0;) {
+    wire.append(chunk, static_cast<std::size_t>(n));
+  }
+  ASSERT_GT(wire.size(), payload.size());
+
+  tls::Session &client = pair->session(Side::client);
+  std::string got;
+  bool ended = false;
+  int partial = 0;  // reads that found nothing while the records were incomplete
+  char buffer[4096];
+  for (std::size_t sent = 0; sent < wire.size() && !ended;) {
+    const std::size_t piece = std::min<std::size_t>(97, wire.size() - sent);
+    ASSERT_EQ(::send(pair->fd(Side::server), wire.data() + sent, piece, MSG_NOSIGNAL),
+              static_cast<ssize_t>(piece));
+    sent += piece;
+    for (int i = 0; i < 1000; ++i) {
+      auto r = client.read(buffer, sizeof buffer, false);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+      if (r->end_of_stream) {
+        ended = true;
+        break;
+      }
+      if (r->bytes == 0) {
+        ASSERT_EQ(r->want, Want::read);
+        client.release_idle_buffers();
+        ++partial;
+        break;
+      }
+      got.append(buffer, r->bytes);
+    }
+  }
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(got.size(), payload.size());
+  EXPECT_TRUE(got == payload) << "the received bytes differ from those sent";
+  EXPECT_GT(partial, 300) << "the test means something only if reads found partial records";
 }
 
 // The handshake's own steps: the client's first step sends its ClientHello and waits to read;
