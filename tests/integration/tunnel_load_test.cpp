@@ -379,8 +379,14 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
       }
     }
   };
+  // wait_for_ok waits until more than |count| connections went through (bounded: a slow build,
+  // such as the ThreadSanitizer one, takes longer, but must reach the same counts).
+  auto wait_for_ok = [&](int count) {
+    for (const auto deadline = Clock::now() + 60s; ok.load() <= count && Clock::now() < deadline;)
+      std::this_thread::sleep_for(10ms);  // poll interval of a bounded condition wait
+  };
   std::thread load1(load, 1), load2(load, 2);
-  std::this_thread::sleep_for(700ms);  // a window of load before the rotation, not an order
+  wait_for_ok(10);  // load before the rotation
   const int before = ok.load();
 
   // Rotate: a new key and certificate replace the files the policy names (each rename is
@@ -393,7 +399,7 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
   ASSERT_TRUE(server_->wait_for_log("policy reloaded", 5s)) << server_->log();
   EXPECT_EQ(server_spki(server_->port()), new_spki) << "new connections must present the new "
                                                        "certificate";
-  std::this_thread::sleep_for(700ms);  // a window of load after the rotation, not an order
+  wait_for_ok(before + 10);  // and after it
   stop = true;
   load1.join();
   load2.join();
