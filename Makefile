@@ -35,7 +35,10 @@ asan-test: deps
 
 # The suite under ThreadSanitizer (CONTRIBUTING.md): Debug, its own build directory, no benchmarks.
 # tests/tsan.supp silences reports inside uninstrumented system libraries only, each entry
-# justified there. halt_on_error makes the first data race fail its test.
+# justified there. halt_on_error makes the first data race fail its test. Reports go to
+# $(TSAN_REPORTS), so that one from a process a test ran (the ssx command, a tunnel) fails the
+# target too, even when the test itself passed.
+TSAN_REPORTS = $(abspath $(TSAN_BUILD))/tsan-reports
 TSAN_OPTIONS_ALL = halt_on_error=1 second_deadlock_stack=1 history_size=4 \
   suppressions=$(CURDIR)/tests/tsan.supp
 # Left out under TSan (ctest -E), each because its deadline presumes an uninstrumented build,
@@ -49,8 +52,12 @@ TSAN_EXCLUDE ?= ^TunnelTest\.(TwoThousandConcurrentConnectionsAreAllServed|Slowl
 tsan-test: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_TSAN=ON -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
-	cd $(TSAN_BUILD) && TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -E '$(TSAN_EXCLUDE)'
+	rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="$(TSAN_OPTIONS_ALL) log_path=$(TSAN_REPORTS)/report" \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -E '$(TSAN_EXCLUDE)'; status=$$?; \
+	  if ls $(TSAN_REPORTS)/report.* > /dev/null 2>&1; then cat $(TSAN_REPORTS)/report.*; \
+	    echo "ThreadSanitizer reports above, from the tests or the processes they ran"; exit 1; fi; \
+	  exit $$status
 
 # libFuzzer targets (tests/fuzz, docs/fuzzing.md), built with clang, ASan and UBSan in their own
 # build directory. fuzz-smoke runs each for $(FUZZ_SMOKE_SECONDS) s (CI); fuzz-long for
