@@ -198,6 +198,7 @@ TEST_F(CliOps, ListenKeepsServingWhenNobodyReadsItsLog) {
   }
   const std::string port = std::to_string(chosen);
   ChildProcess listen({"/bin/bash", "-c",
+                       // stderr goes to a process that never reads it (`sleep`), not a wait
                        "exec \"$0\" listen --policy \"$1\" \"$2\" --exec cat 2> >(exec sleep 600)",
                        ssx_binary(), policy, "127.0.0.1:" + port});
   bool up = false;
@@ -205,6 +206,7 @@ TEST_F(CliOps, ListenKeepsServingWhenNobodyReadsItsLog) {
     Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a = loopback_address(chosen);
     up = ::connect(c.get(), reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    // Poll interval of a bounded wait for the listener in another process to come up.
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_TRUE(up) << listen.output();

@@ -39,7 +39,7 @@ bool wait_until(F &&condition, std::chrono::milliseconds limit) {
   const auto deadline = Clock::now() + limit;
   while (Clock::now() < deadline) {
     if (condition()) return true;
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // poll interval of a bounded condition wait
   }
   return condition();
 }
@@ -496,7 +496,8 @@ TEST_F(ReloadTest, NeverValidPolicyFailsClosedUntilFixed) {
       << ssx_last_error();
   ::unsetenv("SSX_POLICY");
 
-  // Still broken after several checks: still refused.
+  // Still broken after several checks: still refused. The policy is checked at most once per
+  // check interval, by the clock: letting several intervals pass is what is tested, not an order.
   std::this_thread::sleep_for(100ms);
   errno = 0;
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"localhost"}), -1);
@@ -555,7 +556,9 @@ TEST_F(ReloadTest, RotationUnderLoadFailsNoConnection) {
   for (Order order : orders) {
     const pki::Credential next = new_server_credential();
     const std::string spki = spki_of(next.chain_pem);
-    // Each pause outlasts several checks, so the checks see every half-done state.
+    // Each pause outlasts several checks, so the checks see every half-done state. The checks
+    // are driven by the clock (25 ms interval): the pauses are the half-done states under test;
+    // nothing waits on them for an order, and a longer one would only mean more checks.
     switch (order) {
       case Order::cert_then_key:
         write_text(cert_, next.chain_pem);

@@ -104,7 +104,7 @@ bool TunnelProcess::wait_for_log(const std::string &text, std::chrono::milliseco
   while (true) {
     if (count_occurrences(log(), text) >= count) return true;
     if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(20ms);  // poll interval: a log file has no event to wait on
   }
 }
 
@@ -146,7 +146,7 @@ bool TunnelProcess::wait_exited(std::chrono::milliseconds timeout) const {
                          (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X'))) {
       return true;
     }
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(20ms);  // poll interval of a bounded wait for the exit
   }
   return false;
 }

@@ -379,8 +379,14 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
       }
     }
   };
+  // wait_for_ok waits until more than |count| connections went through (bounded: a slow build,
+  // such as the ThreadSanitizer one, takes longer, but must reach the same counts).
+  auto wait_for_ok = [&](int count) {
+    for (const auto deadline = Clock::now() + 60s; ok.load() <= count && Clock::now() < deadline;)
+      std::this_thread::sleep_for(10ms);  // poll interval of a bounded condition wait
+  };
   std::thread load1(load, 1), load2(load, 2);
-  std::this_thread::sleep_for(700ms);
+  wait_for_ok(10);  // load before the rotation
   const int before = ok.load();
 
   // Rotate: a new key and certificate replace the files the policy names (each rename is
@@ -393,7 +399,7 @@ TEST_F(TunnelTest, SighupRotatesTheCertificateUnderLoadWithoutFailedConnections)
   ASSERT_TRUE(server_->wait_for_log("policy reloaded", 5s)) << server_->log();
   EXPECT_EQ(server_spki(server_->port()), new_spki) << "new connections must present the new "
                                                        "certificate";
-  std::this_thread::sleep_for(700ms);
+  wait_for_ok(before + 10);  // and after it
   stop = true;
   load1.join();
   load2.join();
@@ -423,7 +429,7 @@ void slow_reader(TunnelTest &test, TunnelProcess &client, TunnelProcess &server,
     while (sampling.load()) {
       max_client = std::max(max_client.load(), client.rss_kib());
       max_server = std::max(max_server.load(), server.rss_kib());
-      std::this_thread::sleep_for(25ms);
+      std::this_thread::sleep_for(25ms);  // the RSS sampling interval
     }
   });
   std::thread pusher([&] {
@@ -436,7 +442,7 @@ void slow_reader(TunnelTest &test, TunnelProcess &client, TunnelProcess &server,
     ::shutdown(pusher_fd, SHUT_WR);
   });
 
-  std::this_thread::sleep_for(2s);  // not reading at all
+  std::this_thread::sleep_for(2s);  // not reading at all: the stall is what is measured
   const std::uint64_t pushed_while_stalled = pushed.load();
   std::uint64_t received = 0;
   std::vector<char> buf(256 * 1024);
@@ -445,7 +451,7 @@ void slow_reader(TunnelTest &test, TunnelProcess &client, TunnelProcess &server,
     ssize_t n = ::recv(reader_fd, buf.data(), 16 * 1024, 0);
     if (n <= 0) break;
     received += static_cast<std::uint64_t>(n);
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // paces the slow reader (~1.6 MB/s) under test
   }
   const std::uint64_t pushed_while_slow = pushed.load();
   int error = 0;

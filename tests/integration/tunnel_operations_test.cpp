@@ -326,7 +326,7 @@ TEST_F(TunnelOps, AFullStderrPipeNeverStopsServiceOrSigterm) {
       if (seen.size() > (1u << 20)) seen.erase(0, seen.size() - 4096);
     } else {
       (void)one_connection();
-      std::this_thread::sleep_for(10ms);
+      std::this_thread::sleep_for(10ms);  // poll interval: more log lines, then read again
     }
   }
   EXPECT_NE(seen.find("log lines dropped: standard error is not keeping up"), std::string::npos);

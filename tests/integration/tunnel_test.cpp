@@ -439,7 +439,7 @@ TEST_F(TunnelTest, SigtermStopsAcceptingAndDrainsOpenConnections) {
       probe_errno = errno;
       break;
     }
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(20ms);  // poll interval of a bounded wait for the refusal
   }
   EXPECT_EQ(probe_errno, ECONNREFUSED) << "the tunnel still accepts after SIGTERM";
   // The open one goes on working, and the tunnel waits for it.

@@ -46,7 +46,7 @@ TEST_F(PlaintextTest, ServerThatAnswersInCleartextIsRefused) {
       "c.sendall(b'220 interop.example ESMTP ready\\r\\n')\n"
       "data = c.recv(65536)\n"
       "print('GOT', len(data), 'BYTES FIRST', data[:1].hex(), flush=True)\n"
-      "time.sleep(30)\n";
+      "time.sleep(30)\n";  // keeps the connection open while the test runs; it is killed after
   ChildProcess server({"python3", "-c", script});
   std::string line = server.wait_for_line("PORT ", kPeerTimeout);
   ASSERT_FALSE(line.empty()) << server.output();

@@ -205,6 +205,7 @@ CommandResult run_command(const std::vector<std::string> &argv, std::chrono::mil
       result.timed_out = true;
       break;
     }
+    // Poll interval of a bounded wait for the exit (waitid WNOHANG); a pidfd would avoid it.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill_and_reap(pid);
@@ -294,6 +295,7 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
         out_fd_ = -1;
       }
     } else {
+      // Poll interval of a bounded wait for the exit (waitid WNOHANG); a pidfd would avoid it.
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
@@ -338,6 +340,7 @@ CommandResult ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) {
       result.timed_out = true;
       break;
     }
+    // Poll interval of a bounded wait for the exit (waitid WNOHANG); a pidfd would avoid it.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   stop();

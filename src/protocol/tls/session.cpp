@@ -262,6 +262,12 @@ Failure Session::handshake_failure(int ssl_error) {
             ", not a TLS record)");
   }
   if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
+    // The handshake sends nothing of the application's: a send that found the peer gone (EPIPE
+    // after its close, or after its FIN and reset) means the peer closed during the handshake,
+    // as docs/errors.md says, whichever of our reads or writes noticed it first.
+    if (bio_state_.peer_closed || bio_state_.last_errno == EPIPE) {
+      return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+    }
     if (bio_state_.last_errno != 0) {
       return with_detail(bio_state_.last_errno, std::string("connection failed during the TLS "
                                                             "handshake: ") +

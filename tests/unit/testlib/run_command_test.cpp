@@ -37,7 +37,7 @@ TEST(RunCommand, SurvivesChildThatIgnoresStdin) {
 
 TEST(RunCommand, KillsCommandThatOutlivesTimeout) {
   auto start = std::chrono::steady_clock::now();
-  auto result = run_command({"sleep", "30"}, milliseconds(200));
+  auto result = run_command({"sleep", "30"}, milliseconds(200));  // a command that outlives it
   EXPECT_TRUE(result.timed_out);
   EXPECT_EQ(result.exit_code, -1);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
@@ -48,6 +48,8 @@ TEST(RunCommand, ThrowsWhenProgramDoesNotExist) {
 }
 
 TEST(ChildProcess, WaitsForCompleteLineWithPrefix) {
+  // The pause splits the line across two writes (the case under test); were the halves to
+  // arrive together the test would still hold. `exec sleep 30` keeps the child running.
   ChildProcess child(
       {"sh", "-c", "echo noise; printf 'PORT 12'; sleep 0.2; echo 34; exec sleep 30"});
   EXPECT_EQ(child.wait_for_line("PORT ", std::chrono::seconds(10)), "PORT 1234") << child.output();
@@ -57,7 +59,7 @@ TEST(ChildProcess, WaitsForCompleteLineWithPrefix) {
 TEST(ChildProcess, WaitsForOutputAndIsKilledOnDestruction) {
   pid_t pid = -1;
   {
-    ChildProcess child({"sh", "-c", "echo ready; exec sleep 30"});
+    ChildProcess child({"sh", "-c", "echo ready; exec sleep 30"});  // runs until killed
     pid = child.pid();
     EXPECT_TRUE(child.wait_for_output("ready", std::chrono::seconds(10))) << child.output();
     EXPECT_FALSE(child.wait_for_output("never printed", milliseconds(50)));
@@ -81,7 +83,7 @@ TEST(ChildProcess, TakesInputOnAPipeAndReportsItsExit) {
 }
 
 TEST(ChildProcess, WaitForExitIsBoundedAndKillsTheChild) {
-  ChildProcess child({"sleep", "30"}, ChildProcess::Stdin::pipe);
+  ChildProcess child({"sleep", "30"}, ChildProcess::Stdin::pipe);  // outlives the wait
   auto start = std::chrono::steady_clock::now();
   CommandResult result = child.wait_for_exit(milliseconds(100));
   EXPECT_TRUE(result.timed_out);
