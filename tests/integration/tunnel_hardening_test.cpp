@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ssx/ssx.h"
+#include "testlib/sanitized.hpp"
 #include "tunnel_fixture.hpp"
 
 namespace ssx::test {
@@ -199,9 +200,13 @@ TEST_F(TunnelTest, SlowlorisFloodDoesNotStarveALegitimateClient) {
       << legit_failures.size() << " failed, first: " << legit_failures.front();
   std::sort(legit_ms.begin(), legit_ms.end());
   const double p99 = legit_ms[std::min(legit_ms.size() - 1, legit_ms.size() * 99 / 100)];
-  EXPECT_LT(p99, 1000.0) << "p99 of " << legit_ms.size() << " legitimate handshakes";
+  // Sanitized builds are several times slower and larger: there the bounds only say that no
+  // legitimate client waited for a handshake timeout (10 s) and memory stayed bounded.
+  const double p99_bound_ms = SSX_TEST_SANITIZED ? 8000.0 : 1000.0;
+  const long peak_bound_kib = (SSX_TEST_SANITIZED ? 2048 : 512) * 1024;
+  EXPECT_LT(p99, p99_bound_ms) << "p99 of " << legit_ms.size() << " legitimate handshakes";
   EXPECT_GT(peak, 0);
-  EXPECT_LT(peak, 512 * 1024) << "peak RSS " << peak << " KiB";
+  EXPECT_LT(peak, peak_bound_kib) << "peak RSS " << peak << " KiB";
   std::cerr << "legitimate connections: " << legit_ms.size() << ", p50 "
             << legit_ms[legit_ms.size() / 2] << " ms, p99 " << p99 << " ms, max " << legit_ms.back()
             << " ms; tunnel peak RSS " << peak / 1024 << " MiB\n";

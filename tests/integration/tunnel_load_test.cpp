@@ -29,18 +29,8 @@
 
 #include "ossl/ossl.hpp"
 #include "ssx/ssx.h"
+#include "testlib/sanitized.hpp"
 #include "tunnel_fixture.hpp"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SSX_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SSX_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef SSX_TEST_SANITIZED
-#define SSX_TEST_SANITIZED 0
-#endif
 
 namespace ssx::test {
 namespace {
