@@ -58,6 +58,7 @@ struct TunnelSpec {
   std::string to;
   std::vector<std::string> names;
   std::string proxy_protocol;
+  bool proxy_protocol_given = false;  // even when empty: "--proxy-protocol ''" is an error
   std::map<std::string, std::string> key_where;
   std::string where(const std::string &key, const char *option) const {
     auto it = key_where.find(key);
@@ -154,7 +155,7 @@ tunnel::Options tunnel_options(const TunnelArgs &args, const TunnelSpec &spec, i
     options.names.push_back(options.to.host);
   }
   check_names(options.names, spec.where("name", "--name"));
-  if (!spec.proxy_protocol.empty()) {
+  if (spec.proxy_protocol_given) {
     const std::string where = spec.where("proxy_protocol", "--proxy-protocol");
     if (spec.proxy_protocol != "v2") {
       usage_error(where + ": \"" + spec.proxy_protocol +
@@ -240,6 +241,7 @@ void run_tunnel(const TunnelArgs &args, const TunnelSpec &cli) {
       spec.to = entry.to;
       spec.names = entry.names;
       spec.proxy_protocol = entry.proxy_protocol.value_or("");
+      spec.proxy_protocol_given = entry.proxy_protocol.has_value();
       spec.key_where = entry.where;
       if (entry.policy) {
         // One policy per process (ssx_load_policy): a tunnel cannot have one of its own.
@@ -327,9 +329,14 @@ void register_tunnel(CLI::App &app) {
                   "up again every --resolve-interval seconds. Required unless --config")
       ->option_text("ADDR:PORT|unix:PATH")
       ->excludes(config);
-  cmd->add_option("--proxy-protocol", cli->proxy_protocol,
-                  "Server mode: send the backend a PROXY protocol header first, with the "
-                  "client's address and the peer's identity (v2 only; TLVs in docs/cli.md)")
+  cmd->add_option_function<std::string>(
+         "--proxy-protocol",
+         [cli](const std::string &value) {
+           cli->proxy_protocol = value;
+           cli->proxy_protocol_given = true;
+         },
+         "Server mode: send the backend a PROXY protocol header first, with the "
+         "client's address and the peer's identity (v2 only; TLVs in docs/cli.md)")
       ->option_text("v2")
       ->excludes(config);
   cmd->add_option("--resolve-interval", args->resolve_interval,
