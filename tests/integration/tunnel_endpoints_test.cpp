@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -611,6 +612,96 @@ TEST_F(TunnelEndpoints, CertificateExpiryGaugeForEachCertificateFollowsReloads) 
                                  facts->subject + "\",file=\"" + server_creds_.cert + "\"}";
   EXPECT_NEAR(static_cast<double>(metric(after, old_series)), static_cast<double>(expected), 60.0)
       << after;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A --to that names a host
+
+// ScopedEnv sets an environment variable for the children a test starts.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char *name, const std::string &value) : name_(name) {
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv &) = delete;
+  ScopedEnv &operator=(const ScopedEnv &) = delete;
+
+ private:
+  const char *name_;
+};
+
+TEST_F(TunnelEndpoints, ToIsLookedUpAgainAndSlowLookupsNeverHoldConnectionsUp) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "LD_PRELOAD of the test resolver does not mix with sanitizer runtimes";
+#endif
+  // Built next to this test program: BIN/tests, where the ssx command is BIN/tools/ssx/ssx.
+  std::string shim = ssx_cli_binary();
+  shim = shim.substr(0, shim.rfind("tools/ssx/ssx")) + "tests/libssx_test_resolver_shim.so";
+  ASSERT_TRUE(exists(shim)) << shim;
+  // Two backends on one port, at 127.0.0.1 and 127.0.0.2 (both loopback on Linux).
+  Fd a = plain_listener();
+  const std::uint16_t port = local_port(a.get());
+  Fd b(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in b_address = loopback_address(port);
+  b_address.sin_addr.s_addr = htonl(0x7f000002);
+  ASSERT_EQ(::bind(b.get(), reinterpret_cast<sockaddr *>(&b_address), sizeof b_address), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::listen(b.get(), 16), 0);
+
+  const std::string answer = dir_.file("resolve.txt");
+  write_text(answer, "127.0.0.1\n");
+  std::unique_ptr<TunnelProcess> t;
+  {
+    ScopedEnv preload("LD_PRELOAD", shim);
+    ScopedEnv file("SSX_TEST_RESOLVE_FILE", answer);
+    t = tunnel({"--policy", server_policy_, "--mode", "server", "--listen", "127.0.0.1:0", "--to",
+                "backend.ssx-test:" + std::to_string(port), "--name", "spiffe://ssx.test/client",
+                "--resolve-interval", "0.1"},
+               "resolve.log");
+  }
+  use_test_process_policy();
+  // one_connection sends a byte through the tunnel; which backend took it, and how long it took.
+  auto one_connection = [&](std::chrono::milliseconds *took = nullptr) -> std::string {
+    const auto start = std::chrono::steady_clock::now();
+    Fd tls;
+    if (ssx_client_connect(t->port(), {"localhost"}, SSX_GUARANTEE_ENCRYPTION, &tls) < 0) {
+      return std::string("connect failed: ") + ssx_last_error();
+    }
+    if (!ssx_send_all(tls.get(), "x")) return "send failed";
+    pollfd p[2] = {{a.get(), POLLIN, 0}, {b.get(), POLLIN, 0}};
+    if (::poll(p, 2, 10000) <= 0) return "no backend got it";
+    Fd s = accept_with_timeout((p[0].revents & POLLIN) != 0 ? a.get() : b.get());
+    const std::string got = recv_exactly(s.get(), 1);
+    if (took != nullptr) {
+      *took = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start);
+    }
+    if (got != "x") return "lost the byte";
+    return (p[0].revents & POLLIN) != 0 ? "127.0.0.1" : "127.0.0.2";
+  };
+  EXPECT_EQ(one_connection(), "127.0.0.1") << t->log();
+
+  // The name moves: the tunnel follows it, and says so.
+  write_text(answer, "127.0.0.2\n");
+  ASSERT_TRUE(t->wait_for_log("now resolves to 127.0.0.2:" + std::to_string(port), 10s))
+      << t->log();
+  EXPECT_EQ(one_connection(), "127.0.0.2") << t->log();
+
+  // Lookups that fail keep the last good address.
+  write_text(answer, "fail\n");
+  ASSERT_TRUE(t->wait_for_log("lookup failed, new connections keep using 127.0.0.2", 10s))
+      << t->log();
+  EXPECT_EQ(one_connection(), "127.0.0.2") << t->log();
+
+  // A lookup that takes 3 s runs beside the workers: connections meanwhile are not held up.
+  write_text(answer, "127.0.0.1 delay=3000\n");
+  std::chrono::milliseconds took{};
+  EXPECT_EQ(one_connection(&took), "127.0.0.2") << t->log();
+  EXPECT_LT(took.count(), 1500) << "a connection waited for a lookup";
+  ASSERT_TRUE(t->wait_for_log("now resolves to 127.0.0.1:" + std::to_string(port), 15s))
+      << t->log();
+  EXPECT_EQ(one_connection(), "127.0.0.1") << t->log();
 }
 
 // ---------------------------------------------------------------------------------------------
