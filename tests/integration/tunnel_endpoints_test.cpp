@@ -275,6 +275,31 @@ TEST_F(TunnelEndpoints, ClientModeListensOnAUnixPathAndServerModeForwardsToOne) 
   EXPECT_TRUE(server_->wait_for_log("peer=\"spiffe://ssx.test/client\"", 10s)) << server_->log();
 }
 
+// Both tunnels on one host, the secured hop over AF_UNIX: each side attested by the kernel.
+TEST_F(TunnelEndpoints, TwoTunnelsTalkOverAUnixSocketWithAttestedUids) {
+  Fd backend = plain_listener();
+  const std::string hop = dir_.file("hop.sock");
+  server_ =
+      tunnel({"--policy", plain_policy(), "--mode", "server", "--listen", "unix:" + hop, "--to",
+              "127.0.0.1:" + std::to_string(local_port(backend.get())), "--name", uid_name()},
+             "hop-server.log");
+  client_ = tunnel({"--policy", plain_policy(), "--mode", "client", "--listen", "127.0.0.1:0",
+                    "--to", "unix:" + hop, "--name", uid_name()},
+                   "hop-client.log");
+  Fd c = plain_connect(client_->port());
+  ASSERT_TRUE(send_all(c.get(), "hop"));
+  ASSERT_EQ(::shutdown(c.get(), SHUT_WR), 0);
+  Fd s = accept_with_timeout(backend.get());
+  ASSERT_GE(s.get(), 0) << server_->log() << client_->log();
+  int error = 0;
+  EXPECT_EQ(recv_until_eof(s.get(), &error), "hop");
+  ASSERT_TRUE(send_all(s.get(), "back"));
+  s.reset();
+  EXPECT_EQ(recv_until_eof(c.get(), &error), "back");
+  EXPECT_TRUE(server_->wait_for_log("peer=\"" + uid_name() + "\"", 10s)) << server_->log();
+  EXPECT_TRUE(client_->wait_for_log("peer=\"" + uid_name() + "\"", 10s)) << client_->log();
+}
+
 // A --to unix:PATH is connected afresh for each connection: a service that replaces its socket
 // file (rename over the path) gets the next connection.
 TEST_F(TunnelEndpoints, ANewSocketAtTheToPathGetsTheNextConnection) {
@@ -751,6 +776,13 @@ TEST_F(TunnelConfigTest, TwoTunnelsRunInOneProcessEachWithItsOwnNames) {
   Fd s = accept_with_timeout(backend_a.get());
   ASSERT_GE(s.get(), 0);
   EXPECT_EQ(recv_exactly(s.get(), 8), "to-alpha");
+  ASSERT_EQ(ssx_shutdown(tls.get(), SHUT_WR), 0);
+  int eof_error = 0;
+  EXPECT_EQ(recv_until_eof(s.get(), &eof_error), "");
+  s.reset();
+  EXPECT_EQ(ssx_recv_until_eof(tls.get(), &eof_error), "");
+  tls.reset();
+  EXPECT_TRUE(t->wait_for_log("tunnel=alpha client=127.0.0.1:", 10s)) << t->log();
 
   // beta: requires another name, so this client is refused and backend B sees nothing.
   Fd refused;
@@ -761,7 +793,10 @@ TEST_F(TunnelConfigTest, TwoTunnelsRunInOneProcessEachWithItsOwnNames) {
     EXPECT_EQ(ssx_recv_until_eof(refused.get(), &error), "");
     EXPECT_NE(error, 0);
   }
-  EXPECT_TRUE(t->wait_for_log("close=handshake-failed", 10s)) << t->log();
+  EXPECT_TRUE(t->wait_for_log("tunnel=beta client=", 10s)) << t->log();
+  EXPECT_NE(lines_without(t->log(), "tunnel=alpha").find("close=handshake-failed"),
+            std::string::npos)
+      << t->log();
   pollfd p{backend_b.get(), POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 0), 0);
 
@@ -795,6 +830,7 @@ TEST_F(TunnelConfigTest, ConfigErrorsSayFileLineAndWhat) {
       {"[tunnel.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s]\n", ":1:"},
       {"policy = " + policy + "\n", "no tunnel"},
       {"speed = 3\n", ":1:1: unknown key \"speed\""},
+      {"[tunnel.\"a b\"]\n" + good, ":1:9: a tunnel's name is 1 to 64 letters"},
   };
   for (const auto &c : cases) {
     const std::string path = write_config(c.toml);

@@ -116,8 +116,18 @@ Result<TunnelEntry> load_tunnel(const std::string &path, const toml::key &key,
                                 const toml::node &node) {
   TunnelEntry entry;
   entry.name = std::string(key.str());
-  const std::string label = "tunnel \"" + entry.name + "\"";
   entry.where[""] = at(path, key.source().begin);
+  // The name goes into log lines as it is: letters, digits, '.', '_', '-' only.
+  bool plain = !entry.name.empty() && entry.name.size() <= 64;
+  for (char c : entry.name) {
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-');
+  }
+  if (!plain) {
+    return Failure{
+        EINVAL, entry.where[""] + ": a tunnel's name is 1 to 64 letters, digits, '.', '_' or '-'"};
+  }
+  const std::string label = "tunnel \"" + entry.name + "\"";
   const auto *table = node.as_table();
   if (table == nullptr) {
     return error(path, node, "[tunnel." + entry.name + "] must be a table, not " + type_of(node));
@@ -127,7 +137,10 @@ Result<TunnelEntry> load_tunnel(const std::string &path, const toml::key &key,
     entry.where[name] = at(path, value->source().begin);
     if (name == "mode" || name == "listen" || name == "to" || name == "policy" ||
         name == "proxy_protocol") {
-      auto text = string_of(path, label + ": " + name, *value);
+      std::string what = label;
+      what += ": ";
+      what += name;
+      auto text = string_of(path, what, *value);
       if (!text) return text.error();
       if (name == "mode") entry.mode = *text;
       if (name == "listen") entry.listen = *text;
@@ -153,8 +166,13 @@ Result<TunnelEntry> load_tunnel(const std::string &path, const toml::key &key,
             label + ": name must be a string or an array of strings, not " + type_of(*value));
       }
     } else {
-      return Failure{EINVAL, at(path, k->source().begin) + ": " + label + ": unknown key \"" +
-                                 name + "\" (a tunnel takes " + kTunnelKeys + ")"};
+      std::string message = at(path, k->source().begin);
+      message += ": " + label;
+      message += ": unknown key \"" + name;
+      message += "\" (a tunnel takes ";
+      message += kTunnelKeys;
+      message += ")";
+      return Failure{EINVAL, message};
     }
   }
   for (const char *required : {"mode", "listen", "to"}) {

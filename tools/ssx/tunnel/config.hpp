@@ -3,7 +3,8 @@
 //
 //   policy = "/etc/ssx/policy.toml"   # optional; else --policy, $SSX_POLICY, /etc/ssx/policy.toml
 //
-//   [tunnel.web]                      # one table per tunnel; the key is its name
+//   [tunnel.web]                      # one table per tunnel; the key is its name (1 to 64
+//                                     # letters, digits, '.', '_', '-': it goes into log lines)
 //   mode = "server"                   # required: "server" or "client"
 //   listen = "0.0.0.0:8443"           # required: ADDR:PORT or unix:PATH
 //   to = "127.0.0.1:8080"             # required: ADDR:PORT or unix:PATH

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -87,21 +88,23 @@ bool Connection::queue_proxy_header() {
         std::string("PROXY header: getsockname: ") + std::strerror(err));
     return false;
   }
-  auto header = proxy_v2_header(reinterpret_cast<const sockaddr *>(&client_),
-                                reinterpret_cast<const sockaddr *>(&local), peer);
-  if (!header) {
-    end(CloseReason::cleartext_error, false, header.error().code, header.error().message);
+  std::string header;
+  if (auto built = proxy_v2_header(reinterpret_cast<const sockaddr *>(&client_),
+                                   reinterpret_cast<const sockaddr *>(&local), peer)) {
+    header = std::move(*built);
+  } else {
+    end(CloseReason::cleartext_error, false, built.error().code, built.error().message);
     return false;
   }
   // Nothing was read from the client yet: the buffer is empty and the header fits at its start.
-  std::span<char> room = in_.buffer.writable(host_.pool());
-  if (room.size() < header->size()) {
+  const std::span<char> room = in_.buffer.writable(host_.pool());
+  if (room.size() < header.size()) {
     end(CloseReason::cleartext_error, false, EMSGSIZE, "PROXY header: no room in the buffer");
     return false;
   }
-  std::memcpy(room.data(), header->data(), header->size());
-  in_.buffer.commit(header->size());
-  proxy_header_ = header->size();
+  std::copy(header.begin(), header.end(), room.begin());
+  in_.buffer.commit(header.size());
+  proxy_header_ = header.size();
   return true;
 }
 
@@ -473,6 +476,7 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
 
   ConnectionRecord record;
   record.id = id_;
+  record.tunnel = host_.options().name;
   record.peer_address = format_address(reinterpret_cast<const sockaddr *>(&client_));
   record.principal = peer_principal_;
   record.rule = rule_;

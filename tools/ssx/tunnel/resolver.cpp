@@ -63,9 +63,11 @@ void Resolver::run() {
       }
       const std::string before = format_address(entry->get().get());
       if (entry->set(*address)) {
-        log_.event(LogLevel::info, "resolved",
-                   "--to " + where + " now resolves to " + format_address(address->get()) +
-                       " (was " + before + "); new connections go there");
+        std::string message = "--to " + where;
+        message += " now resolves to " + format_address(address->get());
+        message += " (was " + before;
+        message += "); new connections go there";
+        log_.event(LogLevel::info, "resolved", message);
       }
     }
   }

@@ -170,7 +170,8 @@ Result<void> run(const std::vector<Options> &tunnels_in, PolicySource &policy) {
   Logger log(metrics.log_lines_dropped, first.log_format, first.log_level);
   std::vector<std::unique_ptr<Shared>> shareds;
   for (const Options &options : tunnels) {
-    shareds.push_back(std::make_unique<Shared>(options, metrics, log));
+    // An aggregate (atomics inside): brace-initialised, which make_unique cannot do everywhere.
+    shareds.push_back(std::unique_ptr<Shared>(new Shared{options, metrics, log}));
   }
   Resolver resolver(log, first.resolve_interval);
   for (const Options &options : tunnels) {
@@ -217,8 +218,11 @@ Result<void> run(const std::vector<Options> &tunnels_in, PolicySource &policy) {
     const std::string named = options.name.empty() ? "" : ", tunnel \"" + options.name + "\"";
     std::string to = format_address(options.to_address.get());
     if (options.to_resolved) {
-      to = format_host_port(options.to.host, options.to.port) + " (now " + to +
-           "; looked up again every " + std::to_string(options.resolve_interval.count()) + " ms)";
+      std::string named_to = format_host_port(options.to.host, options.to.port);
+      named_to += " (now " + to;
+      named_to += "; looked up again every " + std::to_string(options.resolve_interval.count());
+      named_to += " ms)";
+      to = std::move(named_to);
     }
     std::printf("ssx tunnel: listening on %s (%s mode%s), forwarding to %s\n",
                 format_address(options.listen_address.get()).c_str(), mode_name(options.mode),
