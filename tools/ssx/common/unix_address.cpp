@@ -103,6 +103,7 @@ UnixSocketFile::UnixSocketFile(std::string path) : path_(std::move(path)) {
   if (::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
     dev_ = st.st_dev;
     ino_ = st.st_ino;
+    ctime_ = st.st_ctim;
     recorded_ = true;
   }
 }
@@ -111,6 +112,7 @@ UnixSocketFile::UnixSocketFile(UnixSocketFile &&other) noexcept
     : path_(std::move(other.path_)),
       dev_(other.dev_),
       ino_(other.ino_),
+      ctime_(other.ctime_),
       recorded_(std::exchange(other.recorded_, false)) {}
 
 UnixSocketFile &UnixSocketFile::operator=(UnixSocketFile &&other) noexcept {
@@ -119,6 +121,7 @@ UnixSocketFile &UnixSocketFile::operator=(UnixSocketFile &&other) noexcept {
     path_ = std::move(other.path_);
     dev_ = other.dev_;
     ino_ = other.ino_;
+    ctime_ = other.ctime_;
     recorded_ = std::exchange(other.recorded_, false);
   }
   return *this;
@@ -132,7 +135,10 @@ void UnixSocketFile::remove() {
   if (!recorded_) return;
   recorded_ = false;
   struct stat st {};
-  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+  // Device and inode, and the change time too: an inode number freed by our socket's close can
+  // be given to a file created since.
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_ &&
+      st.st_ctim.tv_sec == ctime_.tv_sec && st.st_ctim.tv_nsec == ctime_.tv_nsec) {
     (void)::unlink(path_.c_str());
   }
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -48,7 +49,8 @@ Result<UnixAddress> parse_unix_address(std::string_view text);
 // that starts listening in it makes bind fail with EADDRINUSE, never shares the path.
 Result<void> clear_stale_unix_socket(const std::string &path);
 
-// UnixSocketFile remembers the socket file a listener created (by device and inode), so that it
+// UnixSocketFile remembers the socket file a listener created (by device, inode and change
+// time), so that it
 // can be removed on the way out without removing a file another program put at the same path
 // since.
 class UnixSocketFile {
@@ -69,6 +71,7 @@ class UnixSocketFile {
   std::string path_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
+  timespec ctime_{};
   bool recorded_ = false;
 };
 
