@@ -169,6 +169,7 @@ Result<void> run(const std::vector<Options> &tunnels_in, PolicySource &policy) {
   metrics.set_certificates(certificates_in_force());
   Logger log(metrics.log_lines_dropped, first.log_format, first.log_level);
   std::vector<std::unique_ptr<Shared>> shareds;
+  shareds.reserve(tunnels.size());
   for (const Options &options : tunnels) {
     // An aggregate (atomics inside): brace-initialised, which make_unique cannot do everywhere.
     shareds.push_back(std::unique_ptr<Shared>(new Shared{options, metrics, log}));
