@@ -391,6 +391,9 @@ TEST_F(TunnelEndpoints, BadUnixPathsAreUsageErrorsThatSayWhy) {
       {{"connect", "--policy", policy, too_long}, "holds at most 107"},
       {{"listen", "--policy", policy, "unix:"}, "the path after unix: is missing"},
       {{"connect", "--policy", policy, "unix:/tmp/a\tb"}, "control character"},
+      // TLS over AF_UNIX (--encrypt) needs a server certificate, as over TCP.
+      {{"listen", "--policy", policy, "--encrypt", "unix:" + dir_.file("tls.sock")},
+       "no server certificate for unix:"},
   };
   for (const auto &c : cases) {
     auto r = ssx_run(c.args);

@@ -558,7 +558,7 @@ void run_listen(ListenOptions &opts) {
         0) {
       check_server_policy(reinterpret_cast<sockaddr *>(&local),
                           format_address(reinterpret_cast<sockaddr *>(&local)),
-                          !opts.security.names.empty());
+                          !opts.security.names.empty(), opts.security.encrypt);
     }
   }
   warn("listening on " + local_address_of(listener->native_handle()));
