@@ -18,7 +18,8 @@ _ssx() {
   done
 
   case $prev in
-    --policy) _filedir toml; return ;;
+    --policy | --config) _filedir toml; return ;;
+    --proxy-protocol) COMPREPLY=($(compgen -W 'v2' -- "$cur")); return ;;
     --mode) COMPREPLY=($(compgen -W 'server client' -- "$cur")); return ;;
     --log-format) COMPREPLY=($(compgen -W 'text json' -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W 'debug info warning error' -- "$cur")); return ;;
@@ -27,7 +28,7 @@ _ssx() {
     --exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
     --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
       --days | --workers | --max-handshakes | --max-handshakes-per-source | --grace | \
-      --setup-timeout | --idle-timeout | --keepalive)
+      --setup-timeout | --idle-timeout | --keepalive | --resolve-interval)
       return ;;
   esac
 
@@ -37,7 +38,7 @@ _ssx() {
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
     listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;
-    tunnel) opts="--policy --mode --listen --to --name --metrics --workers --max-handshakes --max-handshakes-per-source --idle-timeout --keepalive --grace --setup-timeout --reuseport --log-format --log-level --help" ;;
+    tunnel) opts="--config --policy --mode --listen --to --name --metrics --workers --max-handshakes --max-handshakes-per-source --idle-timeout --keepalive --grace --setup-timeout --reuseport --log-format --log-level --proxy-protocol --resolve-interval --help" ;;
     policy)
       case $sub in
         "") opts="check explain --help" ;;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "base/text.hpp"
@@ -209,14 +210,26 @@ std::time_t to_time_t(const ASN1_TIME *t) {
   return ::timegm(&tm);
 }
 
-}  // namespace
+// common_name_of returns the last commonName of |name| as UTF-8 ("" when none or unreadable).
+std::string common_name_of(const X509_NAME *name) {
+  const int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (index < 0) return {};
+  int last = index;
+  for (int next = index; next >= 0; next = X509_NAME_get_index_by_NID(name, NID_commonName, next)) {
+    last = next;
+  }
+  const X509_NAME_ENTRY *entry = X509_NAME_get_entry(name, last);
+  unsigned char *utf8 = nullptr;
+  const int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+  if (n < 0 || utf8 == nullptr) return {};
+  std::string out(reinterpret_cast<const char *>(utf8), static_cast<std::size_t>(n));
+  OPENSSL_free(utf8);
+  return out;
+}
 
-Result<CertificateFacts> inspect_certificate_file(const std::string &path) {
-  ErrorQueueGuard guard;
-  auto leaf = load_leaf(path);
-  if (!leaf) return std::move(leaf).error();
-  X509 *cert = leaf->get();
+CertificateFacts facts_of(X509 *cert) {
   CertificateFacts facts{};
+  facts.common_name = common_name_of(X509_get_subject_name(cert));
   UniquePtr<BIO> out(BIO_new(BIO_s_mem()));
   if (out && X509_NAME_print_ex(out.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
     char *data = nullptr;
@@ -236,6 +249,25 @@ Result<CertificateFacts> inspect_certificate_file(const std::string &path) {
   facts.not_after = to_time_t(X509_get0_notAfter(cert));
   ERR_clear_error();
   return facts;
+}
+
+}  // namespace
+
+Result<CertificateFacts> inspect_certificate_file(const std::string &path) {
+  ErrorQueueGuard guard;
+  auto leaf = load_leaf(path);
+  if (!leaf) return std::move(leaf).error();
+  return facts_of(leaf->get());
+}
+
+Result<CertificateFacts> inspect_certificate_pem(std::string_view pem) {
+  ErrorQueueGuard guard;
+  if (pem.size() > static_cast<std::size_t>(INT_MAX)) return fail(EINVAL, "no PEM certificate");
+  UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  UniquePtr<X509> leaf(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();
+  if (!leaf) return fail(EINVAL, "no PEM certificate");
+  return facts_of(leaf.get());
 }
 
 }  // namespace ssx::ossl

@@ -64,11 +64,18 @@ TunnelProcess::TunnelProcess(const std::vector<std::string> &args, const std::st
     std::string metrics = child_.wait_for_line("ssx tunnel: metrics on ", 5s);
     metrics_port_ = port_after(metrics, "http://127.0.0.1");
   }
-  if (port_ == 0 || !child_.wait_for_line("ssx tunnel: policy ", 5s).size()) {
+  // A tunnel listening on unix:PATH has no port.
+  const bool unix_listener = line.find("listening on unix:") != std::string::npos;
+  if ((port_ == 0 && !unix_listener) || !child_.wait_for_line("ssx tunnel: policy ", 5s).size()) {
     child_.stop();
     throw std::runtime_error("ssx tunnel did not start:\n" + child_.output() + "\nstderr:\n" +
                              log());
   }
+}
+
+std::string TunnelProcess::wait_for_line(const std::string &text,
+                                         std::chrono::milliseconds timeout) {
+  return child_.wait_for_line(text, timeout);
 }
 
 std::string TunnelProcess::log() const {

@@ -38,11 +38,15 @@ class TunnelProcess {
   // Throws std::runtime_error (with the tunnel's output) when it does not start in time.
   TunnelProcess(const std::vector<std::string> &args, const std::string &log_path);
 
+  // port is the (first) listening port; 0 for a tunnel listening on unix:PATH.
   std::uint16_t port() const { return port_; }
   std::uint16_t metrics_port() const { return metrics_port_; }
   pid_t pid() const { return child_.pid(); }
   const std::string &log_path() const { return log_path_; }
 
+  // wait_for_line returns the first line of the tunnel's stdout containing |text| ("" when none
+  // came within |timeout|): e.g. the second "listening on" line of a --config tunnel.
+  std::string wait_for_line(const std::string &text, std::chrono::milliseconds timeout);
   // log returns the tunnel's stderr so far.
   std::string log() const;
   // wait_for_log waits until the log contains |text| |count| times.
@@ -101,6 +105,7 @@ class EchoServer {
   ~EchoServer();
   EchoServer(const EchoServer &) = delete;
   EchoServer &operator=(const EchoServer &) = delete;
+  // port is the (first) listening port; 0 for a tunnel listening on unix:PATH.
   std::uint16_t port() const { return port_; }
   size_t accepted() const { return accepted_.load(); }
 

@@ -20,6 +20,7 @@
 #include "common/relay.hpp"
 #include "common/security_json.hpp"
 #include "common/security_options.hpp"
+#include "common/unix_address.hpp"
 #include "ssx/ssx.hpp"
 
 namespace ssx::cli {
@@ -34,16 +35,28 @@ struct ConnectOptions {
 
 void run_connect(const ConnectOptions &opts) {
   ensure_standard_descriptors();
-  HostPort target = check(parse_host_port(opts.address), kExitUsage);
+  const bool unix_path = is_unix_address(opts.address);
+  HostPort target;
+  UnixAddress unix_target;
+  if (unix_path) {
+    unix_target = check(parse_unix_address(opts.address), kExitUsage);
+  } else {
+    target = check(parse_host_port(opts.address), kExitUsage);
+  }
   load_policy_option(opts.policy);
   // SIGPIPE would kill us when standard output's reader goes away; EPIPE is reported instead.
   (void)signal(SIGPIPE, SIG_IGN);
 
-  // Without --name the host named on the command line is the name the peer must prove.
+  // Without --name the host named on the command line is the name the peer must prove. An
+  // AF_UNIX peer has no host name: the kernel attests its uid (--name unix:uid=N pins it).
   std::vector<std::string> names = opts.security.names;
-  if (names.empty()) names.push_back(target.host);
-  const std::string where = format_host_port(target.host, target.port);
-  auto connected = Socket::connect(target.host, target.port, settings_from(opts.security, names));
+  if (names.empty() && !unix_path) names.push_back(target.host);
+  const std::string where =
+      unix_path ? "unix:" + unix_target.path : format_host_port(target.host, target.port);
+  auto connected =
+      unix_path ? Socket::connect(unix_target.get(), unix_target.length,
+                                  settings_from(opts.security, names))
+                : Socket::connect(target.host, target.port, settings_from(opts.security, names));
   if (!connected) failure(connection_failure(where, connected.error().message));
   Socket socket = std::move(*connected);
 
@@ -93,7 +106,10 @@ void register_connect(CLI::App &app) {
   connect->add_flag("--json", opts->json,
                     "Print what the query reported, as one JSON object on stderr, once the "
                     "handshake is done");
-  connect->add_option("HOST:PORT", opts->address, "Where to connect; IPv6 as [::1]:443")
+  connect
+      ->add_option("HOST:PORT", opts->address,
+                   "Where to connect; IPv6 as [::1]:443; unix:PATH for an AF_UNIX socket "
+                   "(the peer attested by the kernel; --encrypt for TLS)")
       ->required();
   set_example(connect,
               "  echo hello | ssx connect --policy ./policy.toml db.example.org:4433\n"

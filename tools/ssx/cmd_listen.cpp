@@ -57,6 +57,7 @@
 #include "common/security_options.hpp"
 #include "common/server_policy.hpp"
 #include "common/spawn.hpp"
+#include "common/unix_address.hpp"
 #include "ssx/ssx.hpp"
 
 namespace ssx::cli {
@@ -514,19 +515,41 @@ void run_listen(ListenOptions &opts) {
     usage_error("unexpected argument \"" + word + "\" (to run a command: --exec " + word + ")");
   }
   if (opts.impersonate && !opts.exec) usage_error("--impersonate needs --exec CMD");
-  HostPort where =
-      check(parse_host_port(opts.address, {.allow_empty_host = true, .allow_port_zero = true}),
-            kExitUsage);
+  const bool unix_path = is_unix_address(opts.address);
+  HostPort where;
+  UnixAddress unix_where;
+  if (unix_path) {
+    unix_where = check(parse_unix_address(opts.address), kExitUsage);
+  } else {
+    where =
+        check(parse_host_port(opts.address, {.allow_empty_host = true, .allow_port_zero = true}),
+              kExitUsage);
+  }
   load_policy_option(opts.policy);
   (void)raise_nofile_limit();  // accepting everything: use every descriptor we may
   (void)signal(SIGPIPE, SIG_IGN);
   (void)signal(SIGCHLD, SIG_DFL);  // reaped with waitpid; an inherited SIG_IGN would auto-reap
 
-  auto listener =
-      Listener::bind(where.host, where.port, settings_from(opts.security, opts.security.names));
-  if (!listener) {
-    failure("cannot listen on " + format_host_port(where.host, where.port) + ": " +
-            listener.error().message);
+  // unix:PATH: a socket file left by a listener that died is removed; a live one is in use. The
+  // file this process creates is removed when it exits through its own code (--once, errors).
+  UnixSocketFile socket_file;
+  Result<Listener> listener = Failure{EINVAL, "not bound"};
+  if (unix_path) {
+    check(clear_stale_unix_socket(unix_where.path));
+    listener = Listener::bind(unix_where.get(), unix_where.length,
+                              settings_from(opts.security, opts.security.names));
+    if (!listener) {
+      failure("cannot listen on unix:" + unix_where.path + ": " + listener.error().message + ": " +
+              std::strerror(listener.error().code));
+    }
+    socket_file = UnixSocketFile(unix_where.path);
+  } else {
+    listener =
+        Listener::bind(where.host, where.port, settings_from(opts.security, opts.security.names));
+    if (!listener) {
+      failure("cannot listen on " + format_host_port(where.host, where.port) + ": " +
+              listener.error().message);
+    }
   }
   {
     sockaddr_storage local{};
@@ -535,7 +558,7 @@ void run_listen(ListenOptions &opts) {
         0) {
       check_server_policy(reinterpret_cast<sockaddr *>(&local),
                           format_address(reinterpret_cast<sockaddr *>(&local)),
-                          !opts.security.names.empty());
+                          !opts.security.names.empty(), opts.security.encrypt);
     }
   }
   warn("listening on " + local_address_of(listener->native_handle()));
@@ -582,7 +605,8 @@ void register_listen(CLI::App &app) {
   listen
       ->add_option("ADDR:PORT", opts->address,
                    "Where to listen: 127.0.0.1:8443, [::1]:8443, :8443 for every address; port 0 "
-                   "lets the kernel pick (the address is printed on stderr)")
+                   "lets the kernel pick (the address is printed on stderr); unix:PATH for an "
+                   "AF_UNIX socket (peers attested by the kernel; --encrypt for TLS)")
       ->required();
   // Everything after --exec CMD belongs to CMD: stop parsing at the first word that is not ours.
   listen->prefix_command();

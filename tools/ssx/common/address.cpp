@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "unix_address.hpp"
+
 namespace ssx::cli {
 namespace {
 
@@ -82,6 +84,9 @@ std::string format_address(const sockaddr *address) {
     const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(address);
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
     return format_host_port(text, ntohs(in6->sin6_port));
+  }
+  if (address->sa_family == AF_UNIX) {
+    return format_unix_address(reinterpret_cast<const sockaddr_un *>(address));
   }
   return "(unknown address)";
 }

@@ -36,7 +36,8 @@ Result<HostPort> parse_host_port(std::string_view text, HostPortRules rules = {}
 std::string format_host_port(const std::string &host, std::uint16_t port);
 
 // format_address formats an AF_INET/AF_INET6 socket address as "127.0.0.1:4433" or
-// "[::1]:4433"; other families as "(unknown address)".
+// "[::1]:4433", an AF_UNIX one as "unix:PATH" (unix_address.hpp); other families as
+// "(unknown address)".
 std::string format_address(const sockaddr *address);
 
 // peer_address_of / local_address_of format the peer or local address of socket |fd|.

@@ -9,8 +9,9 @@
 
 namespace ssx::cli {
 
-void check_server_policy(const sockaddr *local, const std::string &where, bool names_required) {
-  if (local->sa_family == AF_UNIX) return;
+void check_server_policy(const sockaddr *local, const std::string &where, bool names_required,
+                         bool unix_tls) {
+  if (local->sa_family == AF_UNIX && !unix_tls) return;
   core::require_client_certificates_by_default(true);
   auto snapshot = core::current_policy();
   if (!snapshot) usage_error("cannot load policy: " + snapshot.error().message);

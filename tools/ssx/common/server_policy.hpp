@@ -23,8 +23,10 @@ namespace ssx::cli {
 // messages) under the policy in force. Throws CommandError (exit 2) when the rule has no
 // certificate; prints "ssx: warning: ..." on stderr for peer_authentication "none"/"optional"
 // when |names_required| is false. Call it after the policy is loaded, before listening.
-// AF_UNIX listeners (kernel-attested peers, no TLS) are not checked.
-void check_server_policy(const sockaddr *local, const std::string &where, bool names_required);
+// AF_UNIX listeners are not checked (kernel-attested peers, no TLS) unless |unix_tls| says they
+// run TLS (`ssx listen --encrypt unix:PATH`).
+void check_server_policy(const sockaddr *local, const std::string &where, bool names_required,
+                         bool unix_tls = false);
 
 }  // namespace ssx::cli
 

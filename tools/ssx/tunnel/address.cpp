@@ -9,12 +9,27 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/address.hpp"
+#include "common/unix_address.hpp"
 #include "net/wait.hpp"
 
 namespace ssx::cli::tunnel {
 
+bool HostPort::is_name() const {
+  if (is_unix()) return false;
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) != 1 && inet_pton(AF_INET6, host.c_str(), &v6) != 1;
+}
+
 Result<HostPort> parse_host_port(const std::string &text, bool allow_port_zero) {
   HostPort out;
+  if (is_unix_address(text)) {
+    auto unix_address = parse_unix_address(text);
+    if (!unix_address) return unix_address.error();
+    out.unix_path = unix_address->path;
+    return out;
+  }
   std::string port_text;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
@@ -45,6 +60,7 @@ Result<HostPort> parse_host_port(const std::string &text, bool allow_port_zero) 
 }
 
 std::uint16_t SocketAddress::port() const {
+  if (family() != AF_INET && family() != AF_INET6) return 0;
   if (family() == AF_INET6)
     return ntohs(reinterpret_cast<const sockaddr_in6 *>(&storage)->sin6_port);
   return ntohs(reinterpret_cast<const sockaddr_in *>(&storage)->sin_port);
@@ -53,7 +69,7 @@ std::uint16_t SocketAddress::port() const {
 void SocketAddress::set_port(std::uint16_t port) {
   if (family() == AF_INET6) {
     reinterpret_cast<sockaddr_in6 *>(&storage)->sin6_port = htons(port);
-  } else {
+  } else if (family() == AF_INET) {
     reinterpret_cast<sockaddr_in *>(&storage)->sin_port = htons(port);
   }
 }
@@ -71,6 +87,14 @@ bool SocketAddress::is_loopback() const {
 }
 
 Result<SocketAddress> resolve(const HostPort &hp, bool passive) {
+  if (hp.is_unix()) {
+    auto unix_address = parse_unix_address("unix:" + hp.unix_path);
+    if (!unix_address) return unix_address.error();
+    SocketAddress out;
+    std::memcpy(&out.storage, &unix_address->address, sizeof unix_address->address);
+    out.length = unix_address->length;
+    return out;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -97,6 +121,7 @@ Result<SocketAddress> resolve(const HostPort &hp, bool passive) {
 }
 
 std::string format_address(const sockaddr *address) {
+  if (address->sa_family == AF_UNIX) return cli::format_address(address);
   return net::address_to_string(address);  // the library's one formatter
 }
 

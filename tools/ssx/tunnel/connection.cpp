@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,7 +14,9 @@
 #include "address.hpp"
 #include "common/connection_failure.hpp"
 #include "errno_name.hpp"
+#include "listener.hpp"
 #include "log.hpp"
+#include "proxy_protocol.hpp"
 #include "ssx/ssx.h"
 
 namespace ssx::cli::tunnel {
@@ -67,15 +70,54 @@ void Connection::start(int fd) {
   pump();
 }
 
+bool Connection::queue_proxy_header() {
+  ssx_security_info *info = nullptr;
+  if (ssx_query_socket_security(accepted_.fd, nullptr, 0, &info) != 0) {
+    const int err = errno;
+    end(CloseReason::cleartext_error, false, err,
+        std::string("PROXY header: cannot query the connection: ") + ssx_last_error());
+    return false;
+  }
+  const ProxyPeer peer = proxy_peer_of(*info);
+  ssx_free_security_info(info);
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof local;
+  if (::getsockname(accepted_.fd, reinterpret_cast<sockaddr *>(&local), &local_len) != 0) {
+    const int err = errno;
+    end(CloseReason::cleartext_error, false, err,
+        std::string("PROXY header: getsockname: ") + std::strerror(err));
+    return false;
+  }
+  std::string header;
+  if (auto built = proxy_v2_header(reinterpret_cast<const sockaddr *>(&client_),
+                                   reinterpret_cast<const sockaddr *>(&local), peer)) {
+    header = std::move(*built);
+  } else {
+    end(CloseReason::cleartext_error, false, built.error().code, built.error().message);
+    return false;
+  }
+  // Nothing was read from the client yet: the buffer is empty and the header fits at its start.
+  const std::span<char> room = in_.buffer.writable(host_.pool());
+  if (room.size() < header.size()) {
+    end(CloseReason::cleartext_error, false, EMSGSIZE, "PROXY header: no room in the buffer");
+    return false;
+  }
+  std::copy(header.begin(), header.end(), room.begin());
+  in_.buffer.commit(header.size());
+  proxy_header_ = header.size();
+  return true;
+}
+
 void Connection::start_dial() {
   if (closed_) return;
   const Options &o = host_.options();
   const bool secured = o.mode == Mode::client;
+  to_ = o.to_resolved ? o.to_resolved->get() : o.to_address;
   auto &counters = host_.counters();
   // A failed dial counts as a handshake failure when it is the secured one (client mode: TCP
   // connect and TLS handshake are one ssx_connect), else as a connect failure.
   auto dial_failed = [&](int err, const std::string &reason) {
-    const std::string message = connection_failure(format_address(o.to_address.get()), reason);
+    const std::string message = connection_failure(format_address(to_.get()), reason);
     if (secured) {
       WorkerCounters::add(WorkerCounters::slot(counters.handshake_failures, err), 1);
       end(CloseReason::handshake_failed, false, err, message);
@@ -85,7 +127,7 @@ void Connection::start_dial() {
     }
   };
 
-  int fd = ::socket(o.to_address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = ::socket(to_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     int err = errno;
     dial_failed(err, std::string("socket: ") + std::strerror(err));
@@ -98,7 +140,7 @@ void Connection::start_dial() {
   dialled_.keepalive(o.keepalive);
   if (!secured) dialled_.reset_on_close(true);  // the backend's side: a crash resets it
   if (secured) {
-    ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+    ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, secured_flags(to_.family())};
     if (ssx_set_socket_security(fd, &settings) != 0) {
       int err = errno;
       dial_failed(err, ssx_last_error());
@@ -117,8 +159,7 @@ void Connection::start_dial() {
     dial_failed(err, std::string("epoll: ") + std::strerror(err));
     return;
   }
-  int rc = secured ? ssx_connect(fd, o.to_address.get(), o.to_address.length)
-                   : ::connect(fd, o.to_address.get(), o.to_address.length);
+  int rc = secured ? ssx_connect(fd, to_.get(), to_.length) : ::connect(fd, to_.get(), to_.length);
   if (rc == 0) {
     dialled_.state = Endpoint::State::open;
     if (secured) established(dialled_);
@@ -147,7 +188,7 @@ bool Connection::step_handshake(Endpoint &e) {
   std::string reason = ssx_last_error();
   // The dialled hop (client mode) says where it failed to connect, as `ssx connect` does.
   if (&e == &dialled_) {
-    reason = connection_failure(format_address(host_.options().to_address.get()), reason);
+    reason = connection_failure(format_address(to_.get()), reason);
   }
   end(CloseReason::handshake_failed, false, err, reason);
   return false;
@@ -173,6 +214,7 @@ void Connection::advance_setup() {
   if (accepted_.state == Endpoint::State::handshaking && accepted_.setup_wait == 0) {
     if (!step_handshake(accepted_)) return;
     if (accepted_.state == Endpoint::State::open) {
+      if (host_.options().proxy_protocol && !queue_proxy_header()) return;
       start_dial();
       if (closed_) return;
     }
@@ -187,8 +229,7 @@ void Connection::advance_setup() {
       if (err != 0) {
         WorkerCounters::add(WorkerCounters::slot(counters.connect_failures, err), 1);
         end(CloseReason::connect_failed, false, err,
-            connection_failure(format_address(host_.options().to_address.get()),
-                               std::strerror(err)));
+            connection_failure(format_address(to_.get()), std::strerror(err)));
         return;
       }
       sockaddr_storage peer{};
@@ -439,10 +480,11 @@ void Connection::end(CloseReason reason, bool orderly, int error, const std::str
 
   ConnectionRecord record;
   record.id = id_;
+  record.tunnel = host_.options().name;
   record.peer_address = format_address(reinterpret_cast<const sockaddr *>(&client_));
   record.principal = peer_principal_;
   record.rule = rule_;
-  record.bytes_in = in_.bytes;
+  record.bytes_in = in_.bytes >= proxy_header_ ? in_.bytes - proxy_header_ : 0;
   record.bytes_out = out_.bytes;
   record.duration_s = std::chrono::duration<double>(Clock::now() - started_).count();
   record.close = close_reason_name(reason);

@@ -92,6 +92,9 @@ class Connection {
   };
 
   void advance_setup();
+  // queue_proxy_header puts the PROXY v2 header (--proxy-protocol) first in the buffer towards
+  // --to. False when it could not be built (the connection has ended).
+  bool queue_proxy_header();
   void start_dial();
   // step_handshake advances |e|'s handshake once: open (and established) when done, a setup wait
   // when it needs I/O. False when it failed and the connection has ended.
@@ -109,8 +112,10 @@ class Connection {
   Clock::time_point setup_deadline_;
   Endpoint accepted_;
   Endpoint dialled_;
-  Direction in_;   // accepted -> dialled
-  Direction out_;  // dialled -> accepted
+  Direction in_;                    // accepted -> dialled
+  Direction out_;                   // dialled -> accepted
+  SocketAddress to_;                // where this connection dials (--to, as resolved now)
+  std::uint64_t proxy_header_ = 0;  // bytes of PROXY header in in_.bytes (not the client's)
   std::string peer_principal_;
   std::string rule_;
   std::chrono::milliseconds idle_timeout_{0};  // 0: none (set when established)

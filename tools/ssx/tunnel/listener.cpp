@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "common/unix_address.hpp"
 #include "ssx/ssx.h"
 #include "systemd.hpp"
 
@@ -36,7 +37,11 @@ Failure errno_failure(int err, const std::string &what) {
 
 Result<void> secure_listener(const Options &options, int fd) {
   if (options.mode != Mode::server) return {};
-  ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+  // The socket's own family decides (a socket systemd passed has no --listen).
+  int domain = AF_INET;
+  socklen_t domain_len = sizeof domain;
+  (void)::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len);
+  ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, secured_flags(domain)};
   if (ssx_set_socket_security(fd, &settings) != 0) return fail(errno, ssx_last_error());
   for (const auto &name : options.names) {
     if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
@@ -59,12 +64,16 @@ std::string in_use_hint(int err, const Options &options) {
 
 Result<void> bind_and_listen(const Options &options, int fd, SocketAddress &address) {
   const std::string where = format_address(address.get());
+  if (address.family() == AF_UNIX) {
+    // A socket file left by a tunnel that was killed is removed; a live one is "in use".
+    if (auto r = clear_stale_unix_socket(options.listen.unix_path); !r) return r.error();
+  }
   if (::bind(fd, address.get(), address.length) != 0 || ::listen(fd, SOMAXCONN) != 0) {
     const int err = errno;
     return fail(
         err, "cannot listen on " + where + ": " + std::strerror(err) + in_use_hint(err, options));
   }
-  if (address.port() == 0) {
+  if (address.family() != AF_UNIX && address.port() == 0) {
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
     if (::getsockname(fd, reinterpret_cast<sockaddr *>(&bound), &len) != 0) {

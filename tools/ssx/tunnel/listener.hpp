@@ -15,15 +15,27 @@
 #ifndef SSX_TOOLS_SSX_TUNNEL_LISTENER_HPP
 #define SSX_TOOLS_SSX_TUNNEL_LISTENER_HPP
 
+#include <cstdint>
 #include <vector>
 
 #include "options.hpp"
 #include "ssx/result.hpp"
+#include "ssx/ssx.h"
 
 namespace ssx::cli::tunnel {
 
+// secured_flags is the ssx_security_settings flags of a secured socket of |family|:
+// SSX_GUARANTEE_ENCRYPTION (TLS) for TCP; 0 for AF_UNIX, where ssx secures the connection by
+// kernel attestation (SSX_PROTOCOL_LOCAL: the peer's uid, gid and pid from SO_PEERCRED, principal
+// "unix:uid=N", names "unix:uid=N") and the bytes never leave the host.
+inline std::uint32_t secured_flags(int family) {
+  return family == AF_UNIX ? 0U : SSX_GUARANTEE_ENCRYPTION;
+}
+
 // open_listeners opens |options.workers| listening descriptors on |address| (secured in server
 // mode), as described above. With port 0 the kernel's choice is written back to |address|.
+// unix:PATH: a stale socket file at PATH (nobody listens) is removed first; a live one is
+// EADDRINUSE, anything else at PATH EEXIST. The caller removes the file on the way out.
 // Failure: the errno of bind/listen with "cannot listen on ADDR: reason".
 // With a socket systemd passed (|options.inherited_listener|), that socket is adopted instead
 // (systemd::adopt_listeners).

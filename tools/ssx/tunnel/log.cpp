@@ -144,6 +144,7 @@ void Logger::connection(LogLevel level, const ConnectionRecord &r) {
     o["level"] = log_level_name(level);
     o["event"] = "connection";
     o["conn"] = r.id;
+    if (!r.tunnel.empty()) o["tunnel"] = r.tunnel;
     o["peer_address"] = r.peer_address;
     o["principal"] = or_null(r.principal);
     o["rule"] = or_null(r.rule);
@@ -157,7 +158,8 @@ void Logger::connection(LogLevel level, const ConnectionRecord &r) {
     return;
   }
   std::string text =
-      rfc3339_now() + " ssx tunnel: conn=" + std::to_string(r.id) + " client=" + r.peer_address +
+      rfc3339_now() + " ssx tunnel: conn=" + std::to_string(r.id) +
+      (r.tunnel.empty() ? std::string() : " tunnel=" + r.tunnel) + " client=" + r.peer_address +
       " peer=" + (r.principal.empty() ? "-" : quote(r.principal)) +
       " rule=" + (r.rule.empty() ? "-" : quote(r.rule)) + " in=" + std::to_string(r.bytes_in) +
       " out=" + std::to_string(r.bytes_out) + " duration=" + duration + "s close=" + r.close;

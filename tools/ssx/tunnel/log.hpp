@@ -42,6 +42,7 @@ const char *log_level_name(LogLevel level);
 // ConnectionRecord is what the log says about a connection when it ends.
 struct ConnectionRecord {
   std::uint64_t id = 0;
+  std::string tunnel;        // the tunnel's name (--config); "" for a lone tunnel
   std::string peer_address;  // who connected to --listen
   std::string principal;     // the secured peer's principal; "" when none
   std::string rule;          // the policy rule; "" when none applied

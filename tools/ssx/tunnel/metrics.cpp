@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "metrics.hpp"
 
+#include <utility>
+
 #include "errno_name.hpp"
 
 namespace ssx::cli::tunnel {
@@ -38,7 +40,29 @@ Metrics::Metrics(unsigned workers) {
   for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerCounters>());
 }
 
+void Metrics::set_certificates(std::vector<CertificateExpiry> certificates) {
+  std::lock_guard<std::mutex> lock(certificates_mu_);
+  certificates_ = std::move(certificates);
+}
+
 namespace {
+
+// label_value escapes a Prometheus label value: backslash, double quote and line feed.
+std::string label_value(const std::string &value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 std::uint64_t load(const std::atomic<std::uint64_t> &counter) {
   return counter.load(std::memory_order_relaxed);
@@ -75,7 +99,7 @@ void sample(std::string &out, const std::string &name, std::uint64_t value) {
 
 }  // namespace
 
-std::string Metrics::render() const {
+std::string Metrics::render(std::time_t now) const {
   std::uint64_t accepted = 0, closed = 0, in = 0, out_bytes = 0, setting_up = 0;
   std::uint64_t full = 0, resumed = 0;
   std::array<std::uint64_t, kErrnoSlots> handshake{}, connect{};
@@ -146,6 +170,23 @@ std::string Metrics::render() const {
   header(out, "ssx_tunnel_log_lines_dropped_total", "counter",
          "Log lines dropped because stderr did not keep up.");
   sample(out, "ssx_tunnel_log_lines_dropped_total", load(log_lines_dropped));
+  header(out, "ssx_certificate_expiry_seconds", "gauge",
+         "Seconds until the notAfter of each certificate the policy in force names (negative: "
+         "expired), by the table that names it, its subject and its file.");
+  {
+    std::lock_guard<std::mutex> lock(certificates_mu_);
+    for (const auto &c : certificates_) {
+      out += "ssx_certificate_expiry_seconds{rule=\"";
+      out += label_value(c.rule);
+      out += "\",subject=\"";
+      out += label_value(c.subject);
+      out += "\",file=\"";
+      out += label_value(c.file);
+      out += "\"} ";
+      out += std::to_string(static_cast<long long>(c.not_after) - static_cast<long long>(now));
+      out += '\n';
+    }
+  }
   return out;
 }
 

@@ -10,7 +10,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,15 @@ struct alignas(64) WorkerCounters {
   }
 };
 
+// CertificateExpiry is one certificate of the policy in force, for
+// ssx_certificate_expiry_seconds.
+struct CertificateExpiry {
+  std::string rule;     // "defaults" or the rule's name
+  std::string subject;  // RFC 2253
+  std::string file;     // the certificate file
+  std::time_t not_after = 0;
+};
+
 class Metrics {
  public:
   explicit Metrics(unsigned workers);
@@ -67,11 +78,18 @@ class Metrics {
   std::atomic<std::uint64_t> auto_reloads{0};  // the library's reloads when a file changed
   std::atomic<std::uint64_t> log_lines_dropped{0};
 
-  // render returns the Prometheus text exposition format (version 0.0.4).
-  std::string render() const;
+  // set_certificates replaces the certificates reported (at start and after every reload).
+  // Thread-safe.
+  void set_certificates(std::vector<CertificateExpiry> certificates);
+
+  // render returns the Prometheus text exposition format (version 0.0.4); |now| is the time the
+  // expiry gauges count from.
+  std::string render(std::time_t now = std::time(nullptr)) const;
 
  private:
   std::vector<std::unique_ptr<WorkerCounters>> workers_;
+  mutable std::mutex certificates_mu_;
+  std::vector<CertificateExpiry> certificates_;
 };
 
 }  // namespace ssx::cli::tunnel

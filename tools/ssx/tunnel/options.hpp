@@ -5,12 +5,14 @@
 #define SSX_TOOLS_SSX_TUNNEL_OPTIONS_HPP
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "address.hpp"
 #include "log.hpp"
+#include "resolver.hpp"
 
 namespace ssx::cli::tunnel {
 
@@ -19,14 +21,20 @@ namespace ssx::cli::tunnel {
 enum class Mode { server, client };
 
 struct Options {
+  std::string name;  // --config: the tunnel's name (in its log lines); "" for a lone tunnel
   Mode mode = Mode::server;
   std::optional<std::string> policy;  // --policy; unset: $SSX_POLICY or /etc/ssx/policy.toml
   HostPort listen;
   HostPort to;
   SocketAddress listen_address;
   SocketAddress to_address;
-  std::vector<std::string> names;   // target names the secured peer must satisfy
-  std::optional<HostPort> metrics;  // loopback only
+  // Set when --to names a host: the address the resolver thread keeps up to date (resolver.hpp).
+  // Null for an IP literal or unix:PATH: |to_address| is used as it is.
+  std::shared_ptr<ResolvedAddress> to_resolved;
+  std::chrono::milliseconds resolve_interval{30000};  // --resolve-interval; 0: resolve once
+  bool proxy_protocol = false;                        // --proxy-protocol v2 (server mode)
+  std::vector<std::string> names;                     // target names the secured peer must satisfy
+  std::optional<HostPort> metrics;                    // loopback only
   std::optional<SocketAddress> metrics_address;
   unsigned workers = 1;
   // Unfinished handshakes (connecting or handshaking) per worker before the oldest is shed;

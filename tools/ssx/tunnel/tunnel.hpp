@@ -9,6 +9,8 @@
 #ifndef SSX_TOOLS_SSX_TUNNEL_TUNNEL_HPP
 #define SSX_TOOLS_SSX_TUNNEL_TUNNEL_HPP
 
+#include <vector>
+
 #include "options.hpp"
 #include "policy_source.hpp"
 #include "ssx/result.hpp"
@@ -22,6 +24,11 @@ unsigned long raise_open_file_limit();
 // run runs the tunnel until it has been stopped and drained. A failure to start (a listener
 // that cannot bind, ...) is returned; once running, it returns success.
 Result<void> run(const Options &options, PolicySource &policy);
+
+// run runs several tunnels in one process (--config): each its own listener and workers; one
+// policy, one log, one metrics endpoint (counters summed over the tunnels), one signal handler.
+// Process-wide settings (metrics, log, grace, resolve interval) are the first tunnel's.
+Result<void> run(const std::vector<Options> &tunnels, PolicySource &policy);
 
 }  // namespace ssx::cli::tunnel
 
