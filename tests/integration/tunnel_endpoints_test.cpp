@@ -820,7 +820,7 @@ TEST_F(TunnelConfigTest, ConfigErrorsSayFileLineAndWhat) {
       {"[tunnel.a]\n" + good + "colour = \"red\"\n", ":5:1: tunnel \"a\": unknown key \"colour\""},
       {"[tunnel.a]\nmode = \"server\"\nlisten = \"127.0.0.1:0\"\n", ":1:9: tunnel \"a\" has no to"},
       {"[tunnel.a]\nmode = \"server\"\nlisten = \"127.0.0.1\"\nto = \"127.0.0.1:1\"\n",
-       ":3:10: tunnel \"a\": listen \"127.0.0.1\" has no :PORT"},
+       ":3:10: tunnel \"a\": listen: invalid address \"127.0.0.1\": expected HOST:PORT"},
       {"[tunnel.a]\nmode = \"sideways\"\nlisten = \"127.0.0.1:0\"\nto = \"127.0.0.1:1\"\n",
        ":2:8: tunnel \"a\": mode: \"sideways\" is not a mode"},
       {"[tunnel.a]\n" + good + "proxy_protocol = \"v1\"\n",

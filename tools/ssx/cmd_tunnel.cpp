@@ -77,7 +77,7 @@ tunnel::SocketAddress resolve_option(const std::string &option, const tunnel::Ho
 tunnel::HostPort parse_option(const std::string &option, const std::string &text,
                               bool allow_port_zero) {
   auto hp = tunnel::parse_host_port(text, allow_port_zero);
-  if (!hp) usage_error(option + " " + hp.error().message);
+  if (!hp) usage_error(option + ": " + hp.error().message);
   return *hp;
 }
 

@@ -7,13 +7,14 @@
 #include <cerrno>
 #include <charconv>
 
+#include "base/text.hpp"
 #include "unix_address.hpp"
 
 namespace ssx::cli {
 namespace {
 
 Failure invalid(std::string_view text, const std::string &why) {
-  return Failure{EINVAL, "invalid address \"" + std::string(text) + "\": " + why};
+  return Failure{EINVAL, "invalid address " + base::quote(text) + ": " + why};
 }
 
 bool is_ipv6_literal(const std::string &host) {

@@ -10,23 +10,14 @@
 #include <cstring>
 #include <utility>
 
+#include "base/text.hpp"
+
 namespace ssx::cli {
 namespace {
 
 constexpr std::string_view kPrefix = "unix:";
-constexpr size_t kQuoted = 160;  // at most this much of a bad address is quoted back
-
-std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text.substr(0, kQuoted)) {
-    out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
-  }
-  if (text.size() > kQuoted) out += "...";
-  return out + "\"";
-}
-
 Failure invalid(std::string_view text, const std::string &why) {
-  return Failure{EINVAL, "invalid address " + quoted(text) + ": " + why};
+  return Failure{EINVAL, "invalid address " + base::quote(text) + ": " + why};
 }
 
 }  // namespace

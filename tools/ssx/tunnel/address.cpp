@@ -30,32 +30,12 @@ Result<HostPort> parse_host_port(const std::string &text, bool allow_port_zero) 
     out.unix_path = unix_address->path;
     return out;
   }
-  std::string port_text;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return fail(EINVAL, "\"" + text + "\" is not [IPv6]:PORT");
-    }
-    out.host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return fail(EINVAL, "\"" + text + "\" has no :PORT");
-    out.host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-    if (out.host.find(':') != std::string::npos) {
-      return fail(EINVAL, "\"" + text + "\": write an IPv6 address in brackets, [::1]:PORT");
-    }
-  }
-  if (out.host.empty()) return fail(EINVAL, "\"" + text + "\" has no host before :PORT");
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port > 65535 || (port == 0 && !allow_port_zero)) {
-    return fail(EINVAL, "\"" + text + "\": port must be " +
-                            (allow_port_zero ? "0 to 65535" : "1 to 65535"));
-  }
-  out.port = static_cast<std::uint16_t>(port);
+  // One HOST:PORT syntax for every subcommand (common/address.hpp); a tunnel always names a host.
+  auto host_port =
+      cli::parse_host_port(text, {.allow_empty_host = false, .allow_port_zero = allow_port_zero});
+  if (!host_port) return host_port.error();
+  out.host = std::move(host_port->host);
+  out.port = host_port->port;
   return out;
 }
 
