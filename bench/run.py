@@ -1472,8 +1472,9 @@ def verify_smoke(out, docs, plots):
     for key in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]:
         if key not in doc["results"]:
             raise SystemExit("bench-smoke: %s missing from %s" % (key, out))
-    if len(doc["targets"]) != 10:
-        raise SystemExit("bench-smoke: expected 10 target rows, got %d" % len(doc["targets"]))
+    # 10 ssx-against-others rows, and W3's and W5's without/with the application's TCP_NODELAY.
+    if len(doc["targets"]) != 12:
+        raise SystemExit("bench-smoke: expected 12 target rows, got %d" % len(doc["targets"]))
     w7 = doc["results"]["W7"]
     for impl in TUNNEL_IMPLS:
         if impl not in w7["checks"] or w7["impls"][impl]["connections"] <= 0:
