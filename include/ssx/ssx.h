@@ -263,7 +263,10 @@ SSX_EXPORT int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_l
  * Threads calling ssx_accept on one listener take turns: one at a time runs the handshakes in
  * progress, so their CPU work is not spread over the threads; for that, use a non-blocking
  * listener (or one listener per thread with SO_REUSEPORT). Connections still in progress when the
- * listener is closed are closed with it. If other processes accept on the same listening socket
+ * listener is closed are closed with it. Those connections belong to the process whose
+ * ssx_accept took them: after fork(), only one of the processes may go on calling ssx_accept on
+ * that listener (the other closes it; ssx_close then closes only its own copies of them, without
+ * a byte on the wire). If other processes accept on the same listening socket
  * (pre-forked workers), make it non-blocking: a connection they take between ssx's poll(2) and
  * its accept(2) would otherwise block that accept(2), and this process's handshakes with it.
  * Non-blocking listener: returns -1 with EAGAIN when nothing is pending; otherwise returns the new
