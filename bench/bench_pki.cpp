@@ -60,8 +60,8 @@ int main(int argc, char **argv) {
     policy += "certificate = " + quote(dir + "/server.crt") + "\n";
     policy += "private_key = " + quote(dir + "/server.key") + "\n";
     ssx::pki::write_file(dir + "/policy.toml", policy, 0644).value();
-    // W6 (memory): the client keeps no session, as raw OpenSSL's W6 client does not; both still
-    // receive the server's tickets.
+    // W6 (memory) and W3's exchange variant: the client keeps no session, as raw OpenSSL's
+    // clients there do not; both still receive the server's tickets.
     policy += "\n[[rule]]\nname = \"bench-client-no-resumption\"\ndirection = \"outbound\"\n";
     policy += "session_tickets = false\n";
     ssx::pki::write_file(dir + "/policy-memory.toml", policy, 0644).value();

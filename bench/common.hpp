@@ -190,7 +190,8 @@ inline int plain_connect(std::uint16_t port) {
   return fd;
 }
 
-// no_delay turns Nagle off, as every request/response protocol does (W5, every implementation).
+// no_delay turns Nagle off, as request/response protocols that know about it do (W3 and W5 with
+// --app-nodelay 1, every implementation).
 inline void no_delay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -392,6 +393,11 @@ struct Params {
   std::size_t warmup;
   std::size_t max_handshakes;
   std::size_t connections;
+  // W3/W5: whether the application sets TCP_NODELAY itself (--app-nodelay 0 is the program that
+  // does not; ssx sets it by default, raw OpenSSL leaves Nagle on). W3 with --request-size N:
+  // each connection also carries one N-byte request and an N-byte reply.
+  bool app_nodelay;
+  std::size_t request_size;
   std::string dir;
 
   explicit Params(const Options &o)
@@ -402,9 +408,12 @@ struct Params {
         warmup(o.count("warmup", 200)),
         max_handshakes(o.count("max-handshakes", 1000000)),
         connections(o.count("connections", 5000)),
+        app_nodelay(o.count("app-nodelay", 1) != 0),
+        request_size(o.count("request-size", 0)),
         dir(o.str("dir", ".")) {
     if (write_size == 0 || write_size > (1u << 20)) die("--write-size out of range");
     if (message_size == 0 || message_size > 16384) die("--message-size out of range");
+    if (request_size > 16384) die("--request-size out of range");
     // The watchdog leaves room for setup and for W6's thousands of handshakes.
     watchdog(seconds * 3 + 120 + static_cast<double>(connections) / 50.0);
   }

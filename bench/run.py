@@ -52,6 +52,9 @@ TARGETS = {
     "W3": (">=", 0.95),
     "W4": (">=", 0.95),
     "W5": ("<=", 1.10),
+    # W3 and W5 without the application's TCP_NODELAY against with it (ssx only): issue 13 item 9.
+    "W3 nagle": (">=", 0.90),
+    "W5 nagle": ("<=", 1.10),
     "W6": ("<=", 0.50),
     # W7 has two kinds of row, each against stunnel and against haproxy.
     "W7": {"mbps": (">=", 1.5), "per_second": (">=", 1.0)},
@@ -503,10 +506,16 @@ class Suite:
             ("openssl", [self.prog("ssx_bench_openssl")] + common),
             ("ssx_c", [self.prog("ssx_bench_ssx")] + common + ["--api", "c"]),
         ]
+        if not resume:
+            # The exchange variant: one 64-byte request and reply per connection, with and
+            # without TCP_NODELAY set by the application (EXCHANGE_VARIANTS).
+            for name, prog, app_nodelay in EXCHANGE_VARIANTS:
+                variants.append((name, [self.prog(prog)] + common + [
+                    "--request-size", "64", "--app-nodelay", app_nodelay]))
         runs, order = self.rounds(variants, timeout=c["handshake_seconds"] * 10 + 120,
                                   reps=c["reps_short"])
         wname = "W4" if resume else "W3"
-        self.check_tls(wname, runs, ["openssl", "ssx_c"])
+        self.check_tls(wname, runs, list(runs))
         for name, rs in runs.items():
             for j in rs:
                 if j["handshakes"] <= 0:
@@ -530,6 +539,11 @@ class Suite:
             "ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "per_second"),
             "cpu ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "cpu_us_per_handshake"),
         }
+        if not resume:
+            out["ratios"]["exchange ssx_c nagle/nodelay"] = paired_ratio(
+                runs, "ssx_c_exchange_nagle", "ssx_c_exchange", "per_second")
+            out["ratios"]["exchange openssl nagle/nodelay"] = paired_ratio(
+                runs, "openssl_exchange_nagle", "openssl_exchange", "per_second")
         return out
 
     def w5(self):
@@ -540,10 +554,14 @@ class Suite:
             ("plain", [self.prog("ssx_bench_plain")] + common),
             ("openssl", [self.prog("ssx_bench_openssl")] + common),
             ("ssx_c", [self.prog("ssx_bench_ssx")] + common + ["--api", "c"]),
+            # Neither end sets TCP_NODELAY itself: ssx must not be slower for it.
+            ("openssl_nagle", [self.prog("ssx_bench_openssl")] + common + ["--app-nodelay", "0"]),
+            ("ssx_c_nagle", [self.prog("ssx_bench_ssx")] + common + ["--api", "c",
+                                                                    "--app-nodelay", "0"]),
         ]
         runs, order = self.rounds(variants, timeout=c["latency_seconds"] * 4 + 120,
                                   reps=c["reps_short"])
-        self.check_tls("W5", runs, ["openssl", "ssx_c"])
+        self.check_tls("W5", runs, [n for n in runs if n != "plain"])
         out = {"title": "W5 request/response latency", "order": order, "runs": runs, "impls": {}}
         for name, rs in runs.items():
             if any(j["round_trips"] <= 0 for j in rs):
@@ -557,6 +575,8 @@ class Suite:
             "p50 ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "p50_us"),
             "p99 ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "p99_us"),
             "p50 openssl/plain": paired_ratio(runs, "openssl", "plain", "p50_us"),
+            "p50 ssx_c nagle/nodelay": paired_ratio(runs, "ssx_c_nagle", "ssx_c", "p50_us"),
+            "p50 openssl nagle/nodelay": paired_ratio(runs, "openssl_nagle", "openssl", "p50_us"),
             "cpu ssx_c/openssl": paired_ratio(runs, "ssx_c", "openssl", "cpu_us_per_round_trip"),
         }
         return out
@@ -859,6 +879,8 @@ def target_table(results):
     if "W3" in results:
         r = results["W3"]["ratios"]
         add("W3", "full handshakes/s, ssx / raw OpenSSL", r["ssx_c/openssl"], r["cpu ssx_c/openssl"])
+        add("W3", "handshake + 64 B exchange/s, ssx, app without / with TCP_NODELAY",
+            r.get("exchange ssx_c nagle/nodelay"), None, TARGETS["W3 nagle"])
     if "W4" in results:
         r = results["W4"]["ratios"]
         add("W4", "resumed handshakes/s, ssx / raw OpenSSL", r["ssx_c/openssl"],
@@ -866,6 +888,8 @@ def target_table(results):
     if "W5" in results:
         r = results["W5"]["ratios"]
         add("W5", "p50 latency, ssx / raw OpenSSL", r["p50 ssx_c/openssl"], r["cpu ssx_c/openssl"])
+        add("W5", "p50 latency, ssx, app without / with TCP_NODELAY",
+            r.get("p50 ssx_c nagle/nodelay"), None, TARGETS["W5 nagle"])
     if "W6" in results:
         add("W6", "RSS per idle connection, ssx / raw OpenSSL defaults",
             results["W6"]["ratios"]["rss ssx_c/openssl"])
@@ -1036,10 +1060,24 @@ def read_text(name):
         return "_(missing %s)_\n" % os.path.relpath(path, ROOT)
 
 
+# W3's exchange variant: (name, program, --app-nodelay).
+EXCHANGE_VARIANTS = [
+    ("openssl_exchange", "ssx_bench_openssl", "1"),
+    ("openssl_exchange_nagle", "ssx_bench_openssl", "0"),
+    ("ssx_c_exchange", "ssx_bench_ssx", "1"),
+    ("ssx_c_exchange_nagle", "ssx_bench_ssx", "0"),
+]
+
 NAMES = {
     "plain": "plaintext TCP",
     "openssl": "raw OpenSSL",
     "ssx_c": "ssx C API",
+    "openssl_nagle": "raw OpenSSL, no TCP_NODELAY from the application",
+    "ssx_c_nagle": "ssx C API, no TCP_NODELAY from the application",
+    "openssl_exchange": "raw OpenSSL + 64 B exchange, TCP_NODELAY",
+    "openssl_exchange_nagle": "raw OpenSSL + 64 B exchange, no TCP_NODELAY from the application",
+    "ssx_c_exchange": "ssx C API + 64 B exchange, TCP_NODELAY",
+    "ssx_c_exchange_nagle": "ssx C API + 64 B exchange, no TCP_NODELAY from the application",
     "ssx_cpp": "ssx C++ API",
     "ssx_tunnel": "ssx tunnel",
     "stunnel": "stunnel",
@@ -1155,7 +1193,13 @@ def write_markdown(doc, path, plots):
             w("New connection after new connection for %.1f s per run: TCP connect, full handshake "
               "(X25519, ECDSA P-256 leaf under a CA, chain and name verified by the client), close "
               "with close_notify on both ends. The client never reads, so it never processes a session "
-              "ticket and never resumes (checked: 0 resumed).\n" % cfg["handshake_seconds"])
+              "ticket and never resumes (checked: 0 resumed).\n\n"
+              "The *exchange* rows add one 64-byte request and a 64-byte reply to every connection, "
+              "as a small RPC does, with and without TCP_NODELAY set by the application (their "
+              "clients keep no session either). A library that leaves Nagle's algorithm on makes the "
+              "request wait for a delayed ACK at every connection; ssx sets TCP_NODELAY itself "
+              "(policy `tcp_nodelay`, default true), so its two rows must be within 10 %%.\n"
+              % cfg["handshake_seconds"])
         else:
             w("## W4 — resumed TLS 1.3 handshakes per second\n")
             w("As W3, but the server sends one byte after its handshake and the client reads it, "
@@ -1166,7 +1210,7 @@ def write_markdown(doc, path, plots):
               "connection, outside the timed interval.\n")
         w("| Implementation | handshakes/s | CPU µs per handshake (both ends) | handshakes | resumed |"
           "\n|---|---|---|---|---|")
-        for n in ["openssl", "ssx_c"]:
+        for n in ["openssl", "ssx_c"] + [v[0] for v in EXCHANGE_VARIANTS if v[0] in r["impls"]]:
             i = r["impls"][n]
             w("| %s | %s | %s | %d | %d |" % (NAMES[n], cell(i["per_second"]),
                                           cell(i["cpu_us_per_handshake"]), i["handshakes"],
@@ -1181,10 +1225,13 @@ def write_markdown(doc, path, plots):
         w("## W5 — 64-byte request/response latency\n")
         w("One connection, TCP_NODELAY on both ends; the client sends 64 bytes and waits for the "
           "server's 64-byte echo. Up to %d timed round trips (after 200 untimed) or %.1f s per run; "
-          "p50 and p99 are per run, and the table gives their median over runs.\n"
+          "p50 and p99 are per run, and the table gives their median over runs. The rows \"no "
+          "TCP_NODELAY from the application\" are the same program without its own setsockopt: "
+          "ssx's must stay within 10 %% of its row with it.\n"
           % (cfg["latency_round_trips"], cfg["latency_seconds"]))
         w("| Implementation | p50 µs | p99 µs | CPU µs per round trip (both ends) |\n|---|---|---|---|")
-        for n in ["plain", "openssl", "ssx_c"]:
+        for n in [n for n in ["plain", "openssl", "ssx_c", "openssl_nagle", "ssx_c_nagle"]
+                  if n in r["impls"]]:
             i = r["impls"][n]
             w("| %s | %s | %s | %s |" % (NAMES[n], cell(i["p50_us"]), cell(i["p99_us"]),
                                        cell(i["cpu_us_per_round_trip"])))
@@ -1425,8 +1472,9 @@ def verify_smoke(out, docs, plots):
     for key in ["W1", "W2", "W3", "W4", "W5", "W6", "W7"]:
         if key not in doc["results"]:
             raise SystemExit("bench-smoke: %s missing from %s" % (key, out))
-    if len(doc["targets"]) != 10:
-        raise SystemExit("bench-smoke: expected 10 target rows, got %d" % len(doc["targets"]))
+    # 10 ssx-against-others rows, and W3's and W5's without/with the application's TCP_NODELAY.
+    if len(doc["targets"]) != 12:
+        raise SystemExit("bench-smoke: expected 12 target rows, got %d" % len(doc["targets"]))
     w7 = doc["results"]["W7"]
     for impl in TUNNEL_IMPLS:
         if impl not in w7["checks"] or w7["impls"][impl]["connections"] <= 0:

@@ -24,11 +24,14 @@ namespace {
 
 constexpr ssx_security_settings kSettings = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
 
-// load_policy loads DIR/policy.toml, or for W6 (memory) DIR/policy-memory.toml, which also turns
-// ssx's automatic client-side resumption off: raw OpenSSL's W6 client does not resume either, so
-// every W6 connection is a full handshake however soon the server's tickets arrive.
+// load_policy loads DIR/policy.toml, or for W6 (memory) and W3's exchange variant
+// (--request-size) DIR/policy-memory.toml, which also turns ssx's automatic client-side
+// resumption off: raw OpenSSL's clients there do not resume either, so every connection is a full
+// handshake however soon the server's tickets arrive.
 void load_policy(const std::string &dir, const std::string &workload) {
-  const std::string file = workload == "memory" ? "/policy-memory.toml" : "/policy.toml";
+  const std::string file = workload == "memory" || workload == "handshake-exchange"
+                               ? "/policy-memory.toml"
+                               : "/policy.toml";
   if (ssx_load_policy((dir + file).c_str()) != 0) die_ssx("ssx_load_policy");
 }
 
@@ -174,12 +177,17 @@ int main(int argc, char **argv) {
   bench::Options options(argc, argv);
   const std::string dir = options.str("dir", ".");
   const std::string api = options.str("api", "c");
+  // The policy for W3's exchange variant differs (no client-side resumption).
+  const std::string policy_for =
+      options.workload() == "handshake" && options.count("request-size", 0) > 0
+          ? "handshake-exchange"
+          : options.workload();
   if (api == "c") {
-    SsxC impl(dir, options.workload());
+    SsxC impl(dir, policy_for);
     return bench::run(impl, options);
   }
   if (api == "cpp") {
-    SsxCpp impl(dir, options.workload());
+    SsxCpp impl(dir, policy_for);
     return bench::run(impl, options);
   }
   bench::die("--api must be c or cpp");

@@ -96,7 +96,8 @@ void read_exact(Impl &impl, typename Impl::Conn &c, unsigned char *buf, std::siz
   }
 }
 
-// W5: one connection with TCP_NODELAY on both ends; the client sends |message_size| bytes, the
+// W5: one connection with TCP_NODELAY set by the application on both ends (unless
+// --app-nodelay 0: then only what the library does); the client sends |message_size| bytes, the
 // server echoes them, and each round trip is one sample. |warmup| round trips are not recorded;
 // then up to |max_round_trips| within |seconds|.
 template <class Impl>
@@ -106,7 +107,7 @@ void run_latency(Impl &impl, const Params &p) {
   std::thread server([&] {
     auto c = impl.accept(listener);
     if (!Impl::valid(c)) die("latency: accept failed");
-    no_delay(Impl::fd(c));
+    if (p.app_nodelay) no_delay(Impl::fd(c));
     std::vector<unsigned char> buf(p.message_size);
     for (std::size_t i = 0; i < p.warmup + p.max_round_trips + 1; ++i) {
       std::size_t got = 0;
@@ -121,7 +122,7 @@ void run_latency(Impl &impl, const Params &p) {
     impl.close(c);
   });
   auto c = impl.connect(port);
-  no_delay(Impl::fd(c));
+  if (p.app_nodelay) no_delay(Impl::fd(c));
   auto [cipher, group] = impl.negotiated(c);
   auto request = pattern(p.message_size);
   std::vector<unsigned char> reply(p.message_size);
@@ -153,6 +154,11 @@ void run_latency(Impl &impl, const Params &p) {
 // In W4 the server sends one byte after its handshake and the client reads it: that is what makes
 // the client process the server's NewSessionTicket messages, and so what enables resumption.
 // In W3 nobody reads, so no ticket is ever processed and every handshake is a full one.
+// W3 with |request_size| (the exchange variant): after the handshake the client sends a
+// |request_size|-byte request and waits for as many bytes back, as a small RPC does; with
+// --app-nodelay 0 neither end sets TCP_NODELAY itself, which is where a library that leaves Nagle
+// on stalls for a delayed ACK at every connection. Its clients keep no session (ssx: an outbound
+// rule with session_tickets = false), so every handshake is still a full one.
 // Checking whether the handshake resumed (ssx_query_socket_security for ssx, SSL_session_reused for
 // OpenSSL) happens on every connection but outside the timed interval.
 template <class Impl>
@@ -172,6 +178,12 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
         ++server_failures;
         continue;
       }
+      if (p.request_size > 0) {
+        if (p.app_nodelay) no_delay(Impl::fd(c));
+        std::vector<unsigned char> request(p.request_size);
+        read_exact(impl, c, request.data(), request.size());
+        impl.write_all(c, request.data(), request.size());
+      }
       if (resume) {
         const unsigned char byte = 'x';
         impl.write_all(c, &byte, 1);
@@ -180,8 +192,16 @@ void run_handshakes(Impl &impl, const Params &p, bool resume) {
     }
   });
   std::string cipher, group;
+  const auto request = pattern(std::max<std::size_t>(p.request_size, 1));
+  std::vector<unsigned char> reply(request.size());
   auto one = [&](std::uint64_t *excluded, std::uint64_t *resumed) {
     auto c = impl.connect(port);
+    if (p.request_size > 0) {
+      if (p.app_nodelay) no_delay(Impl::fd(c));
+      impl.write_all(c, request.data(), p.request_size);
+      read_exact(impl, c, reply.data(), p.request_size);
+      if (std::memcmp(reply.data(), request.data(), p.request_size) != 0) die("exchange: bad echo");
+    }
     if (resume) {
       unsigned char byte = 0;
       if (impl.read_some(c, &byte, 1) != 1) die("handshake: no byte from the server");

@@ -33,7 +33,20 @@
  * negotiation.
  *
  * Threads. Different sockets may be used concurrently from any threads. On one socket, one thread
- * may send while another receives; other calls on the same socket are serialised internally.
+ * may send while another receives; other calls on the same socket are serialised internally. No
+ * call holds a socket's internal lock while it waits or does slow work (a blocking connect(2),
+ * account lookups through NSS, PEM encoding), so a query never waits for a handshake.
+ *
+ * Wrong-order calls. A call made in a state where it does not apply (ssx_send or ssx_recv before
+ * ssx_connect or on a listening socket, ssx_connect on a listener or a connected socket, ...)
+ * fails with the errno its documentation gives and changes nothing: the calls that should have
+ * come first still work afterwards. Only a connection that was tried and failed leaves a socket
+ * unusable.
+ *
+ * TCP_NODELAY. ssx sets TCP_NODELAY on the TCP sockets it connects and accepts (as Go's net
+ * package does), so a small request after the handshake never waits for a delayed ACK; the
+ * policy's `tcp_nodelay = false` leaves Nagle's algorithm on. A program may still set or clear
+ * the option itself after ssx_connect or ssx_accept.
  *
  * Closing. A secured socket must be closed with ssx_close, not close(2): ssx keeps state for the
  * socket, and only ssx_close sends the TLS close_notify that lets the peer tell a clean end from a
@@ -223,17 +236,39 @@ SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr 
  *   ETIMEDOUT     the handshake did not finish in time.
  *   ECONNRESET    the peer closed the connection during the handshake.
  *   EINPROGRESS   non-blocking socket: in progress (not a failure).
+ *   EALREADY      a connect is already in progress on |fd|.
+ *   EISCONN       |fd| is already connected (or was returned by ssx_accept).
+ *   EINVAL        |fd| is a listening socket.
+ *   EFAULT        |addr| is NULL.
  *   any errno connect(2) reports (ECONNREFUSED, ENETUNREACH, ...).
- * After a failure the socket is unusable; close it with ssx_close. */
+ * The last four change nothing on |fd|. After any other failure the socket is unusable (later
+ * calls report the same failure); close it with ssx_close.
+ * The socket's lock is not held while a blocking connect(2) waits: other threads' calls on |fd|
+ * meanwhile fail with EALREADY or ENOTCONN rather than wait. */
 SSX_EXPORT int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_len);
 
 /* ssx_accept accepts a connection on |listen_fd| and secures it as the listener's settings and
  * the policy say. |addr|/|addr_len| are as for accept(2) and may be NULL. The new descriptor has
  * FD_CLOEXEC set.
  *
- * Blocking listener: waits for a connection, runs the handshake (bounded by handshake_timeout_ms)
- * and returns the new descriptor, ready. A failed handshake closes that connection and returns -1
- * with the reason; the listener stays usable, so a server loop logs it and goes on.
+ * Blocking listener: returns a connection whose handshake is done, ready. It takes connections
+ * from the kernel's queue and runs their handshakes together, up to 128 at once per listener
+ * (docs/limits.md), returning the first that completes; the others stay in progress inside ssx
+ * for the next call. So a client that connects and sends nothing (or trickles) does not hold up
+ * the clients behind it: it costs a slot until its client_hello_timeout_ms (or
+ * handshake_timeout_ms) passes, and only 128 such clients at once delay others, by at most that
+ * timeout. A handshake that fails (or times out) closes that connection and returns -1 with the
+ * reason, |addr| naming its peer; the listener stays usable, so a server loop logs it and goes on.
+ * SO_RCVTIMEO on the listener bounds the call (EAGAIN); handshakes in progress are kept.
+ * Threads calling ssx_accept on one listener take turns: one at a time runs the handshakes in
+ * progress, so their CPU work is not spread over the threads; for that, use a non-blocking
+ * listener (or one listener per thread with SO_REUSEPORT). Connections still in progress when the
+ * listener is closed are closed with it. Those connections belong to the process whose
+ * ssx_accept took them: after fork(), only one of the processes may go on calling ssx_accept on
+ * that listener (the other closes it; ssx_close then closes only its own copies of them, without
+ * a byte on the wire). If other processes accept on the same listening socket
+ * (pre-forked workers), make it non-blocking: a connection they take between ssx's poll(2) and
+ * its accept(2) would otherwise block that accept(2), and this process's handshakes with it.
  * Non-blocking listener: returns -1 with EAGAIN when nothing is pending; otherwise returns the new
  * descriptor at once, non-blocking and still handshaking: drive it with ssx_handshake (or simply
  * ssx_recv / ssx_send), which return -1 with EAGAIN until it is done. If the first step of that
@@ -241,12 +276,14 @@ SSX_EXPORT int ssx_connect(int fd, const struct sockaddr *addr, socklen_t addr_l
  * -1 is returned with the reason, as for a blocking listener.
  *
  * Returns the new fd, or -1 with errno as for ssx_connect, or as accept(2) reports, or EACCES when
- * the server has no certificate configured. */
+ * the server has no certificate configured, or EINVAL when |listen_fd| is not listening (then
+ * nothing changes: a socket that was never listen(2)ed may still ssx_connect). */
 SSX_EXPORT int ssx_accept(int listen_fd, struct sockaddr *addr, socklen_t *addr_len);
 
 /* ssx_handshake advances the connect or handshake of a non-blocking socket. Returns 0 once it is
  * established (and every later call), or -1 with EAGAIN (wait for ssx_wants(fd) then call again)
- * or with a failure as for ssx_connect. On a blocking socket it completes the handshake. */
+ * or with a failure as for ssx_connect. On a blocking socket it completes the handshake.
+ * ENOTCONN, changing nothing, before ssx_connect or on a listening socket. */
 SSX_EXPORT int ssx_handshake(int fd);
 
 /* ssx_wants returns the poll(2) events the socket waits for: POLLIN, POLLOUT, or 0 when it waits
@@ -262,7 +299,8 @@ SSX_EXPORT short ssx_wants(int fd);
  * can and returns the count, or -1 with EAGAIN when nothing could be sent; a send that returned
  * EAGAIN must be retried with the same bytes (at least as many, same start).
  * Drives an unfinished handshake first. Returns the count, or -1 with errno: EPIPE (peer gone;
- * never SIGPIPE), ECONNRESET, ENOTCONN (not connected), ESHUTDOWN (after ssx_shutdown SHUT_WR),
+ * never SIGPIPE), ECONNRESET, ENOTCONN (not connected, or a listening socket: nothing changes),
+ * ESHUTDOWN (after ssx_shutdown SHUT_WR),
  * EAGAIN, or handshake failures as for ssx_connect. */
 SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 
@@ -270,8 +308,9 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
  * MSG_WAITALL; any other flag is EOPNOTSUPP.
  * Returns the count, 0 only at a clean end of stream (the peer sent close_notify), or -1 with
  * errno: ECONNRESET when the TCP stream ended without close_notify (truncation: the data may be
- * cut short), EAGAIN (non-blocking, nothing yet), EPROTO (corrupt or forged records), ENOTCONN,
- * or handshake failures as for ssx_connect. A blocking call honours SO_RCVTIMEO (EAGAIN). */
+ * cut short), EAGAIN (non-blocking, nothing yet), EPROTO (corrupt or forged records), ENOTCONN
+ * (not connected, or a listening socket: nothing changes), or handshake failures as for
+ * ssx_connect. A blocking call honours SO_RCVTIMEO (EAGAIN). */
 SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
 
 /* ssx_shutdown ends one or both directions. SHUT_WR (or SHUT_RDWR) sends close_notify and then
@@ -303,7 +342,9 @@ SSX_EXPORT int ssx_abort(int fd);
  * On success |*out| owns a newly allocated ssx_security_info; free it with
  * ssx_free_security_info. |peer| must be NULL for stream sockets.
  * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished), EPERM
- * (not an ssx socket), EINVAL (non-NULL |peer|), ENOMEM. */
+ * (not an ssx socket), EINVAL (non-NULL |peer|), ENOMEM.
+ * Blocks only to read the account database (an [[identity]] mapping; NSS may ask LDAP or SSSD),
+ * and not under the socket's lock: other calls on |fd| go on meanwhile. */
 SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t peer_len,
                                          struct ssx_security_info **out);
 

@@ -3,10 +3,12 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -49,6 +51,12 @@ std::string server_name_for(const tls::PeerRequirements &req) {
 
 }  // namespace
 
+bool is_listening(int fd) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
+}
+
 ino_t inode_of(int fd, dev_t *device) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return 0;
@@ -60,13 +68,63 @@ SecureSocket::SecureSocket(int fd, AppSettings app) : fd_(fd), app_(std::move(ap
   identity_ = inode_of(fd, &device_);
 }
 
+bool SecureSocket::transition_allowed(State from, State to) {
+  if (from == to) return true;  // only wants_ changes
+  switch (from) {
+    case State::configured:  // listen + accept; connect; an accepted socket's first decision
+      return to == State::listener || to == State::connecting || to == State::sniffing ||
+             to == State::handshaking || to == State::local || to == State::failed;
+    case State::connecting:
+      return to == State::handshaking || to == State::local || to == State::failed;
+    case State::cleartext_connecting:
+      return to == State::cleartext || to == State::failed;
+    case State::sniffing:
+      return to == State::handshaking || to == State::cleartext || to == State::failed;
+    case State::handshaking:
+      return to == State::established || to == State::cleartext_connecting ||
+             to == State::cleartext || to == State::failed;
+    case State::established:  // a record that fails to decrypt, a reset, ...
+      return to == State::failed;
+    case State::listener:  // a listener stays one whatever is called on it
+    case State::local:
+    case State::cleartext:
+    case State::failed:
+      return false;
+  }
+  return false;
+}
+
+void SecureSocket::transition(State next, short wants) {
+  assert(transition_allowed(state_, next) && "SecureSocket: state change not in the table");
+  state_ = next;
+  wants_ = wants;
+}
+
+Result<void> SecureSocket::require_connection() const {
+  if (state_ != State::configured && state_ != State::listener) return {};
+  if (state_ == State::configured && !is_listening(fd_)) {
+    return fail(ENOTCONN, "not connected: call ssx_connect first");
+  }
+  return fail(ENOTCONN, "a listening socket has no connection of its own: use ssx_accept");
+}
+
+void SecureSocket::apply_tcp_nodelay() {
+  if (!effective_->settings->tcp_nodelay || effective_->local) return;
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr *>(&local), &length) != 0) return;
+  if (local.ss_family != AF_INET && local.ss_family != AF_INET6) return;  // AF_UNIX: no Nagle
+  const int on = 1;
+  // Best effort, as Go's net package does it: a failure costs latency, never security.
+  (void)::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 bool SecureSocket::nonblocking(int flags) const {
   return (flags & MSG_DONTWAIT) != 0 || net::is_nonblocking(fd_);
 }
 
 Failure SecureSocket::fail_with(Failure failure) {
-  state_ = State::failed;
-  wants_ = 0;
+  transition(State::failed, 0);
   failure_ = failure;
   session_.reset();
   return failure;
@@ -93,32 +151,48 @@ Result<void> SecureSocket::clear_target_names() {
 }
 
 Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
+  // Checked (and checked again under the lock below) without changing anything: a wrong-order
+  // call leaves the socket as it was.
+  auto can_connect = [this]() -> Result<void> {
+    switch (state_) {
+      case State::configured:
+        if (is_listening(fd_)) return fail(EINVAL, "cannot connect a listening socket");
+        return {};
+      case State::connecting:
+      case State::cleartext_connecting:
+        return fail(EALREADY, "a connect is already in progress on this socket");
+      case State::sniffing:
+      case State::handshaking:
+        if (!client_) return fail(EISCONN, "an accepted socket is already connected");
+        return fail(EALREADY, "a connect is already in progress on this socket");
+      case State::established:
+      case State::local:
+      case State::cleartext:
+        return fail(EISCONN, "the socket is already connected");
+      case State::listener:
+        return fail(EINVAL, "cannot connect a listening socket");
+      case State::failed:
+        break;
+    }
+    return fail(failure_.code, "an earlier connect failed: " + failure_.message);
+  };
   Lock lock(mu_);
-  switch (state_) {
-    case State::configured:
-      break;
-    case State::connecting:
-    case State::cleartext_connecting:
-    case State::sniffing:
-    case State::handshaking:
-      return fail(EALREADY, "a connect is already in progress on this socket");
-    case State::established:
-    case State::local:
-    case State::cleartext:
-      return fail(EISCONN, "the socket is already connected");
-    case State::listener:
-      return fail(EINVAL, "cannot connect a listening socket");
-    case State::failed:
-    default:
-      return fail(failure_.code, "an earlier connect failed: " + failure_.message);
-  }
+  if (auto r = can_connect(); !r) return r;
   if (address == nullptr) return fail(EFAULT, "address is NULL");
   if ((address->sa_family != AF_INET || length < sizeof(sockaddr_in)) &&
       (address->sa_family != AF_INET6 || length < sizeof(sockaddr_in6)) &&
       (address->sa_family != AF_UNIX || length <= sizeof(sa_family_t))) {
     return fail(EAFNOSUPPORT, "address must be a complete AF_INET, AF_INET6 or AF_UNIX address");
   }
-  if (auto r = begin_outbound(address, length); !r) return fail_with(r.error());
+  // current_policy() may rebuild a changed policy (files, TLS contexts): not under the lock.
+  lock.unlock();
+  auto snapshot = current_policy();
+  lock.lock();
+  if (auto r = can_connect(); !r) return r;  // another thread connected meanwhile
+  if (!snapshot) return fail_with(snapshot.error());
+  if (auto r = begin_outbound(lock, address, length, std::move(*snapshot)); !r) {
+    return state_ == State::failed ? r.error() : fail_with(r.error());
+  }
   auto r = drive(lock, nonblocking(0));
   if (!r && r.error().code == EAGAIN) {
     return fail(EINPROGRESS, "connection in progress: wait for ssx_wants() and call ssx_handshake");
@@ -126,27 +200,28 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
   return r;
 }
 
-Result<void> SecureSocket::begin_outbound(const sockaddr *address, socklen_t length) {
-  auto snapshot = current_policy();
-  if (!snapshot) return snapshot.error();
+Result<void> SecureSocket::begin_outbound(Lock &lock, const sockaddr *address, socklen_t length,
+                                          std::shared_ptr<PolicySnapshot> snapshot) {
   policy::MatchQuery query{policy::Direction::outbound, address, nullptr, executable_path()};
-  auto decided = decide(app_, *snapshot, query, address->sa_family);
+  auto decided = decide(app_, std::move(snapshot), query, address->sa_family);
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
   client_ = true;
   std::memcpy(&peer_, address, std::min<size_t>(length, sizeof peer_));
   peer_len_ = length;
-
-  if (::connect(fd_, address, length) == 0) {
-    return effective_->local ? establish_local() : start_tls(tls::Role::client);
-  }
+  apply_tcp_nodelay();  // before the SYN: the ClientHello goes out without waiting
+  // From here on other calls see a connect in progress (EALREADY); connect(2) itself, which
+  // blocks on a blocking socket, runs without the lock. drive() takes the connection on from
+  // `connecting` whatever connect(2) said: it asks the kernel (SO_ERROR, getpeername).
+  transition(State::connecting, POLLOUT);
+  lock.unlock();
+  const int rc = ::connect(fd_, address, length);
+  const int error = rc == 0 ? 0 : errno;
+  lock.lock();
   // EINTR: the kernel goes on connecting in the background, exactly as for EINPROGRESS.
-  if (errno == EINPROGRESS || errno == EINTR) {
-    state_ = State::connecting;
-    wants_ = POLLOUT;
-    return {};
-  }
-  return errno_failure(errno, "connect to " + net::address_to_string(address));
+  if (rc == 0 || error == EINPROGRESS || error == EINTR) return {};
+  if (state_ == State::failed) return failure_;  // another thread's ssx_handshake saw it first
+  return errno_failure(error, "connect to " + net::address_to_string(address));
 }
 
 Result<void> SecureSocket::start_tls(tls::Role role) {
@@ -180,8 +255,7 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
         deadline_, handshake_start_ +
                        std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
   }
-  state_ = State::handshaking;
-  wants_ = role == tls::Role::client ? POLLOUT : POLLIN;
+  transition(State::handshaking, role == tls::Role::client ? POLLOUT : POLLIN);
   return {};
 }
 
@@ -202,6 +276,7 @@ Result<void> SecureSocket::begin_inbound() {
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
   if (effective_->local) return establish_local();
+  apply_tcp_nodelay();
   if (!effective_->cleartext_fallback) return start_tls(tls::Role::server);
   // Cleartext is allowed: look at the client's first byte before choosing.
   handshake_start_ = net::Clock::now();
@@ -210,8 +285,7 @@ Result<void> SecureSocket::begin_inbound() {
   hello_deadline_ = std::min(
       deadline_,
       handshake_start_ + std::chrono::milliseconds(effective_->settings->client_hello_timeout_ms));
-  state_ = State::sniffing;
-  wants_ = POLLIN;
+  transition(State::sniffing, POLLIN);
   return {};
 }
 
@@ -235,36 +309,8 @@ Result<void> SecureSocket::establish_local() {
                                   std::to_string(peer_cred_.pid) +
                                   ") matches none of the target names");
   }
-  state_ = State::local;
-  wants_ = 0;
+  transition(State::local, 0);
   return {};
-}
-
-Result<std::shared_ptr<SecureSocket>> SecureSocket::accept(sockaddr *address, socklen_t *length) {
-  AppSettings app;
-  {
-    Lock lock(mu_);
-    if (state_ == State::configured) state_ = State::listener;
-    if (state_ != State::listener) return fail(EINVAL, "not a listening socket");
-    app = app_;
-  }
-  // The listener's lock is not held while accept(2) blocks: other threads may accept too.
-  const bool nb = net::is_nonblocking(fd_);
-  int child_fd = -1;
-  do {
-    child_fd = ::accept4(fd_, address, length, SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0));
-  } while (child_fd < 0 && errno == EINTR);
-  if (child_fd < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(EAGAIN, "no connection pending");
-    return errno_failure(errno, "accept");
-  }
-  auto child = std::make_shared<SecureSocket>(child_fd, std::move(app));
-  Lock child_lock(child->mu_);
-  if (auto r = child->begin_inbound(); !r) {
-    ::close(child_fd);
-    return r.error();
-  }
-  return child;
 }
 
 Result<void> SecureSocket::reconnect_cleartext() {
@@ -290,8 +336,11 @@ Result<void> SecureSocket::reconnect_cleartext() {
   ::close(fresh);
   if (fd_flags >= 0) ::fcntl(fd_, F_SETFD, fd_flags);
   identity_ = inode_of(fd_);
-  state_ = rc == 0 ? State::cleartext : State::cleartext_connecting;
-  wants_ = rc == 0 ? 0 : POLLOUT;
+  if (rc == 0) {
+    transition(State::cleartext, 0);
+  } else {
+    transition(State::cleartext_connecting, POLLOUT);
+  }
   return {};
 }
 
@@ -305,9 +354,8 @@ Result<short> SecureSocket::advance() {
       case State::failed:
         return failure_;
       case State::configured:
-        return fail(ENOTCONN, "not connected: call ssx_connect first");
       case State::listener:
-        return fail(EINVAL, "a listening socket has no connection of its own");
+        return require_connection().error();  // drive() checks first: never reached
       case State::connecting:
       case State::cleartext_connecting: {
         int err = 0;
@@ -324,7 +372,7 @@ Result<short> SecureSocket::advance() {
           return errno_failure(errno, "connect");
         }
         if (state_ == State::cleartext_connecting) {
-          state_ = State::cleartext;
+          transition(State::cleartext, 0);
           continue;
         }
         if (auto r = effective_->local ? establish_local() : start_tls(tls::Role::client); !r) {
@@ -340,7 +388,7 @@ Result<short> SecureSocket::advance() {
             if (auto r = start_tls(tls::Role::server); !r) return r.error();
             handshake_start_ = net::Clock::now();
           } else {
-            state_ = State::cleartext;
+            transition(State::cleartext, 0);
           }
           continue;
         }
@@ -393,7 +441,7 @@ Result<short> SecureSocket::advance() {
               static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              net::Clock::now() - handshake_start_)
                                              .count());
-          state_ = State::established;
+          transition(State::established, 0);
           continue;
         }
         return events_for(*want);
@@ -412,13 +460,15 @@ Result<void> SecureSocket::wait_unlocked(Lock &lock, short events, net::Deadline
 }
 
 Result<void> SecureSocket::drive(Lock &lock, bool nb) {
+  // A call in the wrong state fails here and changes nothing (the socket stays usable).
+  if (auto r = require_connection(); !r) return r;
   for (;;) {
     auto events = advance();
     if (!events) {
       if (state_ != State::failed) return fail_with(events.error());
       return events.error();
     }
-    wants_ = *events;
+    transition(state_, *events);
     if (*events == 0) return {};
     if (nb) return fail(EAGAIN, "handshake in progress: wait for ssx_wants() and call again");
     const bool connecting = state_ == State::connecting || state_ == State::cleartext_connecting;
@@ -465,7 +515,7 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
       continue;
     }
     if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
-      wants_ = events_for(r->want);
+      transition(state_, events_for(r->want));
       if (sent > 0) return sent;
       return fail(EAGAIN, "send would block");
     }
@@ -543,7 +593,7 @@ Result<void> SecureSocket::wait_to_receive(Lock &lock, tls::Want want, int flags
     lock.lock();
     if (n >= 0) return {};  // data or end of stream: the read that follows takes it
     if (error == EAGAIN || error == EWOULDBLOCK) {
-      wants_ = events;
+      transition(state_, events);
       if (net::is_nonblocking(fd_)) return fail(EAGAIN, "no data available yet");
       return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
     }
@@ -555,7 +605,7 @@ Result<void> SecureSocket::wait_to_receive(Lock &lock, tls::Want want, int flags
     return {};
   }
   if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
-    wants_ = events;
+    transition(state_, events);
     return fail(EAGAIN, "no data available yet");
   }
   auto waited = wait_unlocked(lock, events, net::socket_timeout(fd_, true));
@@ -577,7 +627,7 @@ Result<void> SecureSocket::shutdown(int how) {
       if (!w) return w.error();
       if (*w == tls::Want::nothing) break;
       if (net::is_nonblocking(fd_)) {
-        wants_ = events_for(*w);  // the caller polls for this, then calls ssx_shutdown again
+        transition(state_, events_for(*w));  // the caller polls, then calls ssx_shutdown again
         return fail(EAGAIN, "close_notify could not be sent yet");
       }
       if (auto r = wait_unlocked(lock, events_for(*w), net::socket_timeout(fd_, false)); !r) {
@@ -604,45 +654,58 @@ void SecureSocket::close_notify_best_effort() {
   }
 }
 
-Result<Report> SecureSocket::query() {
-  Lock lock(mu_);
+Result<Report> SecureSocket::query(bool with_chain) {
   Report report;
-  switch (state_) {
-    case State::established: {
-      report.protocol = SSX_PROTOCOL_TLS;
-      report.tls = session_->details();
-      report.flags = SSX_INFO_SECURED | SSX_INFO_ENCRYPTED;
-      if (report.tls.peer_authenticated) report.flags |= SSX_INFO_PEER_AUTHENTICATED;
-      if (report.tls.peer_name_verified) report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
-      if (report.tls.resumed) report.flags |= SSX_INFO_RESUMED;
-      break;
+  std::shared_ptr<PolicySnapshot> snapshot;
+  std::optional<uid_t> attested;
+  {
+    Lock lock(mu_);
+    switch (state_) {
+      case State::established: {
+        report.protocol = SSX_PROTOCOL_TLS;
+        report.tls = session_->details();
+        report.flags = SSX_INFO_SECURED | SSX_INFO_ENCRYPTED;
+        if (report.tls.peer_authenticated) report.flags |= SSX_INFO_PEER_AUTHENTICATED;
+        if (report.tls.peer_name_verified) report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
+        if (report.tls.resumed) report.flags |= SSX_INFO_RESUMED;
+        break;
+      }
+      case State::local: {
+        report.protocol = SSX_PROTOCOL_LOCAL;
+        report.flags = SSX_INFO_SECURED | SSX_INFO_PEER_AUTHENTICATED;
+        if (!effective_->requirements.app_names.empty()) {
+          report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
+        }
+        report.tls.peer_principal = local_principal_of(peer_cred_.uid);
+        report.tls.peer_names = {report.tls.peer_principal};
+        report.tls.local_principal = local_principal_of(::geteuid());
+        report.peer_pid = peer_cred_.pid;
+        report.peer_security_label = peer_label_;
+        attested = peer_cred_.uid;
+        break;
+      }
+      case State::cleartext:
+        report.protocol = SSX_PROTOCOL_NONE;
+        break;
+      case State::failed:
+        return fail(ENOTCONN, "the connection failed: " + failure_.message);
+      default:
+        return fail(ENOTCONN, "the connection is not established yet");
     }
-    case State::local: {
-      report.protocol = SSX_PROTOCOL_LOCAL;
-      report.flags = SSX_INFO_SECURED | SSX_INFO_PEER_AUTHENTICATED;
-      if (!effective_->requirements.app_names.empty()) report.flags |= SSX_INFO_PEER_NAME_VERIFIED;
-      report.tls.peer_principal = local_principal_of(peer_cred_.uid);
-      report.tls.peer_names = {report.tls.peer_principal};
-      report.tls.local_principal = local_principal_of(::geteuid());
-      report.peer_pid = peer_cred_.pid;
-      report.peer_security_label = peer_label_;
-      break;
+    report.rule = effective_ ? effective_->rule : "defaults";
+    report.handshake_ns = handshake_ns_;
+    if (effective_ && effective_->settings->idle_timeout_ms) {
+      report.idle_timeout_ms = *effective_->settings->idle_timeout_ms;
     }
-    case State::cleartext:
-      report.protocol = SSX_PROTOCOL_NONE;
-      break;
-    case State::failed:
-      return fail(ENOTCONN, "the connection failed: " + failure_.message);
-    default:
-      return fail(ENOTCONN, "the connection is not established yet");
+    if (effective_) snapshot = effective_->snapshot;
   }
-  report.rule = effective_ ? effective_->rule : "defaults";
-  report.handshake_ns = handshake_ns_;
-  if (effective_ && effective_->settings->idle_timeout_ms) {
-    report.idle_timeout_ms = *effective_->settings->idle_timeout_ms;
-  }
-  if ((report.flags & SSX_INFO_PEER_AUTHENTICATED) != 0) {
-    identity::Mapping mapping = map_peer(report.tls.peer_principal);
+  // Without the lock: PEM encoding, and the account database, which NSS may look up over the
+  // network (LDAP, SSSD). The snapshot and the certificates are held by reference.
+  if (with_chain) report.tls.peer_chain_pem = tls::chain_pem(report.tls.peer_chain);
+  report.tls.peer_chain.clear();
+  if ((report.flags & SSX_INFO_PEER_AUTHENTICATED) != 0 && snapshot) {
+    identity::Mapping mapping =
+        identity::map_principal(snapshot->policy(), report.tls.peer_principal, attested);
     report.account = std::move(mapping.account);
     report.unmapped_reason = std::move(mapping.why_not);
     if (report.account) report.flags |= SSX_INFO_IMPERSONATION_AVAILABLE;
@@ -652,14 +715,8 @@ Result<Report> SecureSocket::query() {
   return report;
 }
 
-identity::Mapping SecureSocket::map_peer(const std::string &principal) {
-  std::optional<uid_t> attested;
-  if (state_ == State::local) attested = peer_cred_.uid;
-  return identity::map_principal(effective_->snapshot->policy(), principal, attested);
-}
-
 Result<identity::Account> SecureSocket::peer_account() {
-  auto report = query();
+  auto report = query(false);
   if (!report) return report.error();
   if (report->account) return std::move(*report->account);
   const std::string who = report->tls.peer_principal.empty()

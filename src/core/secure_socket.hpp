@@ -12,9 +12,18 @@
 // A client whose peer plainly does not speak TLS, when cleartext is allowed, reconnects
 // (cleartext_connecting) and ends in `cleartext`. No other path leads to cleartext.
 //
-// Waiting: the TLS session never blocks (see tls::Session). When the socket is blocking, calls
-// wait here with poll(2) *outside* the socket's lock, so one thread may send while another
-// receives. Everything else on a socket is serialised by that lock.
+// Every change of state_ and wants_ goes through transition(), which checks it against the table
+// in transition_allowed() (a disallowed change is a bug: it aborts debug builds). A call made in
+// the wrong state (ssx_send before ssx_connect, ssx_recv on a listener, ...) fails with its errno
+// and changes nothing: misuse never moves a socket to `failed`; only a connection that was tried
+// and did not work does.
+//
+// Locking. mu_ guards the state below and is held only for short, non-blocking work: it is never
+// held while waiting (poll, a blocking connect(2) or accept(2)), nor across slow work that needs
+// no socket state (resolving accounts through NSS, PEM encoding, building a policy snapshot).
+// Blocking calls wait with poll(2) outside it, so one thread may send while another receives;
+// everything else on a socket is serialised by it. A blocking listener's pending handshakes have
+// their own locks (see accept()).
 
 #ifndef SSX_CORE_SECURE_SOCKET_HPP
 #define SSX_CORE_SECURE_SOCKET_HPP
@@ -28,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/effective.hpp"
 #include "identity/account.hpp"
@@ -51,6 +61,10 @@ struct Report {
 
 class SecureSocket {
  public:
+  // kMaxPendingHandshakes bounds the connections a blocking listener's ssx_accept handshakes at
+  // once (docs/limits.md); more wait in the kernel's listen queue.
+  static constexpr size_t kMaxPendingHandshakes = 128;
+
   enum class State {
     configured,
     listener,
@@ -65,6 +79,8 @@ class SecureSocket {
   };
 
   SecureSocket(int fd, AppSettings app);
+  SecureSocket(const SecureSocket &) = delete;
+  SecureSocket &operator=(const SecureSocket &) = delete;
 
   int fd() const { return fd_; }
   // identity is the socket's inode: a new socket on a reused fd number has another one.
@@ -76,13 +92,20 @@ class SecureSocket {
 
   // connect starts (and for blocking sockets finishes) connect + handshake.
   Result<void> connect(const sockaddr *address, socklen_t length);
-  // accept takes one connection from this listener; returns the new socket (already registered
-  // by the caller) — see ssx_accept for blocking behaviour.
+  // accept takes one connection from this listener and returns the new socket, which the caller
+  // registers. Non-blocking listener: a connection still handshaking (one step taken). Blocking
+  // listener: the first of up to kMaxPendingHandshakes connections to finish its handshake, or
+  // the first to fail (closed, its failure returned); see ssx_accept. |address| receives the
+  // address of the connection returned or failed, as accept(2) fills it.
   Result<std::shared_ptr<SecureSocket>> accept(sockaddr *address, socklen_t *length);
 
   // handshake drives a pending connect/handshake; blocking sockets finish it.
   Result<void> handshake();
   short wants() const { return wants_.load(); }
+
+  // transition_allowed is the state machine's table: whether |from| may become |to|. Staying in
+  // a state (to change only wants_) is always allowed.
+  static bool transition_allowed(State from, State to);
 
   Result<size_t> send(const void *data, size_t length, int flags);
   Result<size_t> recv(void *buffer, size_t length, int flags);
@@ -90,7 +113,10 @@ class SecureSocket {
   // close_notify_best_effort sends close_notify if it can without waiting (used by ssx_close).
   void close_notify_best_effort();
 
-  Result<Report> query();
+  // query reports the established connection. The socket's lock is held only to copy what the
+  // report needs; the peer's account (NSS) and, when |with_chain|, its PEM chain are worked out
+  // after it is released.
+  Result<Report> query(bool with_chain = true);
 
   // peer_account returns the local account the peer maps to; EACCES (naming the principal and
   // the reason) when it maps to none, ENOTCONN before the connection is established.
@@ -98,13 +124,43 @@ class SecureSocket {
 
  private:
   using Lock = std::unique_lock<std::mutex>;
+  // PendingAccepts are a blocking listener's accepted connections whose handshake ssx_accept is
+  // still running (core/accept.cpp).
+  struct PendingAccepts {
+    std::timed_mutex driver;                             // held by the thread that steps them
+    std::vector<std::shared_ptr<SecureSocket>> sockets;  // guarded by |driver|
+    PendingAccepts() = default;
+    PendingAccepts(const PendingAccepts &) = delete;
+    PendingAccepts &operator=(const PendingAccepts &) = delete;
+    ~PendingAccepts();  // closes those never handed out
+  };
 
-  Result<void> begin_outbound(const sockaddr *address, socklen_t length);
+  // transition makes |next| the state and |wants| the events to wait for (lock held).
+  void transition(State next, short wants);
+  // require_connection fails, changing nothing, when the state has no connection to drive
+  // (configured or listener: ENOTCONN).
+  Result<void> require_connection() const;
+  // begin_outbound decides the policy and starts connect(2); the lock is released while
+  // connect(2) runs (it blocks on a blocking socket). Leaves `connecting` for drive().
+  Result<void> begin_outbound(Lock &lock, const sockaddr *address, socklen_t length,
+                              std::shared_ptr<PolicySnapshot> snapshot);
   Result<void> begin_inbound();
   Result<void> start_tls(tls::Role role);
   Result<void> establish_local();
-  // map_peer maps the peer's principal under the socket's policy snapshot (lock held).
-  identity::Mapping map_peer(const std::string &principal);
+  // apply_tcp_nodelay sets TCP_NODELAY on a TCP socket when the policy says tcp_nodelay (the
+  // default): ssx's own handshake flights and small records must not wait for delayed ACKs.
+  void apply_tcp_nodelay();
+  // Blocking listeners (core/accept.cpp).
+  Result<std::shared_ptr<SecureSocket>> accept_one(sockaddr *address, socklen_t *length,
+                                                   bool nonblocking_listener);
+  Result<std::shared_ptr<SecureSocket>> accept_blocking(sockaddr *address, socklen_t *length);
+  // step_handshake takes one non-blocking step of an accepted connection's handshake: true once
+  // established; a failure leaves the socket failed.
+  Result<bool> step_handshake();
+  // handshake_deadline is when the pending handshake times out (the ClientHello's deadline
+  // while that has not arrived).
+  net::Clock::time_point handshake_deadline() const;
+  void copy_peer_address(sockaddr *address, socklen_t *length) const;
   // advance makes one non-blocking step of the connect/handshake under |lock|; returns the
   // events to wait for (0 when established).
   Result<short> advance();
@@ -128,6 +184,7 @@ class SecureSocket {
   mutable std::mutex mu_;  // the state below; never held while waiting
   std::mutex send_mu_;     // one ssx_send at a time, across its waits (records must not interleave)
   std::mutex recv_mu_;     // one ssx_recv at a time
+  std::unique_ptr<PendingAccepts> pending_;  // listener only, created by its first blocking accept
   State state_ = State::configured;
   std::atomic<short> wants_{0};
   std::optional<Effective> effective_;
@@ -148,6 +205,9 @@ class SecureSocket {
   bool read_shut_ = false;
   bool peer_closed_ = false;
 };
+
+// is_listening reports whether listen(2) was called on |fd| (SO_ACCEPTCONN).
+bool is_listening(int fd);
 
 // inode_of returns |fd|'s inode (0 if fstat fails) and optionally its device.
 ino_t inode_of(int fd, dev_t *device = nullptr);

@@ -215,6 +215,7 @@ const Loader::SettingKey Loader::kSettingKeys[] = {
     {"client_hello_timeout_ms", &Loader::set_client_hello_timeout_ms},
     {"idle_timeout_ms", &Loader::set_idle_timeout_ms},
     {"session_tickets", &Loader::set_bool<&Settings::session_tickets>},
+    {"tcp_nodelay", &Loader::set_bool<&Settings::tcp_nodelay>},
     {"peer_names", &Loader::set_peer_names},
     {"deny", &Loader::set_bool<&Settings::deny>},
 };

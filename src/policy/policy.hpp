@@ -64,6 +64,9 @@ struct Settings {
   // `ssx tunnel` / `ssx listen` apply it, with their own default when it is unset).
   std::optional<std::uint32_t> idle_timeout_ms;
   bool session_tickets = true;
+  // TCP_NODELAY on secured TCP sockets (connected and accepted), as Go's net package does: a
+  // client's last handshake flight and its first small record must not wait for a delayed ACK.
+  bool tcp_nodelay = true;
   std::vector<std::string> peer_names;  // names the peer must satisfy besides the application's
   bool deny = false;  // refuse matching sockets with EACCES (in [defaults]: default-deny)
 };

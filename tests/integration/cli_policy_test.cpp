@@ -235,7 +235,7 @@ TEST_F(CliPolicy, ExplainNamesTheRuleThatMatches) {
        {"protocol", "min_tls_version", "cipher_suites", "tls12_ciphers", "groups", "certificate",
         "private_key", "trust_bundle", "crl", "peer_authentication", "require_peer_target_name",
         "allow_insecure", "handshake_timeout_ms", "client_hello_timeout_ms", "idle_timeout_ms",
-        "session_tickets", "peer_names", "deny"}) {
+        "session_tickets", "tcp_nodelay", "peer_names", "deny"}) {
     std::string line = std::string(1, '\n') + key;  // not "\n" + std::string: GCC 12 -O3 false
     line += " = ";                                  // -Wrestrict (GCC bug 105329)
     EXPECT_NE(r.output.find(line), std::string::npos) << key << "\n" << r.output;
@@ -286,7 +286,7 @@ TEST_F(CliPolicy, ExplainJson) {
   EXPECT_TRUE(j["program"].is_null());
   EXPECT_EQ(j["rule"], "postgres");
   EXPECT_EQ(j["rule_number"], 2);
-  EXPECT_EQ(j["settings"].size(), 18u);
+  EXPECT_EQ(j["settings"].size(), 19u);
   EXPECT_EQ(j["settings"]["client_hello_timeout_ms"], 2000);
   EXPECT_TRUE(j["settings"]["idle_timeout_ms"].is_null());  // unset: the application's choice
   EXPECT_EQ(j["settings"]["peer_names"],

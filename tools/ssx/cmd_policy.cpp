@@ -410,6 +410,7 @@ const SettingKey kSettingKeys[] = {
      }},
     {"session_tickets",
      [](const policy::Settings &s) -> ordered_json { return s.session_tickets; }},
+    {"tcp_nodelay", [](const policy::Settings &s) -> ordered_json { return s.tcp_nodelay; }},
     {"peer_names", [](const policy::Settings &s) -> ordered_json { return s.peer_names; }},
     {"deny", [](const policy::Settings &s) -> ordered_json { return s.deny; }},
 };

@@ -471,14 +471,23 @@ Details Session::details() {
     d.peer_names = peer_facts_->names;
     d.peer_spki_sha256 = peer_facts_->spki_sha256;
     d.peer_authenticated = SSL_get_verify_result(ssl) == X509_V_OK;
-    ossl::append_certificate_pem(d.peer_chain_pem, leaf);
+    auto hold = [&d](X509 *c) {
+      if (X509_up_ref(c) == 1) d.peer_chain.emplace_back(c);
+    };
+    hold(leaf);
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
     for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
       X509 *c = sk_X509_value(chain, i);
-      if (!same_certificate(c, leaf)) ossl::append_certificate_pem(d.peer_chain_pem, c);
+      if (!same_certificate(c, leaf)) hold(c);
     }
   }
   return d;
+}
+
+std::string chain_pem(const std::vector<ossl::UniquePtr<X509>> &chain) {
+  std::string pem;
+  for (const auto &c : chain) ossl::append_certificate_pem(pem, c.get());
+  return pem;
 }
 
 }  // namespace ssx::tls

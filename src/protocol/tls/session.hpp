@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "identity/target_name.hpp"
+#include "ossl/ossl.hpp"
 #include "protocol/tls/context.hpp"
 #include "protocol/tls/socket_bio.hpp"
 
@@ -39,10 +40,17 @@ struct Details {
   std::string version, cipher, group;
   std::string peer_principal, peer_spki_sha256, peer_chain_pem, local_principal;
   std::vector<std::string> peer_names;
+  // The certificates the peer sent, leaf first, each holding its own reference: the caller
+  // encodes |peer_chain_pem| from them with chain_pem() after it has let go of the session (and
+  // of the socket's lock).
+  std::vector<ossl::UniquePtr<X509>> peer_chain;
   bool peer_authenticated = false;
   bool peer_name_verified = false;
   bool resumed = false;
 };
+
+// chain_pem encodes |chain| as PEM, in order. Thread-safe: certificates are only read.
+std::string chain_pem(const std::vector<ossl::UniquePtr<X509>> &chain);
 
 // IoResult: |bytes| moved, or |want| to wait for, or |end_of_stream| after the peer's
 // close_notify.
@@ -107,8 +115,9 @@ class Session {
   // certificate says (its names, principal and key hash) is worked out on the first call and
   // kept: the peer cannot change during a connection (TLS 1.3 has no renegotiation, TLS 1.2's is
   // refused, a KeyUpdate changes keys only) and a resumed session reports the certificate it was
-  // made with. The PEM chain is encoded at each call from the certificates OpenSSL keeps, so no
-  // connection holds a second copy of them. Like every call, not concurrently with another.
+  // made with. The chain is handed out as references to the certificates OpenSSL keeps (no
+  // connection holds a second copy of them) and encoded by chain_pem() at each query, outside
+  // the socket's lock. Like every call, not concurrently with another.
   Details details();
 
  private:

@@ -44,6 +44,7 @@ require_peer_target_name = false
 allow_insecure = false
 handshake_timeout_ms = 5000
 session_tickets = false
+tcp_nodelay = false
 peer_names = ["db.example.com", "10.0.0.7", "::1", "spiffe://example.org/db",
               "sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"]
 
@@ -85,6 +86,8 @@ gid = 1000
   EXPECT_FALSE(d.allow_insecure);
   EXPECT_EQ(d.handshake_timeout_ms, 5000u);
   EXPECT_FALSE(d.session_tickets);
+  EXPECT_FALSE(d.tcp_nodelay);
+  EXPECT_TRUE(policy::Settings{}.tcp_nodelay);  // the built-in default
   // Key pins are kept in lower case, the form ossl::spki_sha256_hex produces.
   EXPECT_EQ(d.peer_names,
             (std::vector<std::string>{
@@ -581,6 +584,12 @@ TEST(PolicyLoader, RejectsDuplicateIdentityPeer) {
 }
 
 // --- Which error comes first -------------------------------------------------------------------
+
+// Negative: tcp_nodelay is a boolean like the other switches.
+TEST(PolicyLoader, TcpNodelayMustBeABoolean) {
+  EXPECT_EQ(error_of("version = 1\n[defaults]\ntcp_nodelay = \"no\"\n"),
+            "p.toml:3:15: tcp_nodelay must be a boolean (true or false), not a string");
+}
 
 TEST(PolicyLoader, ReportsFirstErrorInReadingOrder) {
   // Both keys are wrong; toml::table sorts keys, but the one earlier in the file is reported.

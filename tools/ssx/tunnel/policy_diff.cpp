@@ -35,6 +35,7 @@ std::map<std::string, std::string> settings_text(const policy::Settings &s) {
       {"allow_insecure", s.allow_insecure ? "true" : "false"},
       {"handshake_timeout_ms", std::to_string(s.handshake_timeout_ms)},
       {"session_tickets", s.session_tickets ? "true" : "false"},
+      {"tcp_nodelay", s.tcp_nodelay ? "true" : "false"},
       {"peer_names", join(s.peer_names)},
       {"deny", s.deny ? "true" : "false"},
   };
