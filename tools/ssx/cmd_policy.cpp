@@ -141,7 +141,7 @@ void check_certificate(const std::string &table, const policy::Settings &s,
     out.problems.push_back(table + ": " + cert + " is not valid before " +
                            utc_date(facts->not_before));
   } else if (facts->not_after - now < kExpiryWarning) {
-    const long days = static_cast<long>((facts->not_after - now) / std::time_t{24 * 3600});
+    const long days = static_cast<long>((facts->not_after - now) / std::time_t{86400});
     out.warnings.push_back(table + ": " + cert + " expires in " + std::to_string(days) +
                            (days == 1 ? " day" : " days") + ", on " + utc_date(facts->not_after));
   }
