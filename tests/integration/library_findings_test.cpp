@@ -27,10 +27,12 @@ TEST_F(TlsTest, ServerLearnsThatTheClientRejectedItsCertificateByName) {
   use_policy();
   Fd listener = ssx_listener();
   int server_errno = 0;
+  int server_reason_code = 0;
   std::string server_reason;
   auto server = serve_one(listener.get(), [&](int fd, int error) {
     EXPECT_LT(fd, 0);
     server_errno = error;
+    server_reason_code = ssx_last_error_reason();
     server_reason = ssx_last_error();
   });
   Fd client;
@@ -38,8 +40,10 @@ TEST_F(TlsTest, ServerLearnsThatTheClientRejectedItsCertificateByName) {
                                &client),
             -1);
   EXPECT_EQ(errno, EKEYREJECTED) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NAME_MISMATCH);
   server.reset();
   EXPECT_EQ(server_errno, EKEYREJECTED) << server_reason;
+  EXPECT_EQ(server_reason_code, SSX_REASON_PEER_REFUSED_US) << server_reason;
   EXPECT_NE(server_reason.find("rejected our certificate"), std::string::npos) << server_reason;
 }
 

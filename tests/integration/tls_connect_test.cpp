@@ -120,10 +120,12 @@ TEST_F(TlsTest, ServerRefusesClientWithoutCertificateWhenRequired) {
   use_policy("", "peer_authentication = \"required\"", "", /*client_certificate=*/false);
   Fd listener = ssx_listener();
   int server_errno = 0;
+  int server_reason_code = 0;
   std::string server_reason;
   auto server = serve_one(listener.get(), [&](int fd, int error) {
     EXPECT_LT(fd, 0);
     server_errno = error;
+    server_reason_code = ssx_last_error_reason();
     server_reason = ssx_last_error();
   });
   Fd client;
@@ -138,8 +140,10 @@ TEST_F(TlsTest, ServerRefusesClientWithoutCertificateWhenRequired) {
   } else {
     EXPECT_EQ(errno, EKEYREJECTED) << last_error_text();
   }
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_PEER_REQUIRES_CERTIFICATE) << last_error_text();
   server.reset();
   EXPECT_EQ(server_errno, EKEYREJECTED) << server_reason;
+  EXPECT_EQ(server_reason_code, SSX_REASON_NO_PEER_CERTIFICATE) << server_reason;
   EXPECT_NE(server_reason.find("no certificate"), std::string::npos) << server_reason;
 }
 
@@ -148,6 +152,7 @@ struct RejectCase {
   std::vector<std::string> names;
   int expected_errno;
   const char *reason_fragment;
+  int expected_reason = SSX_REASON_NAME_MISMATCH;
 };
 
 class TargetNameTest : public TlsTest {};
@@ -161,6 +166,7 @@ TEST_F(TargetNameTest, WrongDnsNameIsRejectedWithTheCertificatesNames) {
                                &client),
             -1);
   EXPECT_EQ(errno, EKEYREJECTED);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NAME_MISMATCH);
   std::string reason = ssx_last_error();
   EXPECT_NE(reason.find("peer certificate does not match target name \"db.example\": DNS SANs "
                         "are localhost"),
@@ -188,7 +194,11 @@ TEST_F(TargetNameTest, IpUriAndPinNamesMatchTheirKindOfIdentity) {
   const std::vector<RejectCase> cases = {
       {"right pin", {"sha256:" + spki}, 0, ""},
       {"IPv6 literal not in SANs", {"::2"}, EKEYREJECTED, "IP SANs are 127.0.0.1, ::1"},
-      {"wrong pin", {"sha256:" + std::string(64, '0')}, EKEYREJECTED, "key sha256:"},
+      {"wrong pin",
+       {"sha256:" + std::string(64, '0')},
+       EKEYREJECTED,
+       "key sha256:",
+       SSX_REASON_PIN_MISMATCH},
       {"URI and DNS name the server lacks",
        {"spiffe://ssx.test/server", "other.example"},
        EKEYREJECTED,
@@ -206,6 +216,8 @@ TEST_F(TargetNameTest, IpUriAndPinNamesMatchTheirKindOfIdentity) {
     } else {
       EXPECT_EQ(rc, -1) << c.label;
       EXPECT_EQ(errno, c.expected_errno) << c.label << ": " << last_error_text();
+      EXPECT_STREQ(ssx_reason_name(ssx_last_error_reason()), ssx_reason_name(c.expected_reason))
+          << c.label;
       EXPECT_NE(std::string(ssx_last_error()).find(c.reason_fragment), std::string::npos)
           << c.label << ": " << ssx_last_error();
     }
@@ -218,11 +230,12 @@ TEST_F(TlsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
     bool rogue;
     pki::Validity validity;
     int expected;
+    int reason;
   };
   const Case cases[] = {
-      {"untrusted CA", true, {}, EKEYREJECTED},
-      {"expired", false, {-2 * 86400, -86400}, EKEYEXPIRED},
-      {"not yet valid", false, {86400, 2 * 86400}, EKEYEXPIRED},
+      {"untrusted CA", true, {}, EKEYREJECTED, SSX_REASON_UNTRUSTED_ISSUER},
+      {"expired", false, {-2 * 86400, -86400}, EKEYEXPIRED, SSX_REASON_EXPIRED},
+      {"not yet valid", false, {86400, 2 * 86400}, EKEYEXPIRED, SSX_REASON_NOT_YET_VALID},
   };
   for (const auto &c : cases) {
     pki::LeafRequest req = TestPki::server_request();
@@ -233,6 +246,7 @@ TEST_F(TlsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
     auto server = serve_one(listener.get(), [](int fd, int) { EXPECT_LT(fd, 0); });
     EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"localhost"}), -1) << c.label;
     EXPECT_EQ(errno, c.expected) << c.label << ": " << last_error_text();
+    EXPECT_STREQ(ssx_reason_name(ssx_last_error_reason()), ssx_reason_name(c.reason)) << c.label;
     EXPECT_NE(std::string(ssx_last_error()).find("server certificate of \"localhost\" rejected"),
               std::string::npos)
         << ssx_last_error();
@@ -244,6 +258,7 @@ TEST_F(TlsTest, ClientWithoutTargetNameIsRefusedUnlessPolicyWaivesIt) {
   Fd listener = ssx_listener();
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {}), -1);
   EXPECT_EQ(errno, EACCES);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_POLICY_DENIED);
   EXPECT_NE(std::string(ssx_last_error()).find("no peer target name"), std::string::npos);
 
   use_policy("", "", "require_peer_target_name = false");
@@ -262,6 +277,7 @@ TEST_F(TlsTest, PolicyPeerNamesMustHoldAsWellAsTheApplicationsNames) {
   auto server = serve_one(listener.get(), [](int fd, int) { EXPECT_LT(fd, 0); });
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"localhost"}), -1);
   EXPECT_EQ(errno, EKEYREJECTED);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NAME_MISMATCH);
   EXPECT_NE(std::string(ssx_last_error()).find("peer_names of policy rule \"client\""),
             std::string::npos)
       << ssx_last_error();
@@ -274,9 +290,11 @@ TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
     Fd listener = ssx_listener();
     ASSERT_EQ(ssx_set_socket_peer_target_name(listener.get(), name, nullptr, 0), 0);
     int server_errno = -1;
+    int server_reason = 0;
     std::uint32_t server_flags = 0;
     auto server = serve_one(listener.get(), [&](int fd, int error) {
       server_errno = error;
+      if (fd < 0) server_reason = ssx_last_error_reason();
       if (fd >= 0) server_flags = query(fd)->flags;
     });
     Fd client;
@@ -294,6 +312,8 @@ TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
       EXPECT_NE(server_flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
     } else {
       EXPECT_EQ(server_errno, EKEYREJECTED);
+      EXPECT_EQ(server_reason, SSX_REASON_NAME_MISMATCH);
+      EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_PEER_REFUSED_US);
     }
   }
 }
@@ -303,6 +323,7 @@ TEST_F(TlsTest, DenyRuleRefusesWithEacces) {
   Fd listener = ssx_listener();
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"localhost"}), -1);
   EXPECT_EQ(errno, EACCES);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_POLICY_DENIED);
   EXPECT_NE(std::string(ssx_last_error()).find("refused by policy rule \"client\""),
             std::string::npos);
 }
@@ -314,6 +335,7 @@ TEST_F(TlsTest, SilentPeerTimesOutWithinTheHandshakeTimeout) {
   EXPECT_EQ(ssx_client_connect(local_port(silent.get()), {"localhost"}), -1);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HANDSHAKE_TIMEOUT);
   EXPECT_NE(std::string(ssx_last_error()).find("did not finish within 300 ms"), std::string::npos);
   EXPECT_LT(took, std::chrono::seconds(5));
 }
@@ -331,6 +353,7 @@ TEST_F(TlsTest, SilentClientFailsAtTheClientHelloTimeout) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(accepted.get(), -1);
   EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HELLO_TIMEOUT);
   EXPECT_NE(std::string(ssx_last_error()).find("within 200 ms (client_hello_timeout_ms)"),
             std::string::npos)
       << last_error_text();
@@ -368,6 +391,7 @@ TEST_F(TlsTest, TruncationWithoutCloseNotifyIsAnErrorNotEndOfFile) {
   int error = 0;
   EXPECT_EQ(ssx_recv_until_eof(client.get(), &error), "partial");
   EXPECT_EQ(error, ECONNRESET);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_TRUNCATED);
   EXPECT_NE(std::string(ssx_last_error()).find("without a TLS close_notify"), std::string::npos)
       << ssx_last_error();
 }
@@ -392,6 +416,9 @@ TEST_F(TlsTest, AbortMakesThePeerSeeATruncationNotAnEndOfStream) {
   const std::string got = ssx_recv_until_eof(client.get(), &error);
   EXPECT_EQ(std::string("partial").substr(0, got.size()), got);
   EXPECT_EQ(error, ECONNRESET) << "an aborted stream must not end like a complete one";
+  EXPECT_TRUE(ssx_last_error_reason() == SSX_REASON_TRUNCATED ||
+              ssx_last_error_reason() == SSX_REASON_CONNECTION_RESET)
+      << ssx_reason_name(ssx_last_error_reason());
 }
 
 TEST_F(TlsTest, AbortClosesADescriptorSsxNeverSaw) {
@@ -420,6 +447,9 @@ TEST_F(TlsTest, WritingToAVanishedPeerFailsWithoutSigpipe) {
   // Reaching this line at all proves no SIGPIPE killed the process.
   EXPECT_EQ(rc, -1);
   EXPECT_TRUE(errno == EPIPE || errno == ECONNRESET) << last_error_text();
+  EXPECT_TRUE(ssx_last_error_reason() == SSX_REASON_PEER_GONE ||
+              ssx_last_error_reason() == SSX_REASON_CONNECTION_RESET)
+      << ssx_reason_name(ssx_last_error_reason());
 }
 
 TEST_F(TlsTest, OneThreadSendsWhileAnotherReceivesOnTheSameSocket) {
@@ -466,7 +496,7 @@ TEST_F(TlsTest, NonBlockingSocketsAreDrivenWithHandshakeAndWants) {
   Fd listener = ssx_listener();
   ASSERT_EQ(fcntl(listener.get(), F_SETFL, O_NONBLOCK), 0);
   Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
   ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
   sockaddr_in a = loopback_address(local_port(listener.get()));
   int rc = ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&a), sizeof a);
@@ -719,6 +749,7 @@ TEST_F(TlsTest, ReceiveAfterAFailedSendReportsTheReceivesOwnError) {
   int rc = ssx_recv(client.get(), buf, sizeof buf, 0);
   EXPECT_EQ(rc, -1);
   EXPECT_EQ(errno, ECONNRESET) << "truncation is ECONNRESET, never EPIPE: " << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_TRUNCATED);
 }
 
 }  // namespace

@@ -37,7 +37,8 @@ Failure errno_failure(int err, const std::string &what) {
 Result<void> secure_listener(const Options &options, int fd) {
   if (options.mode != Mode::server) return {};
   ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
-  if (ssx_set_socket_security(fd, &settings) != 0) return fail(errno, ssx_last_error());
+  if (ssx_set_socket_security(fd, &settings, sizeof settings) != 0)
+    return fail(errno, ssx_last_error());
   for (const auto &name : options.names) {
     if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
       const int err = errno;
