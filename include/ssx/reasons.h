@@ -48,7 +48,7 @@
   X(PEER_REQUIRES_CERTIFICATE, 61, "EKEYREJECTED", "The peer (a server) requires a client certificate and we sent none.") \
   X(PEER_ALERT, 62, "EPROTO", "The peer ended the handshake with a fatal alert ssx has no more specific reason for.") \
   X(VERSION_MISMATCH, 80, "EPROTO", "No TLS version in common with the peer that the policy allows.") \
-  X(NO_SHARED_PARAMETERS, 81, "EPROTO", "No cipher suite, group or signature algorithm in common with the peer that the policy allows.") \
+  X(NO_SHARED_PARAMETERS, 81, "EPROTO", "No cipher suite, group or signature algorithm in common with the peer that the policy allows; also a peer's generic handshake_failure alert, which does not say whether the version, the cipher or the group was the problem.") \
   X(NOT_TLS, 82, "EPROTO", "The peer does not speak TLS (its first bytes are not a TLS record: cleartext, HTTP, ...).") \
   X(BAD_RECORD, 83, "EPROTO", "A corrupt or forged TLS record (bad MAC, bad length).") \
   X(PROTOCOL_ERROR, 84, "EPROTO", "Another TLS protocol violation by the peer.") \

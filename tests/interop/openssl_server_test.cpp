@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -242,6 +243,40 @@ TEST_F(OpensslServerTest, CloseNotifyIsEndOfStreamButAnAbruptEndIsTruncation) {
     EXPECT_NE(std::string(ssx_last_error()).find("without a TLS close_notify"), std::string::npos)
         << ssx_last_error();
   }
+}
+
+// ssx_sendmsg against a real peer: s_server -msg prints the header of every record it receives.
+// 100 iovecs of 10 bytes arrive as one record of 1000 bytes (0x3f9 with TLS 1.3's 17 bytes of
+// type and tag), and no record of a single iovec (0x1b) is ever sent. MSG_MORE pieces likewise.
+TEST_F(OpensslServerTest, SendmsgAndMsgMoreReachSServerAsFullRecords) {
+  interop_policy();
+  ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3", "-msg"});
+  ASSERT_TRUE(server);
+  Fd client;
+  ASSERT_GE(connect_to(server.port, {"localhost"}, &client), 0) << last_error_text();
+  exchange(client.get(), server);
+  std::string payload(1000, 'g');
+  payload.back() = '\n';
+  std::vector<iovec> iov;
+  for (std::size_t i = 0; i < 100; ++i) iov.push_back({payload.data() + i * 10, 10});
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  ASSERT_EQ(ssx_sendmsg(client.get(), &msg, 0), 1000) << last_error_text();
+  EXPECT_TRUE(server.process->wait_for_output("17 03 03 03 f9", kPeerTimeout))
+      << server.process->output();
+  // Five MSG_MORE sends of 100 bytes and a last one of 100: one record of 600 bytes (0x269).
+  std::string piece(100, 'm');
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(ssx_send(client.get(), piece.data(), piece.size(), MSG_MORE), 100);
+  }
+  piece.back() = '\n';
+  ASSERT_EQ(ssx_send(client.get(), piece.data(), piece.size(), 0), 100);
+  EXPECT_TRUE(server.process->wait_for_output("17 03 03 02 69", kPeerTimeout))
+      << server.process->output();
+  const std::string out = server.process->output();
+  EXPECT_EQ(out.find("17 03 03 00 1b"), std::string::npos) << "a record per iovec";
+  EXPECT_EQ(out.find("17 03 03 00 75"), std::string::npos) << "a record per MSG_MORE send";
 }
 
 // s_server frozen with SIGSTOP: the kernel still completes the TCP handshake from its backlog,
