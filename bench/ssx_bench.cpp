@@ -56,7 +56,8 @@ struct SsxC {
   int listen() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) bench::die_errno("socket");
-    if (ssx_set_socket_security(fd, &kSettings) != 0) die_ssx("ssx_set_socket_security");
+    if (ssx_set_socket_security(fd, &kSettings, sizeof kSettings) != 0)
+      die_ssx("ssx_set_socket_security");
     bench::bind_listen(fd);
     return fd;
   }
@@ -64,7 +65,8 @@ struct SsxC {
   Conn connect(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) bench::die_errno("socket");
-    if (ssx_set_socket_security(fd, &kSettings) != 0) die_ssx("ssx_set_socket_security");
+    if (ssx_set_socket_security(fd, &kSettings, sizeof kSettings) != 0)
+      die_ssx("ssx_set_socket_security");
     if (ssx_set_socket_peer_target_name(fd, "localhost", nullptr, 0) != 0) die_ssx("target name");
     sockaddr_in a = bench::loopback(port);
     if (ssx_connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) die_ssx("ssx_connect");

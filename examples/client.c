@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 
 static int fail(const char *what) {
-  fprintf(stderr, "client: %s: %s\n", what, ssx_last_error());
+  /* ssx_last_error() says why in words; the reason code is what a program can act on. */
+  fprintf(stderr, "client: %s: %s (%s)\n", what, ssx_last_error(),
+          ssx_reason_name(ssx_last_error_reason()));
   return 1;
 }
 
@@ -43,7 +45,7 @@ int main(int argc, char **argv) {
     freeaddrinfo(addr);
     return 1;
   }
-  if (ssx_set_socket_security(fd, &settings) != 0) return fail("set security");
+  if (ssx_set_socket_security(fd, &settings, sizeof settings) != 0) return fail("set security");
   if (ssx_set_socket_peer_target_name(fd, argv[3], NULL, 0) != 0) return fail("target name");
   rc = ssx_connect(fd, addr->ai_addr, addr->ai_addrlen);
   freeaddrinfo(addr);

@@ -35,7 +35,8 @@ constexpr ssx_security_settings kSettings = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE
 int secured_socket() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket");
-  if (ssx_set_socket_security(fd, &kSettings) != 0) die("ssx_set_socket_security");
+  if (ssx_set_socket_security(fd, &kSettings, sizeof kSettings) != 0)
+    die("ssx_set_socket_security");
   return fd;
 }
 

@@ -23,10 +23,13 @@
 namespace ssx {
 
 // Failure is why an operation failed: |code| is a standard errno value (EACCES, EKEYREJECTED, …;
-// see docs/errors.md) and |message| the reason, the same text that ssx_last_error() returns.
+// see docs/errors.md), |message| the reason in words, the same text that ssx_last_error()
+// returns, and |reason| the enum ssx_reason value that ssx_last_error_reason() returns
+// (SSX_REASON_NONE, 0, when not known: the C API then derives it from |code|).
 struct Failure {
   int code = EIO;
   std::string message;
+  int reason = 0;
 };
 
 // Error is what Result<T>::value() throws on failure.
@@ -45,6 +48,15 @@ class Error : public std::system_error {
 // fail builds a Failure; `return fail(EINVAL, "why");` reads well in functions returning Result.
 inline Failure fail(int code, std::string message) {
   return Failure{code, std::move(message)};
+}
+// fail(code, reason, message) also names the enum ssx_reason.
+inline Failure fail(int code, int reason, std::string message) {
+  return Failure{code, std::move(message), reason};
+}
+// fail(code, reason) has no message of its own: ssx_last_error() then returns the reason's
+// static description, and building the Failure allocates nothing (the EAGAIN path).
+inline Failure fail(int code, int reason) noexcept {
+  return Failure{code, std::string(), reason};
 }
 
 template <class T>

@@ -13,7 +13,7 @@
  *
  *   int fd = socket(AF_INET, SOCK_STREAM, 0);
  *   struct ssx_security_settings s = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
- *   ssx_set_socket_security(fd, &s);
+ *   ssx_set_socket_security(fd, &s, sizeof s);
  *   ssx_set_socket_peer_target_name(fd, "db.example", NULL, 0);
  *   ssx_connect(fd, addr, addr_len);           // connect + handshake + peer checks
  *   ssx_send(fd, ...); ssx_recv(fd, ...);      // application bytes, protected
@@ -25,7 +25,8 @@
  *
  * Conventions. Every function that returns int returns 0 (or a count) on success and -1 on
  * failure with errno set to a standard value (see the table in docs/errors.md), and records a
- * human-readable reason that ssx_last_error() returns on the same thread. Pointers handed to ssx
+ * human-readable reason that ssx_last_error() returns on the same thread and a stable reason
+ * code (enum ssx_reason) that ssx_last_error_reason() returns. Pointers handed to ssx
  * are borrowed for the duration of the call unless a function says otherwise.
  *
  * Fail closed. Unless the application sets SSX_ALLOW_INSECURE *and* the policy that applies says
@@ -66,6 +67,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "ssx/reasons.h" /* SSX_REASON_TABLE: enum ssx_reason below */
 #include "ssx/version.h" /* SSX_VERSION_MAJOR/MINOR/PATCH, SSX_VERSION_STRING */
 
 #ifdef __cplusplus
@@ -101,11 +103,23 @@ enum ssx_protocol {
  * Ignored when SSX_GUARANTEE_ENCRYPTION is set. */
 #define SSX_ALLOW_INSECURE 0x2u
 
-/* ssx_security_settings is what an application requires of a socket. */
+/* ssx_security_settings is what an application requires of a socket. The caller allocates it
+ * and passes its size to ssx_set_socket_security, so that the structure can grow: later versions
+ * of ssx only ever append fields, and the zero value of every field is its default. Initialise
+ * it whole ("= {0}" or memset) before setting fields, so that a program rebuilt against newer
+ * headers asks for nothing it did not mean to. */
 struct ssx_security_settings {
   enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT or SSX_PROTOCOL_TLS */
   uint32_t flags;             /* SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE */
+  /* New fields go here, at the end. */
 };
+
+/* SSX_SECURITY_SETTINGS_SIZE_V1 is the size of the first version of ssx_security_settings
+ * ({protocol, flags}, ssx 0.2): the smallest settings_len ssx_set_socket_security accepts. */
+#define SSX_SECURITY_SETTINGS_SIZE_V1 8u
+/* SSX_SECURITY_SETTINGS_MAX_SIZE bounds settings_len: a larger value is rejected as a mistake
+ * rather than read. */
+#define SSX_SECURITY_SETTINGS_MAX_SIZE 4096u
 
 /* Query flags (ssx_security_info.flags). */
 #define SSX_INFO_SECURED 0x01u                 /* a security protocol protects the traffic */
@@ -158,8 +172,23 @@ struct ssx_security_info {
 /* Setting up a socket. */
 
 /* ssx_set_socket_security turns security on for |fd| and records the application's
- * requirements. |settings| NULL means {SSX_PROTOCOL_DEFAULT, 0}: protected as policy says, never
- * in cleartext.
+ * requirements: |settings_len| bytes at |settings|, normally sizeof(struct
+ * ssx_security_settings).
+ *
+ *   struct ssx_security_settings s = {0};
+ *   s.flags = SSX_GUARANTEE_ENCRYPTION;
+ *   ssx_set_socket_security(fd, &s, sizeof s);
+ *
+ * |settings| NULL with |settings_len| 0 means the defaults, {SSX_PROTOCOL_DEFAULT, 0}: protected
+ * as policy says, never in cleartext. The length is how the structure grows without breaking
+ * programs (as WSASetSocketSecurity's SecuritySettingsLen):
+ *   - a program built against older headers passes a shorter length: the fields it does not
+ *     know get their defaults;
+ *   - a program built against newer headers passes a longer length: the bytes beyond the fields
+ *     this library knows must all be zero (the new fields' defaults), else EINVAL, since the
+ *     program asked for something this library cannot honour;
+ *   - a length below SSX_SECURITY_SETTINGS_SIZE_V1, above SSX_SECURITY_SETTINGS_MAX_SIZE, or
+ *     non-zero with |settings| NULL, is EINVAL.
  *
  * When: once per socket, after socket(2) and before connect (clients) or before bind (servers).
  * A listening socket received ready-made (systemd socket activation, LISTEN_FDS) may be secured
@@ -171,14 +200,17 @@ struct ssx_security_info {
  *   EALREADY      security was already set on this socket.
  *   EISCONN       the socket is already connected.
  *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
- *   EINVAL        bad |settings| (unknown protocol or flags), or not SOCK_STREAM (datagram
+ *   EINVAL        bad |settings| (unknown protocol or flags, a bad |settings_len| or a non-zero
+ *                 byte beyond the known fields, see above), or not SOCK_STREAM (datagram
  *                 sockets are not supported yet).
  *   EPROTONOSUPPORT  an explicit protocol this build cannot provide (SSX_PROTOCOL_DTLS), or
  *                 SSX_PROTOCOL_LOCAL on a socket that is not AF_UNIX.
  * AF_UNIX sockets use SSX_PROTOCOL_LOCAL by default; with SSX_GUARANTEE_ENCRYPTION (or
  * SSX_PROTOCOL_TLS) they run TLS instead, as TCP sockets do.
- * Thread safety: safe; do not race it against other calls on the same fd. Never blocks. */
-SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings);
+ * Copies |settings|. Thread safety: safe; do not race it against other calls on the same fd.
+ * Never blocks. */
+SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings,
+                                       size_t settings_len);
 
 /* ssx_set_socket_peer_target_name adds |name| to the names the peer must satisfy; the peer must
  * satisfy at least one of the names set. A name is one of:
@@ -294,7 +326,14 @@ SSX_EXPORT short ssx_wants(int fd);
 /* Data. */
 
 /* ssx_send sends |len| bytes from |buf|, protected. |flags| may hold MSG_DONTWAIT, MSG_NOSIGNAL
- * (always implied) and MSG_MORE (ignored); any other flag is EOPNOTSUPP.
+ * (always implied) and MSG_MORE; any other flag is EOPNOTSUPP.
+ * MSG_MORE says more data follows at once: ssx then fills TLS records instead of sending one per
+ * call. Bytes sent with MSG_MORE are held by ssx (counted as sent) until a record is full (16 KiB,
+ * which is then sent, the rest held again) or until the next ssx_send / ssx_sendmsg on the socket
+ * *without* MSG_MORE, ssx_shutdown or ssx_close sends them with it. At most one record (16 KiB)
+ * is ever held. Nothing else sends them: no timer, and not ssx_recv, so a program that waits for
+ * a reply must send its last piece without MSG_MORE (as with TCP_CORK). On a cleartext or
+ * AF_UNIX (SSX_PROTOCOL_LOCAL) connection MSG_MORE is passed to send(2) as it is.
  * Blocking: sends everything, or fails. Non-blocking (O_NONBLOCK or MSG_DONTWAIT): sends what it
  * can and returns the count, or -1 with EAGAIN when nothing could be sent; a send that returned
  * EAGAIN must be retried with the same bytes (at least as many, same start).
@@ -312,6 +351,24 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
  * (not connected, or a listening socket: nothing changes), or handshake failures as for
  * ssx_connect. A blocking call honours SO_RCVTIMEO (EAGAIN). */
 SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
+
+/* ssx_sendmsg sends the bytes gathered from |msg|'s iovecs, protected, as ssx_send sends one
+ * buffer: the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
+ * never one record per iovec). |msg->msg_name| must be NULL (the socket is connected) and
+ * |msg->msg_control| NULL or empty: ancillary data is not supported (EOPNOTSUPP). At most 1024
+ * iovecs (IOV_MAX on Linux; else EMSGSIZE); the total must fit in ssize_t (else EINVAL). |flags| as
+ * for ssx_send, MSG_MORE included. Returns the bytes sent (which, for a non-blocking socket, may
+ * end inside an iovec: resend from there), or -1 with errno as for ssx_send. */
+SSX_EXPORT ssize_t ssx_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+/* ssx_recvmsg receives into |msg|'s iovecs in order, as ssx_recv into one buffer: it blocks (if
+ * the socket does) only until the first bytes arrive, then fills further iovecs with what is
+ * already available without waiting; with MSG_WAITALL it fills them all. Sets msg_namelen and
+ * msg_controllen to 0 (no address or ancillary data for a connected stream) and msg_flags to 0.
+ * At most 1024 iovecs (else EMSGSIZE). |flags| as for ssx_recv (MSG_PEEK peeks at most 64 KiB
+ * across the iovecs). Returns the bytes received, 0 at a clean end of stream, or -1 with errno as
+ * for ssx_recv. */
+SSX_EXPORT ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags);
 
 /* ssx_shutdown ends one or both directions. SHUT_WR (or SHUT_RDWR) sends close_notify and then
  * shuts the TCP write side, so the peer's ssx_recv returns 0; the socket can still receive.
@@ -413,6 +470,34 @@ SSX_EXPORT int ssx_reload_policy(void);
  * Never NULL; "" when no call on this thread has failed. The string is valid until the next ssx
  * call on the same thread. Never contains key material. */
 SSX_EXPORT const char *ssx_last_error(void);
+
+/* ssx_reason is why an ssx call failed, finer than errno and stable for programs to act on:
+ * SSX_REASON_UNTRUSTED_ISSUER, SSX_REASON_NAME_MISMATCH, SSX_REASON_PIN_MISMATCH,
+ * SSX_REASON_EXPIRED, SSX_REASON_NOT_YET_VALID, SSX_REASON_REVOKED,
+ * SSX_REASON_NO_PEER_CERTIFICATE, SSX_REASON_PEER_REFUSED_US, SSX_REASON_VERSION_MISMATCH,
+ * SSX_REASON_NOT_TLS, SSX_REASON_POLICY_DENIED, SSX_REASON_POLICY_INVALID,
+ * SSX_REASON_HANDSHAKE_TIMEOUT, SSX_REASON_TRUNCATED, ... The full list, with values and
+ * meanings, is SSX_REASON_TABLE in ssx/reasons.h and the reason table in docs/errors.md.
+ * Values are fixed and never reused; treat a value you do not know as SSX_REASON_OTHER. */
+enum ssx_reason {
+#define SSX_REASON_ENUMERATOR_(name, value, err, meaning) SSX_REASON_##name = value,
+  SSX_REASON_TABLE(SSX_REASON_ENUMERATOR_)
+#undef SSX_REASON_ENUMERATOR_
+      SSX_REASON_END_ /* not a reason: ends the list */
+};
+
+/* ssx_last_error_reason returns the ssx_reason of the last failure of an ssx call on the calling
+ * thread (SSX_REASON_NONE when none has failed), set together with errno and ssx_last_error().
+ * Like errno, a successful call does not reset it: read it right after a call returned -1.
+ * Every failure sets it; SSX_REASON_OTHER where ssx knows nothing more specific than errno.
+ * Thread-local, never blocks, never allocates (so the EAGAIN path of a non-blocking event loop
+ * costs no allocation: its ssx_last_error() text is static too). */
+SSX_EXPORT int ssx_last_error_reason(void);
+
+/* ssx_reason_name returns the name of |reason| without its prefix, e.g. "NAME_MISMATCH" for
+ * SSX_REASON_NAME_MISMATCH: a static string, stable across versions, for logs and metrics.
+ * Returns "UNKNOWN" for a value this library does not know. Never NULL; thread-safe. */
+SSX_EXPORT const char *ssx_reason_name(int reason);
 
 /* ssx_version returns the version of the library loaded at run time, e.g. "0.2.0": a static
  * string, never NULL, safe from any thread. Compare with SSX_VERSION_STRING (ssx/version.h), the

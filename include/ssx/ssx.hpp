@@ -85,7 +85,8 @@ struct SecurityInfo {
 namespace detail {
 
 inline Failure last_failure() {
-  return Failure{errno, ssx_last_error()};
+  const int code = errno;
+  return Failure{code, ssx_last_error(), ssx_last_error_reason()};
 }
 
 inline std::string str(const char *s) {
@@ -97,7 +98,7 @@ inline Result<void> apply_settings(int fd, const SecuritySettings &settings) {
   ssx_security_settings c{settings.protocol, 0};
   if (settings.guarantee_encryption) c.flags |= SSX_GUARANTEE_ENCRYPTION;
   if (settings.allow_insecure) c.flags |= SSX_ALLOW_INSECURE;
-  if (ssx_set_socket_security(fd, &c) != 0) return last_failure();
+  if (ssx_set_socket_security(fd, &c, sizeof c) != 0) return last_failure();
   for (const auto &name : settings.target_names) {
     if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) return last_failure();
   }
@@ -117,7 +118,8 @@ inline Result<std::vector<sockaddr_storage>> resolve(const std::string &host, st
   int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &list);
   if (rc != 0) {
     return Failure{rc == EAI_SYSTEM ? errno : EINVAL,
-                   "cannot resolve \"" + host + "\": " + ::gai_strerror(rc)};
+                   "cannot resolve \"" + host + "\": " + ::gai_strerror(rc),
+                   rc == EAI_SYSTEM ? int{SSX_REASON_SYSTEM} : int{SSX_REASON_INVALID_ARGUMENT}};
   }
   std::vector<sockaddr_storage> out;
   for (addrinfo *ai = list; ai != nullptr; ai = ai->ai_next) {
@@ -173,7 +175,7 @@ class Socket {
   static Result<Socket> connect(const sockaddr *address, socklen_t length,
                                 const SecuritySettings &settings) {
     detail::Descriptor fd(::socket(address->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) return Failure{errno, "socket: cannot create"};
+    if (fd.get() < 0) return Failure{errno, "socket: cannot create", SSX_REASON_SYSTEM};
     if (auto r = detail::apply_settings(fd.get(), settings); !r) return r.error();
     if (ssx_connect(fd.get(), address, length) != 0) return detail::last_failure();
     return Socket(fd.release());
@@ -282,12 +284,13 @@ class Listener {
   static Result<Listener> bind(const sockaddr *address, socklen_t length,
                                const SecuritySettings &settings, int backlog = SOMAXCONN) {
     detail::Descriptor fd(::socket(address->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) return Failure{errno, "socket: cannot create"};
+    if (fd.get() < 0) return Failure{errno, "socket: cannot create", SSX_REASON_SYSTEM};
     if (auto r = detail::apply_settings(fd.get(), settings); !r) return r.error();
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), address, length) != 0) return Failure{errno, "bind failed"};
-    if (::listen(fd.get(), backlog) != 0) return Failure{errno, "listen failed"};
+    if (::bind(fd.get(), address, length) != 0)
+      return Failure{errno, "bind failed", SSX_REASON_SYSTEM};
+    if (::listen(fd.get(), backlog) != 0) return Failure{errno, "listen failed", SSX_REASON_SYSTEM};
     Listener l;
     l.fd_ = std::move(fd);
     return l;

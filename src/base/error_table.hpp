@@ -62,6 +62,16 @@ namespace ssx::base {
 // errors_markdown renders the table as the Markdown docs/errors.md embeds.
 std::string errors_markdown();
 
+// reasons_markdown renders SSX_REASON_TABLE (include/ssx/reasons.h) as docs/errors.md embeds it.
+std::string reasons_markdown();
+
+// reason_name is ssx_reason_name: "NAME_MISMATCH", or "UNKNOWN". Static, never NULL.
+const char *reason_name(int reason) noexcept;
+// reason_meaning is the table's description of |reason| (static; the OTHER one when unknown).
+const char *reason_meaning(int reason) noexcept;
+// reason_for_errno is the reason a failure that names none gets from its errno alone.
+int reason_for_errno(int code) noexcept;
+
 }  // namespace ssx::base
 
 #endif  // SSX_BASE_ERROR_TABLE_HPP

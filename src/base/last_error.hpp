@@ -14,12 +14,17 @@
 
 namespace ssx::base {
 
-// record_failure stores |failure| as this thread's last error and sets errno to its code.
+// record_failure stores |failure| as this thread's last error and reason (the errno's generic
+// reason when it names none) and sets errno to its code. A failure without a message records
+// its reason's static description: nothing is allocated.
 void record_failure(const Failure &failure);
 
 // last_error returns this thread's last recorded reason ("" if none). Valid until the next
 // record_failure on the same thread.
 const char *last_error();
+
+// last_reason returns this thread's last recorded enum ssx_reason (SSX_REASON_NONE if none).
+int last_reason();
 
 }  // namespace ssx::base
 

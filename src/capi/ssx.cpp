@@ -9,14 +9,20 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <type_traits>
+#include <vector>
 
+#include "base/error_table.hpp"
 #include "base/last_error.hpp"
 #include "capi/info_block.hpp"
 #include "core/policy_state.hpp"
@@ -55,6 +61,17 @@ T guarded(F &&body, T on_error) {
 
 int to_c(const Result<void> &r) {
   return r ? 0 : failed(r.error(), -1);
+}
+
+// with_reason gives |failure| |reason| when it names none of its own.
+Failure with_reason(Failure failure, int reason) {
+  if (failure.reason == 0) failure.reason = reason;
+  return failure;
+}
+
+// policy_result: a policy file that cannot be loaded is POLICY_INVALID, whatever its errno.
+int policy_result(const Result<void> &r) {
+  return r ? 0 : failed(with_reason(r.error(), SSX_REASON_POLICY_INVALID), -1);
 }
 
 int socket_domain(int fd) {
@@ -102,6 +119,82 @@ Result<std::shared_ptr<SecureSocket>> lookup_or_default(int fd) {
   return socket;
 }
 
+// read_settings copies the caller's ssx_security_settings of |length| bytes (see ssx.h): fields
+// beyond |length| keep their defaults (zero), and bytes beyond the fields this library knows
+// must be zero. Nothing (std::nullopt) for NULL with length 0: the defaults.
+Result<std::optional<ssx_security_settings>> read_settings(const ssx_security_settings *settings,
+                                                           size_t length) {
+  if (settings == nullptr) {
+    if (length != 0) {
+      return fail(EINVAL, "settings is NULL but settings_len is " + std::to_string(length) +
+                              ": pass NULL with 0 for the defaults");
+    }
+    return std::optional<ssx_security_settings>{};
+  }
+  if (length < SSX_SECURITY_SETTINGS_SIZE_V1) {
+    return fail(EINVAL, "settings_len " + std::to_string(length) + " is smaller than the first " +
+                            "version of struct ssx_security_settings (" +
+                            std::to_string(SSX_SECURITY_SETTINGS_SIZE_V1) +
+                            " bytes): pass sizeof(struct ssx_security_settings)");
+  }
+  if (length > SSX_SECURITY_SETTINGS_MAX_SIZE) {
+    return fail(EINVAL, "settings_len " + std::to_string(length) + " is larger than " +
+                            std::to_string(SSX_SECURITY_SETTINGS_MAX_SIZE) +
+                            " bytes: not a struct ssx_security_settings");
+  }
+  ssx_security_settings copy{};  // zero is every field's default
+  std::memcpy(&copy, settings, std::min(length, sizeof copy));
+  // A newer caller's struct is longer: its extra fields are ones this library does not know.
+  // They must be zero (their defaults), or the caller asked for something that cannot be given.
+  const auto *bytes = reinterpret_cast<const unsigned char *>(settings);
+  for (size_t i = sizeof copy; i < length; ++i) {
+    if (bytes[i] != 0) {
+      return fail(EINVAL, "struct ssx_security_settings has a non-zero byte at offset " +
+                              std::to_string(i) + ", beyond the " + std::to_string(sizeof copy) +
+                              " bytes this library (" + SSX_VERSION_STRING +
+                              ") knows: a field it cannot honour");
+    }
+  }
+  return std::optional<ssx_security_settings>{copy};
+}
+
+// kMaxIov is Linux's IOV_MAX (UIO_MAXIOV); kMaxPeek bounds what ssx_recvmsg(MSG_PEEK) copies.
+constexpr size_t kMaxIov = 1024;
+constexpr size_t kMaxPeek = 65536;
+
+// check_msghdr checks what ssx_sendmsg / ssx_recvmsg accept and returns the total iovec length.
+Result<size_t> check_msghdr(const struct msghdr *msg, const char *call) {
+  if (msg == nullptr) return fail(EFAULT, std::string(call) + ": msg is NULL");
+  if (msg->msg_iovlen > kMaxIov) {
+    return fail(EMSGSIZE, SSX_REASON_INVALID_ARGUMENT,
+                std::string(call) + ": more than " + std::to_string(kMaxIov) + " iovecs");
+  }
+  if (msg->msg_iov == nullptr && msg->msg_iovlen > 0) {
+    return fail(EFAULT, std::string(call) + ": msg_iov is NULL");
+  }
+  if (msg->msg_name != nullptr && std::strcmp(call, "ssx_sendmsg") == 0) {
+    return fail(EISCONN, SSX_REASON_INVALID_ARGUMENT,
+                std::string(call) + ": msg_name must be NULL: the socket is connected");
+  }
+  if (msg->msg_control != nullptr && msg->msg_controllen > 0 &&
+      std::strcmp(call, "ssx_sendmsg") == 0) {
+    return fail(EOPNOTSUPP, SSX_REASON_UNSUPPORTED,
+                std::string(call) + ": ancillary data (msg_control) is not supported");
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < msg->msg_iovlen; ++i) {
+    const iovec &v = msg->msg_iov[i];
+    if (v.iov_base == nullptr && v.iov_len > 0) {
+      return fail(EFAULT, std::string(call) + ": iovec " + std::to_string(i) + " is NULL");
+    }
+    if (v.iov_len > static_cast<size_t>(SSIZE_MAX) - total) {
+      return fail(EINVAL, std::string(call) + ": the iovecs add up to more than SSIZE_MAX");
+    }
+    total += v.iov_len;
+  }
+  return total;
+}
+
 Result<void> no_peer_address(const struct sockaddr *peer, socklen_t peer_len) {
   if (peer != nullptr || peer_len != 0) {
     return fail(EINVAL, "peer address must be NULL for stream sockets");
@@ -113,26 +206,30 @@ Result<void> no_peer_address(const struct sockaddr *peer, socklen_t peer_len) {
 
 extern "C" {
 
-int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings) {
+int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings,
+                            size_t settings_len) {
   return guarded(
       [&]() -> int {
         ssx::core::AppSettings app;
-        if (settings != nullptr) {
+        auto copied = read_settings(settings, settings_len);
+        if (!copied) return failed(copied.error(), -1);
+        if (copied->has_value()) {
+          const ssx_security_settings &given = **copied;
           // C callers may pass any integer here; in C++ reading an enum outside its enumerators'
           // range is undefined, so look at the raw integer first.
           std::underlying_type_t<ssx_protocol> raw = 0;
-          std::memcpy(&raw, &settings->protocol, sizeof raw);
+          std::memcpy(&raw, &given.protocol, sizeof raw);
           if (raw == SSX_PROTOCOL_DTLS) {
             return failed(fail(EPROTONOSUPPORT, "DTLS is not built yet"), -1);
           }
           if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL) {
             return failed(fail(EINVAL, "unknown protocol " + std::to_string(raw)), -1);
           }
-          if ((settings->flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
+          if ((given.flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
             return failed(fail(EINVAL, "unknown settings flags"), -1);
           }
-          app.protocol = settings->protocol;
-          app.flags = settings->flags;
+          app.protocol = given.protocol;
+          app.flags = given.flags;
         }
         if (auto r = check_socket(fd); !r) return failed(r.error(), -1);
         if (app.protocol == SSX_PROTOCOL_LOCAL && socket_domain(fd) != AF_UNIX) {
@@ -258,6 +355,64 @@ ssize_t ssx_recv(int fd, void *buf, size_t len, int flags) {
       ssize_t{-1});
 }
 
+ssize_t ssx_sendmsg(int fd, const struct msghdr *msg, int flags) {
+  return guarded(
+      [&]() -> ssize_t {
+        auto checked = check_msghdr(msg, "ssx_sendmsg");
+        if (!checked) return failed(checked.error(), ssize_t{-1});
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        auto n = (*socket)->sendv(msg->msg_iov, msg->msg_iovlen, flags);
+        if (!n) return failed(n.error(), ssize_t{-1});
+        return static_cast<ssize_t>(*n);
+      },
+      ssize_t{-1});
+}
+
+ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags) {
+  return guarded(
+      [&]() -> ssize_t {
+        auto checked = check_msghdr(msg, "ssx_recvmsg");
+        if (!checked) return failed(checked.error(), ssize_t{-1});
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        msg->msg_namelen = 0;  // a connected stream: no address
+        msg->msg_controllen = 0;
+        msg->msg_flags = 0;
+        if ((flags & MSG_PEEK) != 0) {
+          // Peek once into one buffer and scatter it: peeking per iovec would see the same
+          // bytes again.
+          std::vector<unsigned char> peeked(std::min<size_t>(*checked, kMaxPeek));
+          auto n = (*socket)->recv(peeked.data(), peeked.size(), flags);
+          if (!n) return failed(n.error(), ssize_t{-1});
+          size_t at = 0;
+          for (size_t i = 0; i < msg->msg_iovlen && at < *n; ++i) {
+            const size_t k = std::min(msg->msg_iov[i].iov_len, *n - at);
+            if (k > 0) std::memcpy(msg->msg_iov[i].iov_base, peeked.data() + at, k);
+            at += k;
+          }
+          return static_cast<ssize_t>(*n);
+        }
+        size_t total = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; ++i) {
+          const iovec &v = msg->msg_iov[i];
+          if (v.iov_len == 0) continue;
+          // The first read waits as the socket and |flags| say; later ones take only what is
+          // there already (unless MSG_WAITALL), as recvmsg(2) does.
+          const int f = total == 0 || (flags & MSG_WAITALL) != 0 ? flags : (flags | MSG_DONTWAIT);
+          auto n = (*socket)->recv(v.iov_base, v.iov_len, f);
+          if (!n) {
+            if (total > 0) return static_cast<ssize_t>(total);  // EAGAIN, or a failure that repeats
+            return failed(n.error(), ssize_t{-1});
+          }
+          total += *n;
+          if (*n < v.iov_len) break;  // end of stream, or nothing more available now
+        }
+        return static_cast<ssize_t>(total);
+      },
+      ssize_t{-1});
+}
+
 int ssx_shutdown(int fd, int how) {
   return guarded(
       [&]() -> int {
@@ -327,21 +482,34 @@ int ssx_impersonate_socket_peer(int fd, const struct sockaddr *peer, socklen_t p
         auto socket = lookup(fd);
         if (!socket) return failed(socket.error(), -1);
         auto account = (*socket)->peer_account();
-        if (!account) return failed(account.error(), -1);
-        return to_c(ssx::identity::impersonate(*account));
+        if (!account) {
+          const int reason = account.error().code == EACCES ? SSX_REASON_PEER_UNMAPPED : 0;
+          return failed(with_reason(account.error(), reason), -1);
+        }
+        auto r = ssx::identity::impersonate(*account);
+        if (!r) {
+          const int reason = r.error().code == EPERM ? SSX_REASON_NO_PRIVILEGE : 0;
+          return failed(with_reason(r.error(), reason), -1);
+        }
+        return 0;
       },
       -1);
 }
 
 int ssx_revert_impersonation(void) {
-  return guarded([&]() -> int { return to_c(ssx::identity::revert()); }, -1);
+  return guarded(
+      [&]() -> int {
+        auto r = ssx::identity::revert();
+        return r ? 0 : failed(with_reason(r.error(), SSX_REASON_NO_PRIVILEGE), -1);
+      },
+      -1);
 }
 
 int ssx_load_policy(const char *path) {
   return guarded(
       [&]() -> int {
         if (path == nullptr) return failed(fail(EFAULT, "path is NULL"), -1);
-        return to_c(ssx::core::install_policy_file(path));
+        return policy_result(ssx::core::install_policy_file(path));
       },
       -1);
 }
@@ -350,12 +518,24 @@ const char *ssx_last_error(void) {
   return ssx::base::last_error();
 }
 
+int ssx_last_error_reason(void) {
+  return ssx::base::last_reason();
+}
+
+const char *ssx_reason_name(int reason) {
+  return ssx::base::reason_name(reason);
+}
+
 const char *ssx_version(void) {
   return SSX_VERSION_STRING;  // the library's own version, fixed when it was compiled
 }
 
 int ssx_reload_policy(void) {
-  return guarded([&]() -> int { return to_c(ssx::core::reload_policy()); }, -1);
+  return guarded([&]() -> int { return policy_result(ssx::core::reload_policy()); }, -1);
 }
 
 }  // extern "C"
+
+static_assert(offsetof(ssx_security_settings, flags) + sizeof(uint32_t) ==
+                  SSX_SECURITY_SETTINGS_SIZE_V1,
+              "the first version of ssx_security_settings is {protocol, flags}");

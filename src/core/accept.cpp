@@ -72,7 +72,7 @@ Result<std::shared_ptr<SecureSocket>> SecureSocket::accept_one(sockaddr *address
   } while (child_fd < 0 && errno == EINTR);
   if (child_fd < 0) {
     const int error = errno;
-    if (error == EAGAIN || error == EWOULDBLOCK) return fail(EAGAIN, "no connection pending");
+    if (error == EAGAIN || error == EWOULDBLOCK) return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
     return fail(error, std::string("accept: ") + std::strerror(error));
   }
   auto child = std::make_shared<SecureSocket>(child_fd, std::move(app));

@@ -39,6 +39,7 @@
 #include <shared_mutex>
 
 #include "base/text.hpp"
+#include "ssx/ssx.h"
 
 namespace ssx::core {
 namespace {
@@ -259,8 +260,9 @@ void note_failure(State &s, const Failure &failure, bool log) {
     std::unique_lock lock(s.mu);
     in_force = s.snapshot != nullptr;
     if (!in_force) {
-      s.error = fail(EACCES, "policy " + s.path +
-                                 " is unusable, refusing to secure sockets: " + failure.message);
+      s.error =
+          fail(EACCES, SSX_REASON_POLICY_INVALID,
+               "policy " + s.path + " is unusable, refusing to secure sockets: " + failure.message);
     }
   }
   if (!log) return;
@@ -364,7 +366,8 @@ Result<std::shared_ptr<PolicySnapshot>> PolicySnapshot::build(policy::Policy pol
       }
       auto context = snapshot->tls_context(s, role);
       if (!context) {
-        return fail(context.error().code, p.source + ": " + table + ": " + context.error().message);
+        return fail(context.error().code, context.error().reason,
+                    p.source + ": " + table + ": " + context.error().message);
       }
     }
     return {};

@@ -18,7 +18,10 @@ namespace {
 constexpr unsigned char kTlsHandshakeRecord = 22;
 
 Failure errno_failure(int code, const std::string &what) {
-  return fail(code, what + ": " + std::strerror(code));
+  const int reason = code == ECONNRESET ? SSX_REASON_CONNECTION_RESET
+                     : code == EPIPE    ? SSX_REASON_PEER_GONE
+                                        : SSX_REASON_SYSTEM;
+  return fail(code, reason, what + ": " + std::strerror(code));
 }
 
 bool is_stream_established(SecureSocket::State s) {
@@ -174,15 +177,27 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
       case State::failed:
         break;
     }
-    return fail(failure_.code, "an earlier connect failed: " + failure_.message);
+    return fail(failure_.code, failure_.reason, "an earlier connect failed: " + failure_.message);
   };
   Lock lock(mu_);
   if (auto r = can_connect(); !r) return r;
   if (address == nullptr) return fail(EFAULT, "address is NULL");
-  if ((address->sa_family != AF_INET || length < sizeof(sockaddr_in)) &&
-      (address->sa_family != AF_INET6 || length < sizeof(sockaddr_in6)) &&
-      (address->sa_family != AF_UNIX || length <= sizeof(sa_family_t))) {
-    return fail(EAFNOSUPPORT, "address must be a complete AF_INET, AF_INET6 or AF_UNIX address");
+  // As connect(2): an address too short for its family is EINVAL (checked before its family
+  // is even read), a family ssx does not secure EAFNOSUPPORT.
+  if (length < sizeof(sa_family_t)) {
+    return fail(EINVAL, "address length " + std::to_string(length) + " is too short");
+  }
+  const sa_family_t family = address->sa_family;
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) {
+    return fail(EAFNOSUPPORT, "address must be an AF_INET, AF_INET6 or AF_UNIX address");
+  }
+  if ((family == AF_INET && length < sizeof(sockaddr_in)) ||
+      (family == AF_INET6 && length < sizeof(sockaddr_in6)) ||
+      (family == AF_UNIX && length <= sizeof(sa_family_t))) {
+    return fail(EINVAL, "address length " + std::to_string(length) + " is too short for " +
+                            (family == AF_INET    ? "AF_INET"
+                             : family == AF_INET6 ? "AF_INET6"
+                                                  : "AF_UNIX"));
   }
   // current_policy() may rebuild a changed policy (files, TLS contexts): not under the lock.
   lock.unlock();
@@ -195,7 +210,7 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
   }
   auto r = drive(lock, nonblocking(0));
   if (!r && r.error().code == EAGAIN) {
-    return fail(EINPROGRESS, "connection in progress: wait for ssx_wants() and call ssx_handshake");
+    return fail(EINPROGRESS, SSX_REASON_IN_PROGRESS);  // static message: no allocation
   }
   return r;
 }
@@ -305,9 +320,9 @@ Result<void> SecureSocket::establish_local() {
       std::none_of(names.begin(), names.end(), [&](const identity::TargetName &n) {
         return n.kind == identity::TargetName::Kind::local_uid && n.value == principal;
       })) {
-    return fail(EKEYREJECTED, "local peer " + principal + " (pid " +
-                                  std::to_string(peer_cred_.pid) +
-                                  ") matches none of the target names");
+    return fail(EKEYREJECTED, SSX_REASON_NAME_MISMATCH,
+                "local peer " + principal + " (pid " + std::to_string(peer_cred_.pid) +
+                    ") matches none of the target names");
   }
   transition(State::local, 0);
   return {};
@@ -392,7 +407,10 @@ Result<short> SecureSocket::advance() {
           }
           continue;
         }
-        if (n == 0) return fail(ECONNRESET, "peer closed the connection before sending anything");
+        if (n == 0) {
+          return fail(ECONNRESET, SSX_REASON_PEER_CLOSED_IN_HANDSHAKE,
+                      "peer closed the connection before sending anything");
+        }
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
           return errno_failure(errno, "receive");
         }
@@ -400,7 +418,7 @@ Result<short> SecureSocket::advance() {
           const auto &s = *effective_->settings;
           const bool hello_first = s.client_hello_timeout_ms < s.handshake_timeout_ms;
           return fail(
-              ETIMEDOUT,
+              ETIMEDOUT, SSX_REASON_HELLO_TIMEOUT,
               "peer sent nothing within " +
                   std::to_string(hello_first ? s.client_hello_timeout_ms : s.handshake_timeout_ms) +
                   (hello_first ? " ms (client_hello_timeout_ms)" : " ms (handshake_timeout_ms)"));
@@ -409,11 +427,12 @@ Result<short> SecureSocket::advance() {
       }
       case State::handshaking: {
         if (net::Clock::now() >= deadline_) {
-          return fail(ETIMEDOUT, "TLS handshake with " +
-                                     net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)) +
-                                     " did not finish within " +
-                                     std::to_string(effective_->settings->handshake_timeout_ms) +
-                                     " ms (handshake_timeout_ms)");
+          return fail(ETIMEDOUT, SSX_REASON_HANDSHAKE_TIMEOUT,
+                      "TLS handshake with " +
+                          net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)) +
+                          " did not finish within " +
+                          std::to_string(effective_->settings->handshake_timeout_ms) +
+                          " ms (handshake_timeout_ms)");
         }
         if (!client_ && hello_deadline_ != net::Clock::time_point{}) {
           // Slow-client defence: a connection that has not even sent its ClientHello is cut off
@@ -421,7 +440,7 @@ Result<short> SecureSocket::advance() {
           if (session_->hello_received()) {
             hello_deadline_ = {};
           } else if (net::Clock::now() >= hello_deadline_) {
-            return fail(ETIMEDOUT,
+            return fail(ETIMEDOUT, SSX_REASON_HELLO_TIMEOUT,
                         "client " + net::address_to_string(reinterpret_cast<sockaddr *>(&peer_)) +
                             " sent no ClientHello within " +
                             std::to_string(effective_->settings->client_hello_timeout_ms) +
@@ -470,7 +489,7 @@ Result<void> SecureSocket::drive(Lock &lock, bool nb) {
     }
     transition(state_, *events);
     if (*events == 0) return {};
-    if (nb) return fail(EAGAIN, "handshake in progress: wait for ssx_wants() and call again");
+    if (nb) return fail(EAGAIN, SSX_REASON_IN_PROGRESS);  // static message: no allocation
     const bool connecting = state_ == State::connecting || state_ == State::cleartext_connecting;
     net::Deadline deadline;
     if (!connecting) {
@@ -488,6 +507,11 @@ Result<void> SecureSocket::handshake() {
 }
 
 Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
+  const iovec one{const_cast<void *>(data), length};
+  return sendv(&one, 1, flags);
+}
+
+Result<size_t> SecureSocket::sendv(const iovec *iov, size_t count, int flags) {
   if ((flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)) != 0) {
     return fail(EOPNOTSUPP, "ssx_send supports only MSG_DONTWAIT, MSG_NOSIGNAL and MSG_MORE");
   }
@@ -496,18 +520,94 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
   if (!is_stream_established(state_)) {
     if (auto r = drive(lock, nonblocking(flags)); !r) return r.error();
   }
-  if (write_shut_) return fail(EPIPE, "the socket was shut down for writing");
-  if (length == 0) return size_t{0};
+  if (write_shut_) {
+    return fail(EPIPE, SSX_REASON_WRONG_STATE, "the socket was shut down for writing");
+  }
   if (is_plain(state_)) {
     lock.unlock();
-    ssize_t n = ::send(fd_, data, length, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec *>(iov);
+    msg.msg_iovlen = count;
+    ssize_t n = ::sendmsg(fd_, &msg, (flags & (MSG_DONTWAIT | MSG_MORE)) | MSG_NOSIGNAL);
     if (n < 0) return errno_failure(errno, "send");
     return static_cast<size_t>(n);
   }
-  const auto *bytes = static_cast<const unsigned char *>(data);
+  // Every iovec but the last is followed at once by more: they fill records together.
+  size_t last = count;
+  for (size_t i = 0; i < count; ++i) {
+    if (iov[i].iov_len > 0) last = i;
+  }
+  if (last == count) {  // nothing to send; a send without MSG_MORE still sends what is held
+    if ((flags & MSG_MORE) != 0 || corked_.empty()) return size_t{0};
+    auto flushed = send_corked(lock, nullptr, 0, flags);
+    if (!flushed) return flushed.error();
+    return size_t{0};
+  }
+  size_t total = 0;
+  for (size_t i = 0; i <= last; ++i) {
+    if (iov[i].iov_len == 0) continue;
+    const int f = i < last ? (flags | MSG_MORE) : flags;
+    const auto *bytes = static_cast<const unsigned char *>(iov[i].iov_base);
+    auto n = (f & MSG_MORE) != 0 || !corked_.empty()
+                 ? send_corked(lock, bytes, iov[i].iov_len, f)
+                 : write_records(lock, bytes, iov[i].iov_len, f);
+    if (!n) {
+      if (total > 0) return total;  // a failure repeats on the next call; EAGAIN is a short count
+      return n.error();
+    }
+    total += *n;
+    if (*n < iov[i].iov_len) return total;
+  }
+  return total;
+}
+
+Result<size_t> SecureSocket::send_corked(Lock &lock, const unsigned char *data, size_t length,
+                                         int flags) {
+  const bool more = (flags & MSG_MORE) != 0;
+  size_t taken = 0;
+  if (!cork_writing_) {
+    taken = std::min(length, kCorkLimit - corked_.size());
+    corked_.append(reinterpret_cast<const char *>(data), taken);
+    if (more && corked_.size() < kCorkLimit) return taken;  // held: all of |data| fitted
+  }
+  // The held bytes go out now, as one record: it is full, or this call ends the MSG_MORE run.
+  // Until that write completes (it may wait for POLLOUT), corked_ must not change: OpenSSL
+  // retries a blocked record from the same bytes.
+  cork_writing_ = true;
+  while (!corked_.empty()) {
+    auto n = write_records(lock, reinterpret_cast<const unsigned char *>(corked_.data()),
+                           corked_.size(), flags);
+    if (!n) {
+      // Bytes this call put into corked_ count as sent: they go out with it on the next call.
+      if (taken > 0 && n.error().code == EAGAIN) return taken;
+      return n.error();
+    }
+    corked_.erase(0, *n);
+  }
+  cork_writing_ = false;
+  const size_t rest = length - taken;
+  if (rest == 0) return taken;
+  if (!more) {
+    auto n = write_records(lock, data + taken, rest, flags);
+    if (!n) return taken > 0 ? Result<size_t>(taken) : n;
+    return taken + *n;
+  }
+  // More follows: whole records go out directly, the tail is held for the next call.
+  const size_t whole = rest - rest % kCorkLimit;
+  if (whole > 0) {
+    auto n = write_records(lock, data + taken, whole, flags);
+    if (!n) return taken > 0 ? Result<size_t>(taken) : n;
+    if (*n < whole) return taken + *n;
+  }
+  corked_.assign(reinterpret_cast<const char *>(data) + taken + whole, rest - whole);
+  return length;
+}
+
+Result<size_t> SecureSocket::write_records(Lock &lock, const unsigned char *bytes, size_t length,
+                                           int flags) {
   size_t sent = 0;
   while (sent < length) {
-    if (!session_) return fail(failure_.code, failure_.message);
+    if (!session_) return failure_;
     auto r = session_->write(bytes + sent, length - sent);
     if (!r) return fail_with(r.error());
     if (r->bytes > 0) {
@@ -517,7 +617,7 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
     if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
       transition(state_, events_for(r->want));
       if (sent > 0) return sent;
-      return fail(EAGAIN, "send would block");
+      return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);  // static message: no allocation
     }
     auto waited = wait_unlocked(lock, events_for(r->want), net::socket_timeout(fd_, false));
     if (!waited) {
@@ -552,7 +652,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   size_t got = 0;
   int peek_error = 0;
   for (;;) {
-    if (!session_) return fail(failure_.code, failure_.message);
+    if (!session_) return failure_;
     auto r = session_->read(bytes + got, length - got, peek);
     if (!r) {
       if (got > 0) return got;  // the failure repeats on the next call
@@ -594,7 +694,7 @@ Result<void> SecureSocket::wait_to_receive(Lock &lock, tls::Want want, int flags
     if (n >= 0) return {};  // data or end of stream: the read that follows takes it
     if (error == EAGAIN || error == EWOULDBLOCK) {
       transition(state_, events);
-      if (net::is_nonblocking(fd_)) return fail(EAGAIN, "no data available yet");
+      if (net::is_nonblocking(fd_)) return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
       return fail(EAGAIN, "receive timed out (SO_RCVTIMEO)");
     }
     if (error == EBADF) return fail(EBADF, "descriptor was closed while waiting");
@@ -606,7 +706,7 @@ Result<void> SecureSocket::wait_to_receive(Lock &lock, tls::Want want, int flags
   }
   if (nonblocking(flags)) {  // asked only when the call would block: no fcntl on the fast path
     transition(state_, events);
-    return fail(EAGAIN, "no data available yet");
+    return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
   }
   auto waited = wait_unlocked(lock, events, net::socket_timeout(fd_, true));
   if (!waited && waited.error().code == ETIMEDOUT) {
@@ -619,8 +719,14 @@ Result<void> SecureSocket::shutdown(int how) {
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
     return fail(EINVAL, "how must be SHUT_RD, SHUT_WR or SHUT_RDWR");
   }
+  // Bytes held by MSG_MORE go out before close_notify; unless a send is under way in another
+  // thread, which then owns them (shutdown must not wait behind a blocked send).
+  std::unique_lock sender(send_mu_, std::try_to_lock);
   Lock lock(mu_);
   if (!is_stream_established(state_)) return fail(ENOTCONN, "the socket is not connected");
+  if (how != SHUT_RD && !write_shut_ && sender.owns_lock() && !corked_.empty()) {
+    if (auto r = send_corked(lock, nullptr, 0, 0); !r) return r.error();
+  }
   if (how != SHUT_RD && !write_shut_) {
     while (state_ == State::established && session_) {
       auto w = session_->send_close_notify();
@@ -628,7 +734,7 @@ Result<void> SecureSocket::shutdown(int how) {
       if (*w == tls::Want::nothing) break;
       if (net::is_nonblocking(fd_)) {
         transition(state_, events_for(*w));  // the caller polls, then calls ssx_shutdown again
-        return fail(EAGAIN, "close_notify could not be sent yet");
+        return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
       }
       if (auto r = wait_unlocked(lock, events_for(*w), net::socket_timeout(fd_, false)); !r) {
         return r.error();
@@ -650,6 +756,10 @@ void SecureSocket::close_notify_best_effort() {
   Lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
   if (state_ == State::established && session_ && !write_shut_) {
+    if (!corked_.empty()) {  // held by MSG_MORE: one try, without waiting
+      auto r = session_->write(corked_.data(), corked_.size());
+      if (!r || r->bytes != corked_.size()) return;  // no close_notify after a lost record
+    }
     (void)session_->send_close_notify();
   }
 }

@@ -30,6 +30,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <chrono>
@@ -108,6 +109,9 @@ class SecureSocket {
   static bool transition_allowed(State from, State to);
 
   Result<size_t> send(const void *data, size_t length, int flags);
+  // sendv sends |count| iovecs as one send (ssx_sendmsg): coalesced into as few records as
+  // possible, every iovec but the last as if with MSG_MORE.
+  Result<size_t> sendv(const iovec *iov, size_t count, int flags);
   Result<size_t> recv(void *buffer, size_t length, int flags);
   Result<void> shutdown(int how);
   // close_notify_best_effort sends close_notify if it can without waiting (used by ssx_close).
@@ -176,6 +180,10 @@ class SecureSocket {
   // next one, so a socket error that the read does not report cannot make the caller loop.
   Result<void> wait_to_receive(Lock &lock, tls::Want want, int flags, int &peek_error);
   bool nonblocking(int flags) const;
+  // write_records writes |bytes| as TLS records, waiting unless non-blocking (send_mu_ held).
+  Result<size_t> write_records(Lock &lock, const unsigned char *bytes, size_t length, int flags);
+  // send_corked is a send with MSG_MORE, or any send while bytes are held (ssx.h, ssx_send).
+  Result<size_t> send_corked(Lock &lock, const unsigned char *data, size_t length, int flags);
 
   int fd_;
   std::atomic<ino_t> identity_{0};
@@ -201,6 +209,12 @@ class SecureSocket {
   bool client_ = false;
   ucred peer_cred_{};       // AF_UNIX: what SO_PEERCRED attested
   std::string peer_label_;  // AF_UNIX: SO_PEERSEC, when the kernel has one
+  // MSG_MORE: bytes accepted from the application but not yet in a record, at most one record
+  // (kCorkLimit); guarded by send_mu_. cork_writing_: a record of them is being written and
+  // they must not change until it is (OpenSSL retries a blocked record from the same bytes).
+  static constexpr size_t kCorkLimit = 16384;  // a full TLS record's plaintext
+  std::string corked_;
+  bool cork_writing_ = false;
   bool write_shut_ = false;
   bool read_shut_ = false;
   bool peer_closed_ = false;

@@ -199,6 +199,7 @@ TEST_F(CertificateChainTest, LeafWithUnknownIssuerIsSentAloneAndRefusedByTheClie
                                &client),
             -1);
   EXPECT_EQ(errno, EKEYREJECTED) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_UNTRUSTED_ISSUER);
   EXPECT_NE(std::string(ssx_last_error()).find("unable to get local issuer certificate"),
             std::string::npos)
       << ssx_last_error();

@@ -56,6 +56,7 @@ TEST_F(TlsTest, CleartextServerGetsNoApplicationByteUnderFailClosedSettings) {
   Fd client;
   EXPECT_EQ(ssx_client_connect(server.port(), {"localhost"}, 0, &client), -1);
   EXPECT_EQ(errno, EPROTO) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NOT_TLS);
   EXPECT_NE(std::string(ssx_last_error()).find("peer does not speak TLS"), std::string::npos)
       << ssx_last_error();
   EXPECT_EQ(ssx_send(client.get(), kSecret, std::strlen(kSecret), 0), -1);
@@ -72,6 +73,7 @@ TEST_F(TlsTest, AllowInsecureWithoutPolicyPermissionStillFailsClosed) {
   Fd client;
   EXPECT_EQ(ssx_client_connect(server.port(), {"localhost"}, SSX_ALLOW_INSECURE, &client), -1);
   EXPECT_EQ(errno, EPROTO) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NOT_TLS);
   EXPECT_EQ(ssx_send(client.get(), kSecret, std::strlen(kSecret), 0), -1);
   client.reset();
   server.thread.reset();
@@ -86,6 +88,7 @@ TEST_F(TlsTest, GuaranteeEncryptionOverridesAllowInsecure) {
                                SSX_ALLOW_INSECURE | SSX_GUARANTEE_ENCRYPTION, &client),
             -1);
   EXPECT_EQ(errno, EPROTO);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NOT_TLS);
 }
 
 TEST_F(TlsTest, ClientFallsBackToCleartextOnlyWhenBothAllowIt) {

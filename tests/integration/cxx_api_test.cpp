@@ -84,6 +84,7 @@ TEST_F(TlsTest, CxxFailuresCarryErrnoAndReasonAndThrowFromValue) {
   auto socket = ssx::Socket::connect("127.0.0.1", listener.port(), settings);
   ASSERT_FALSE(socket.has_value());
   EXPECT_EQ(socket.error().code, EKEYREJECTED);
+  EXPECT_EQ(socket.error().reason, SSX_REASON_NAME_MISMATCH);
   EXPECT_NE(socket.error().message.find("does not match target name \"db.example\""),
             std::string::npos);
   try {

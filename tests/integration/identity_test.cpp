@@ -59,11 +59,11 @@ LocalPair local_pair() {
   sockaddr_un addr = abstract_address(
       "ssx-test-" + std::to_string(::getpid()) + "-" + std::to_string(::gettid()), &len);
   p.listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  EXPECT_EQ(ssx_set_socket_security(p.listener.get(), nullptr), 0) << last_error_text();
+  EXPECT_EQ(ssx_set_socket_security(p.listener.get(), nullptr, 0), 0) << last_error_text();
   EXPECT_EQ(::bind(p.listener.get(), reinterpret_cast<sockaddr *>(&addr), len), 0);
   EXPECT_EQ(::listen(p.listener.get(), 4), 0);
   p.client.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  EXPECT_EQ(ssx_set_socket_security(p.client.get(), nullptr), 0);
+  EXPECT_EQ(ssx_set_socket_security(p.client.get(), nullptr, 0), 0);
   // An AF_UNIX connect completes as soon as the connection is queued on the listener.
   EXPECT_EQ(ssx_connect(p.client.get(), reinterpret_cast<sockaddr *>(&addr), len), 0)
       << last_error_text();
@@ -271,7 +271,7 @@ TEST_F(IdentityTest, UnixPeerIsAttestedByTheKernelAndImpersonated) {
   const std::string users_file = make_file(dir_.file("users-file"), user.uid(), user.gid());
   const std::string path = dir_.file("sock");
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(listener.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(listener.get(), nullptr, 0), 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -284,7 +284,7 @@ TEST_F(IdentityTest, UnixPeerIsAttestedByTheKernelAndImpersonated) {
   if (child == 0) {  // the client, running as the test user
     if (::setgid(user.gid()) != 0 || ::setuid(user.uid()) != 0) ::_exit(3);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (ssx_set_socket_security(fd, nullptr) != 0) ::_exit(4);
+    if (ssx_set_socket_security(fd, nullptr, 0) != 0) ::_exit(4);
     if (ssx_connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) ::_exit(5);
     if (ssx_send(fd, "hi", 2, 0) != 2) ::_exit(6);
     char buf[8];
@@ -319,12 +319,12 @@ TEST_F(IdentityTest, UnixTargetNameMustMatchTheAttestedUid) {
   socklen_t len = 0;
   sockaddr_un addr = abstract_address("ssx-names-" + std::to_string(::getpid()), &len);
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(listener.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(listener.get(), nullptr, 0), 0);
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr *>(&addr), len), 0);
   ASSERT_EQ(::listen(listener.get(), 4), 0);
   for (uid_t expected : {::geteuid(), ::geteuid() + 1}) {
     Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr), 0);
+    ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
     const std::string name = "unix:uid=" + std::to_string(expected);
     ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), name.c_str(), nullptr, 0), 0)
         << last_error_text();
@@ -355,7 +355,7 @@ TEST_F(TlsTest, UnixSocketRunsTlsWhenEncryptionIsGuaranteed) {
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
   Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ssx_security_settings encrypted{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
-  ASSERT_EQ(ssx_set_socket_security(listener.get(), &encrypted), 0);
+  ASSERT_EQ(ssx_set_socket_security(listener.get(), &encrypted, sizeof encrypted), 0);
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
   ASSERT_EQ(::listen(listener.get(), 4), 0);
   std::uint32_t server_protocol = 0;
@@ -364,7 +364,7 @@ TEST_F(TlsTest, UnixSocketRunsTlsWhenEncryptionIsGuaranteed) {
     server_protocol = query(fd)->protocol;
   });
   Fd client(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(client.get(), &encrypted), 0);
+  ASSERT_EQ(ssx_set_socket_security(client.get(), &encrypted, sizeof encrypted), 0);
   ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
   ASSERT_EQ(ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0)
       << last_error_text();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "tls_fixture.hpp"
@@ -19,51 +20,123 @@ int tcp_socket() {
 
 TEST(SocketRules, SecuritySetTwiceIsEalready) {
   Fd fd(tcp_socket());
-  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0) << last_error_text();
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr), -1);
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), -1);
   EXPECT_EQ(errno, EALREADY);
 }
 
 TEST(SocketRules, RejectsUnsupportedFamiliesTypesAndSettings) {
   Fd netlink(::socket(AF_NETLINK, SOCK_RAW, 0));
   ASSERT_GE(netlink.get(), 0);
-  EXPECT_EQ(ssx_set_socket_security(netlink.get(), nullptr), -1);
+  EXPECT_EQ(ssx_set_socket_security(netlink.get(), nullptr, 0), -1);
   EXPECT_EQ(errno, EAFNOSUPPORT);
   EXPECT_NE(std::string(ssx_last_error()).find("AF_UNIX"), std::string::npos);
 
   Fd udp(::socket(AF_INET, SOCK_DGRAM, 0));
-  EXPECT_EQ(ssx_set_socket_security(udp.get(), nullptr), -1);
+  EXPECT_EQ(ssx_set_socket_security(udp.get(), nullptr, 0), -1);
   EXPECT_EQ(errno, EINVAL);
   EXPECT_NE(std::string(ssx_last_error()).find("DTLS"), std::string::npos);
 
   Fd fd(tcp_socket());
   ssx_security_settings bad_flags{SSX_PROTOCOL_DEFAULT, 0x80};
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bad_flags), -1);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bad_flags, sizeof bad_flags), -1);
   EXPECT_EQ(errno, EINVAL);
   ssx_security_settings local{SSX_PROTOCOL_LOCAL, 0};
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), &local), -1) << "LOCAL is for AF_UNIX only";
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &local, sizeof local), -1)
+      << "LOCAL is for AF_UNIX only";
   EXPECT_EQ(errno, EPROTONOSUPPORT);
   ssx_security_settings dtls{SSX_PROTOCOL_DTLS, 0};
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), &dtls), -1);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &dtls, sizeof dtls), -1);
   EXPECT_EQ(errno, EPROTONOSUPPORT);
   ssx_security_settings bogus{SSX_PROTOCOL_DEFAULT, 0};
   const int not_a_protocol = 99;  // what a C caller could pass; memcpy avoids a UB enum cast here
   std::memcpy(&bogus.protocol, &not_a_protocol, sizeof not_a_protocol);
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bogus), -1);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), &bogus, sizeof bogus), -1);
   EXPECT_EQ(errno, EINVAL);
 
-  EXPECT_EQ(ssx_set_socket_security(-1, nullptr), -1);
+  EXPECT_EQ(ssx_set_socket_security(-1, nullptr, 0), -1);
   EXPECT_EQ(errno, EBADF);
+}
+
+// The settings length lets struct ssx_security_settings grow (ssx.h): an older caller's shorter
+// struct gets defaults for the rest, a newer caller's longer one must be zero beyond what this
+// library knows, and impossible lengths are refused.
+TEST(SocketRules, SettingsLengthLetsTheStructGrow) {
+  {  // NULL with 0: the defaults.
+    Fd fd(tcp_socket());
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
+  }
+  {  // NULL with a length is a mistake, not the defaults.
+    Fd fd(tcp_socket());
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, sizeof(ssx_security_settings)), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_NE(std::string(ssx_last_error()).find("settings is NULL"), std::string::npos);
+  }
+  {  // Shorter than the first version: refused, the fields would be cut in half.
+    Fd fd(tcp_socket());
+    ssx_security_settings s{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+    for (size_t len :
+         {size_t{0}, size_t{1}, size_t{4}, size_t{SSX_SECURITY_SETTINGS_SIZE_V1 - 1}}) {
+      EXPECT_EQ(ssx_set_socket_security(fd.get(), &s, len), -1) << len;
+      EXPECT_EQ(errno, EINVAL) << len;
+    }
+    EXPECT_NE(std::string(ssx_last_error()).find("smaller than the first version"),
+              std::string::npos)
+        << ssx_last_error();
+    // Nothing was registered by the failures: the socket can still be secured.
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &s, SSX_SECURITY_SETTINGS_SIZE_V1), 0)
+        << last_error_text();
+  }
+  {  // A newer caller: a longer struct whose unknown tail is zero is accepted...
+    Fd fd(tcp_socket());
+    struct Newer {
+      ssx_security_settings known;
+      std::uint64_t future_field;
+      unsigned char future_bytes[20];
+    } newer{};
+    newer.known = {SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &newer.known, sizeof newer), 0)
+        << last_error_text();
+  }
+  {  // ...and one that sets a field this library does not know is refused, naming the offset.
+    Fd fd(tcp_socket());
+    struct Newer {
+      ssx_security_settings known;
+      std::uint32_t future_field;
+    } newer{};
+    newer.future_field = 1;
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &newer.known, sizeof newer), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_NE(std::string(ssx_last_error()).find("non-zero byte at offset"), std::string::npos)
+        << ssx_last_error();
+    newer.future_field = 0;
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &newer.known, sizeof newer), 0)
+        << last_error_text();
+  }
+  {  // An implausible length is refused before anything is read.
+    Fd fd(tcp_socket());
+    ssx_security_settings s{};
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &s, SSX_SECURITY_SETTINGS_MAX_SIZE + 1), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &s, SIZE_MAX), -1);
+    EXPECT_EQ(errno, EINVAL);
+  }
+  {  // The fields a short length covers are honoured: flags are read from the first 8 bytes.
+    Fd fd(tcp_socket());
+    ssx_security_settings s{SSX_PROTOCOL_DEFAULT, 0x80};
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), &s, SSX_SECURITY_SETTINGS_SIZE_V1), -1);
+    EXPECT_EQ(errno, EINVAL);
+  }
 }
 
 TEST(SocketRules, SecurityAfterConnectIsEisconnButAListenerMayBeSecured) {
   Fd listener = plain_listener();
   // A listener handed over ready-made (systemd socket activation) can only be secured now.
-  EXPECT_EQ(ssx_set_socket_security(listener.get(), nullptr), 0) << ssx_last_error();
+  EXPECT_EQ(ssx_set_socket_security(listener.get(), nullptr, 0), 0) << ssx_last_error();
   Fd fd(tcp_socket());
   sockaddr_in a = loopback_address(local_port(listener.get()));
   ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
-  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr), -1);
+  EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), -1);
   EXPECT_EQ(errno, EISCONN);
 }
 
@@ -71,7 +144,7 @@ TEST(SocketRules, TargetNamesNeedSecurityFirstAndAWellFormedName) {
   Fd fd(tcp_socket());
   EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "db.example", nullptr, 0), -1);
   EXPECT_EQ(errno, EPERM);
-  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0);
   EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), nullptr, nullptr, 0), -1);
   EXPECT_EQ(errno, EFAULT);
   EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "*.example", nullptr, 0), -1);
@@ -102,7 +175,7 @@ TEST(SocketRules, DataCallsOnPlainSocketsNeverSendCleartext) {
 
 TEST(SocketRules, QueryAndDataBeforeConnectAreEnotconn) {
   Fd fd(tcp_socket());
-  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0);
   ssx_security_info *info = nullptr;
   EXPECT_EQ(ssx_query_socket_security(fd.get(), nullptr, 0, &info), -1);
   EXPECT_EQ(errno, ENOTCONN);
@@ -120,16 +193,16 @@ TEST(SocketRules, QueryAndDataBeforeConnectAreEnotconn) {
 
 TEST(SocketRules, ReusedDescriptorNumberNeverInheritsOldState) {
   int first = tcp_socket();
-  ASSERT_EQ(ssx_set_socket_security(first, nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(first, nullptr, 0), 0);
   ASSERT_EQ(::close(first), 0);  // the program forgot ssx_close
   int second = tcp_socket();
   ASSERT_EQ(second, first) << "the kernel hands out the lowest free number";
   Fd owner(second);
   // Not EALREADY: the new socket is a different socket.
-  EXPECT_EQ(ssx_set_socket_security(second, nullptr), 0) << last_error_text();
+  EXPECT_EQ(ssx_set_socket_security(second, nullptr, 0), 0) << last_error_text();
 
   int third_num = tcp_socket();
-  ASSERT_EQ(ssx_set_socket_security(third_num, nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(third_num, nullptr, 0), 0);
   ::close(third_num);
   Fd fourth(tcp_socket());
   ASSERT_EQ(fourth.get(), third_num);

@@ -175,7 +175,7 @@ class StateMachineTest : public TlsTest, public ::testing::WithParamInterface<Ca
     char buf[8];
     switch (c) {
       case Call::set_security:
-        return ssx_set_socket_security(fd, nullptr);
+        return ssx_set_socket_security(fd, nullptr, 0);
       case Call::set_target_name:
         return ssx_set_socket_peer_target_name(fd, "localhost", nullptr, 0);
       case Call::delete_target_names:
@@ -265,7 +265,7 @@ class StateMachineTest : public TlsTest, public ::testing::WithParamInterface<Ca
 
   static Fd secured_client_socket(bool nonblocking) {
     Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
-    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0) << last_error_text();
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
     EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "localhost", nullptr, 0), 0);
     return fd;
   }
@@ -396,7 +396,7 @@ TEST_F(TlsTest, AcceptBeforeListenLeavesTheSocketUsable) {
   use_policy();
   Fd listener = ssx_listener();
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0);
   ASSERT_EQ(ssx_set_socket_peer_target_name(fd.get(), "localhost", nullptr, 0), 0);
   EXPECT_EQ(ssx_accept(fd.get(), nullptr, nullptr), -1);
   EXPECT_EQ(errno, EINVAL);

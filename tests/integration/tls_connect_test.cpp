@@ -133,6 +133,7 @@ TEST_F(TargetNameTest, WrongDnsNameIsRejectedWithTheCertificatesNames) {
                                &client),
             -1);
   EXPECT_EQ(errno, EKEYREJECTED);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NAME_MISMATCH);
   std::string reason = ssx_last_error();
   EXPECT_NE(reason.find("peer certificate does not match target name \"db.example\": DNS SANs "
                         "are localhost"),
@@ -147,6 +148,7 @@ TEST_F(TlsTest, ClientWithoutTargetNameIsRefusedUnlessPolicyWaivesIt) {
   Fd listener = ssx_listener();
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {}), -1);
   EXPECT_EQ(errno, EACCES);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_POLICY_DENIED);
   EXPECT_NE(std::string(ssx_last_error()).find("no peer target name"), std::string::npos);
 
   use_policy("", "", "require_peer_target_name = false");
@@ -166,9 +168,11 @@ TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
     Fd listener = ssx_listener();
     ASSERT_EQ(ssx_set_socket_peer_target_name(listener.get(), name, nullptr, 0), 0);
     int server_errno = -1;
+    int server_reason = 0;
     std::uint32_t server_flags = 0;
     auto server = serve_one(listener.get(), [&](int fd, int error) {
       server_errno = error;
+      if (fd < 0) server_reason = ssx_last_error_reason();
       if (fd >= 0) server_flags = query(fd)->flags;
     });
     Fd client;
@@ -186,6 +190,8 @@ TEST_F(TlsTest, ListenerTargetNamesAreRequiredOfClients) {
       EXPECT_NE(server_flags & SSX_INFO_PEER_AUTHENTICATED, 0u);
     } else {
       EXPECT_EQ(server_errno, EKEYREJECTED);
+      EXPECT_EQ(server_reason, SSX_REASON_NAME_MISMATCH);
+      EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_PEER_REFUSED_US);
     }
   }
 }
@@ -195,6 +201,7 @@ TEST_F(TlsTest, DenyRuleRefusesWithEacces) {
   Fd listener = ssx_listener();
   EXPECT_EQ(ssx_client_connect(local_port(listener.get()), {"localhost"}), -1);
   EXPECT_EQ(errno, EACCES);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_POLICY_DENIED);
   EXPECT_NE(std::string(ssx_last_error()).find("refused by policy rule \"client\""),
             std::string::npos);
 }
@@ -206,6 +213,7 @@ TEST_F(TlsTest, SilentPeerTimesOutWithinTheHandshakeTimeout) {
   EXPECT_EQ(ssx_client_connect(local_port(silent.get()), {"localhost"}), -1);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HANDSHAKE_TIMEOUT);
   EXPECT_NE(std::string(ssx_last_error()).find("did not finish within 300 ms"), std::string::npos);
   EXPECT_LT(took, std::chrono::seconds(5));
 }
@@ -223,6 +231,7 @@ TEST_F(TlsTest, SilentClientFailsAtTheClientHelloTimeout) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(accepted.get(), -1);
   EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HELLO_TIMEOUT);
   EXPECT_NE(std::string(ssx_last_error()).find("within 200 ms (client_hello_timeout_ms)"),
             std::string::npos)
       << last_error_text();
@@ -265,6 +274,9 @@ TEST_F(TlsTest, AbortMakesThePeerSeeATruncationNotAnEndOfStream) {
   const std::string got = ssx_recv_until_eof(client.get(), &error);
   EXPECT_EQ(std::string("partial").substr(0, got.size()), got);
   EXPECT_EQ(error, ECONNRESET) << "an aborted stream must not end like a complete one";
+  EXPECT_TRUE(ssx_last_error_reason() == SSX_REASON_TRUNCATED ||
+              ssx_last_error_reason() == SSX_REASON_CONNECTION_RESET)
+      << ssx_reason_name(ssx_last_error_reason());
 }
 
 TEST_F(TlsTest, AbortClosesADescriptorSsxNeverSaw) {
@@ -323,7 +335,7 @@ TEST_F(TlsTest, NonBlockingSocketsAreDrivenWithHandshakeAndWants) {
   Fd listener = ssx_listener();
   ASSERT_EQ(fcntl(listener.get(), F_SETFL, O_NONBLOCK), 0);
   Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr), 0);
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
   ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
   sockaddr_in a = loopback_address(local_port(listener.get()));
   int rc = ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&a), sizeof a);

@@ -120,7 +120,8 @@ TEST_F(ForeignPkiTest, ServerThatOmitsTheIntermediateIsRejected) {
   interop_policy();
   ForeignServer server = start_openssl_server({leaf_, leaf_key_, leaf_}, {"-tls1_3"});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {"localhost"}, EKEYREJECTED, "unable to get local issuer");
+  expect_refused(server.port, {"localhost"}, EKEYREJECTED, SSX_REASON_UNTRUSTED_ISSUER,
+                 "unable to get local issuer");
 }
 
 // ssx serving the openssl-built RSA chain to s_client, which checks it against the root only.
@@ -209,6 +210,9 @@ TEST_F(ForeignPkiTest, UntrustedAndExpiredClientCertificatesAreRefused) {
     CommandResult r = client.wait_for_exit(kPeerTimeout);
     server.reset();
     EXPECT_EQ(outcome.accept_errno, c.expected) << outcome.accept_reason;
+    EXPECT_STREQ(ssx_reason_name(outcome.accept_reason_code),
+                 c.rogue ? "UNTRUSTED_ISSUER" : "EXPIRED")
+        << outcome.accept_reason;
     EXPECT_NE(outcome.accept_reason.find("client certificate of \"spiffe://ssx.test/client\" "
                                          "rejected: "),
               std::string::npos)
@@ -227,7 +231,7 @@ TEST_F(ForeignPkiTest, PinDoesNotWidenWhatTheChainAllows) {
   ForeignServer server = start_openssl_server(client_creds_, {"-tls1_3"});
   ASSERT_TRUE(server);
   expect_refused(server.port, {spki_pin_of(client_creds_.cert)}, EKEYREJECTED,
-                 "unsuitable certificate purpose");
+                 SSX_REASON_BAD_CERTIFICATE, "unsuitable certificate purpose");
 }
 
 }  // namespace

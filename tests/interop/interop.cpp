@@ -73,20 +73,23 @@ std::string spki_pin_of(const std::string &cert_file) {
 }
 
 std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names, int expected,
-                           const std::string &fragment) {
+                           int expected_reason, const std::string &fragment) {
   Fd client;
   int rc = ssx_client_connect(port, names, SSX_GUARANTEE_ENCRYPTION, &client);
   int error = errno;
+  int code = ssx_last_error_reason();
   std::string reason = ssx_last_error();
   if (rc >= 0) {
     set_io_timeouts(client.get());
     char buf[64];
     ssize_t n = ssx_recv(client.get(), buf, sizeof buf, 0);
     error = errno;
+    code = ssx_last_error_reason();
     reason = ssx_last_error();
     EXPECT_EQ(n, -1) << "connect succeeded and so did recv";
   }
   EXPECT_EQ(error, expected) << std::strerror(error) << " — " << reason;
+  EXPECT_STREQ(ssx_reason_name(code), ssx_reason_name(expected_reason)) << reason;
   EXPECT_NE(reason.find(fragment), std::string::npos) << reason;
   // Whatever failed, the socket is dead and sends nothing.
   EXPECT_EQ(ssx_send(client.get(), "x", 1, 0), -1);
@@ -99,6 +102,7 @@ std::unique_ptr<BackgroundThread> line_server(int listener, ServerOutcome &out) 
     if (fd < 0) {
       out.accept_errno = errno;
       out.accept_reason = ssx_last_error();
+      out.accept_reason_code = ssx_last_error_reason();
       return;
     }
     Fd owned(fd);

@@ -51,23 +51,25 @@ std::string recv_until(int fd, const std::string &needle, int *error, bool *eof)
 std::string spki_pin_of(const std::string &cert_file);
 
 // expect_refused checks that an ssx client to 127.0.0.1:|port| naming |names| fails with
-// |expected| and a reason containing |fragment|: on connect or, when TLS 1.3 lets the client
-// finish first, on the first receive (a server's verdict on the client's certificate comes after
-// the client's Finished). Then that the dead socket sends nothing. Returns the reason.
+// |expected| and the enum ssx_reason |reason|, and a message containing |fragment|: on connect or,
+// when TLS 1.3 lets the client finish first, on the first receive (a server's verdict on the
+// client's certificate comes after the client's Finished). Then that the dead socket sends nothing.
+// Returns the reason.
 std::string expect_refused(std::uint16_t port, const std::vector<std::string> &names, int expected,
-                           const std::string &fragment);
+                           int reason, const std::string &fragment);
 
 // What line_server sends first.
 constexpr const char *kGreeting = "hello from the ssx server\n";
 
 // ServerOutcome is what an ssx server thread saw.
 struct ServerOutcome {
-  int accept_errno = 0;       // ssx_accept's errno, 0 when it succeeded
-  std::string accept_reason;  // ssx_last_error() after a failed ssx_accept
-  Info info;                  // the query of the accepted connection
-  std::string received;       // the client's line
-  bool clean_end = false;     // the client ended with close_notify (ssx_recv returned 0)
-  int end_errno = 0;          // else the errno that ended it
+  int accept_errno = 0;        // ssx_accept's errno, 0 when it succeeded
+  std::string accept_reason;   // ssx_last_error() after a failed ssx_accept
+  int accept_reason_code = 0;  // ssx_last_error_reason() after a failed ssx_accept
+  Info info;                   // the query of the accepted connection
+  std::string received;        // the client's line
+  bool clean_end = false;      // the client ended with close_notify (ssx_recv returned 0)
+  int end_errno = 0;           // else the errno that ended it
 };
 
 // line_server runs an ssx server for one connection on |listener| in a thread: it greets with

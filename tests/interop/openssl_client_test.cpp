@@ -72,6 +72,8 @@ TEST_F(OpensslClientTest, ClientWithoutCertificateIsRefusedWhenPolicyRequiresOne
   CommandResult r = client.wait_for_exit(kPeerTimeout);
   server.reset();
   EXPECT_EQ(outcome.accept_errno, EKEYREJECTED) << outcome.accept_reason;
+  EXPECT_STREQ(ssx_reason_name(outcome.accept_reason_code), "NO_PEER_CERTIFICATE")
+      << outcome.accept_reason;
   EXPECT_NE(outcome.accept_reason.find("no certificate"), std::string::npos)
       << outcome.accept_reason;
   EXPECT_FALSE(r.timed_out);
@@ -90,6 +92,8 @@ TEST_F(OpensslClientTest, Tls12OnlyClientIsRefusedByATls13OnlyServerUnlessPolicy
   CommandResult r = client.wait_for_exit(kPeerTimeout);
   server.reset();
   EXPECT_EQ(outcome.accept_errno, EPROTO) << outcome.accept_reason;
+  EXPECT_STREQ(ssx_reason_name(outcome.accept_reason_code), "VERSION_MISMATCH")
+      << outcome.accept_reason;
   EXPECT_NE(outcome.accept_reason.find("no TLS version"), std::string::npos)
       << outcome.accept_reason;
   EXPECT_FALSE(r.timed_out);
@@ -184,6 +188,8 @@ TEST_F(OpensslClientTest, OptionalClientCertificateIsVerifiedWhenPresented) {
   CommandResult r = client.wait_for_exit(kPeerTimeout);
   server.reset();
   EXPECT_EQ(outcome.accept_errno, EKEYREJECTED) << outcome.accept_reason;
+  EXPECT_STREQ(ssx_reason_name(outcome.accept_reason_code), "UNTRUSTED_ISSUER")
+      << outcome.accept_reason;
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find(kGreeting), std::string::npos);
 }

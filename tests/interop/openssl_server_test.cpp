@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -71,7 +72,7 @@ TEST_F(OpensslServerTest, ServerRequiringAClientCertificateRefusesUsWithoutOne) 
       server_creds_,
       {"-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", pki_.ca_cert()});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {"localhost"}, EKEYREJECTED,
+  expect_refused(server.port, {"localhost"}, EKEYREJECTED, SSX_REASON_PEER_REQUIRES_CERTIFICATE,
                  "the server requires a client certificate, and none was sent");
   EXPECT_TRUE(server.process->wait_for_output("peer did not return a certificate", kPeerTimeout))
       << server.process->output();
@@ -84,7 +85,8 @@ TEST_F(OpensslServerTest, Tls12OnlyServerIsADowngradeUnlessPolicyAllowsIt) {
   {
     ForeignServer server = start_openssl_server(server_creds_, {"-tls1_2"});
     ASSERT_TRUE(server);
-    expect_refused(server.port, {"localhost"}, EPROTO, "no TLS version");
+    expect_refused(server.port, {"localhost"}, EPROTO, SSX_REASON_VERSION_MISMATCH,
+                   "no TLS version");
   }
   interop_policy("min_tls_version = \"1.2\"");
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_2"});
@@ -106,11 +108,28 @@ TEST_F(OpensslServerTest, UntrustedAndExpiredServerCertificatesAreRejected) {
     bool rogue;
     pki::Validity validity;
     int expected;
+    int expected_reason;
     const char *reason;
   };
   const Case cases[] = {
-      {"rogue CA", true, {}, EKEYREJECTED, "server certificate of \"localhost\" rejected"},
-      {"expired", false, {-2 * 86400, -86400}, EKEYEXPIRED, "certificate has expired"},
+      {"rogue CA",
+       true,
+       {},
+       EKEYREJECTED,
+       SSX_REASON_UNTRUSTED_ISSUER,
+       "server certificate of \"localhost\" rejected"},
+      {"expired",
+       false,
+       {-2 * 86400, -86400},
+       EKEYEXPIRED,
+       SSX_REASON_EXPIRED,
+       "certificate has expired"},
+      {"not yet valid",
+       false,
+       {86400, 2 * 86400},
+       EKEYEXPIRED,
+       SSX_REASON_NOT_YET_VALID,
+       "certificate is not yet valid"},
   };
   interop_policy();
   for (const auto &c : cases) {
@@ -118,10 +137,12 @@ TEST_F(OpensslServerTest, UntrustedAndExpiredServerCertificatesAreRejected) {
     pki::LeafRequest request = TestPki::server_request();
     request.validity = c.validity;
     CredentialFiles creds =
-        pki_.issue(std::string("bad-server-") + (c.rogue ? "rogue" : "expired"), request, c.rogue);
+        pki_.issue(std::string("bad-server-") + (c.rogue ? "rogue" : "expired") +
+                       std::to_string(c.expected_reason),
+                   request, c.rogue);
     ForeignServer server = start_openssl_server(creds, {"-tls1_3"});
     ASSERT_TRUE(server);
-    expect_refused(server.port, {"localhost"}, c.expected, c.reason);
+    expect_refused(server.port, {"localhost"}, c.expected, c.expected_reason, c.reason);
   }
 }
 
@@ -130,7 +151,7 @@ TEST_F(OpensslServerTest, NameMismatchIsRejectedNamingTheCertificatesSans) {
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3"});
   ASSERT_TRUE(server);
   std::string reason = expect_refused(
-      server.port, {"db.example"}, EKEYREJECTED,
+      server.port, {"db.example"}, EKEYREJECTED, SSX_REASON_NAME_MISMATCH,
       "peer certificate does not match target name \"db.example\": DNS SANs are localhost");
   EXPECT_NE(reason.find("IP SANs are 127.0.0.1, ::1"), std::string::npos) << reason;
 }
@@ -154,7 +175,7 @@ TEST_F(OpensslServerTest, KeyPinComputedByOpensslConnectsAndAWrongPinFails) {
   wrong.back() = wrong.back() == '0' ? '1' : '0';
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3"});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {wrong}, EKEYREJECTED, "key " + pin);
+  expect_refused(server.port, {wrong}, EKEYREJECTED, SSX_REASON_PIN_MISMATCH, "key " + pin);
 }
 
 // A clean close_notify from s_server ends the stream with 0. Two ends without one are
@@ -193,6 +214,7 @@ TEST_F(OpensslServerTest, CloseNotifyIsEndOfStreamButAnAbruptEndIsTruncation) {
     EXPECT_TRUE(eof) << std::strerror(error) << " — " << ssx_last_error();
     EXPECT_EQ(ssx_send(client.get(), "x", 1, 0), -1);
     EXPECT_EQ(errno, EPIPE) << last_error_text();
+    EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_WRONG_STATE) << last_error_text();
   }
   enum class End { kill, stdin_eof };
   for (End end : {End::kill, End::stdin_eof}) {
@@ -216,10 +238,45 @@ TEST_F(OpensslServerTest, CloseNotifyIsEndOfStreamButAnAbruptEndIsTruncation) {
       char buf[64];
       EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1) << "call " << call;
       EXPECT_EQ(errno, ECONNRESET) << last_error_text();
+      EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_TRUNCATED) << last_error_text();
     }
     EXPECT_NE(std::string(ssx_last_error()).find("without a TLS close_notify"), std::string::npos)
         << ssx_last_error();
   }
+}
+
+// ssx_sendmsg against a real peer: s_server -msg prints the header of every record it receives.
+// 100 iovecs of 10 bytes arrive as one record of 1000 bytes (0x3f9 with TLS 1.3's 17 bytes of
+// type and tag), and no record of a single iovec (0x1b) is ever sent. MSG_MORE pieces likewise.
+TEST_F(OpensslServerTest, SendmsgAndMsgMoreReachSServerAsFullRecords) {
+  interop_policy();
+  ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3", "-msg"});
+  ASSERT_TRUE(server);
+  Fd client;
+  ASSERT_GE(connect_to(server.port, {"localhost"}, &client), 0) << last_error_text();
+  exchange(client.get(), server);
+  std::string payload(1000, 'g');
+  payload.back() = '\n';
+  std::vector<iovec> iov;
+  for (std::size_t i = 0; i < 100; ++i) iov.push_back({payload.data() + i * 10, 10});
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  ASSERT_EQ(ssx_sendmsg(client.get(), &msg, 0), 1000) << last_error_text();
+  EXPECT_TRUE(server.process->wait_for_output("17 03 03 03 f9", kPeerTimeout))
+      << server.process->output();
+  // Five MSG_MORE sends of 100 bytes and a last one of 100: one record of 600 bytes (0x269).
+  std::string piece(100, 'm');
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(ssx_send(client.get(), piece.data(), piece.size(), MSG_MORE), 100);
+  }
+  piece.back() = '\n';
+  ASSERT_EQ(ssx_send(client.get(), piece.data(), piece.size(), 0), 100);
+  EXPECT_TRUE(server.process->wait_for_output("17 03 03 02 69", kPeerTimeout))
+      << server.process->output();
+  const std::string out = server.process->output();
+  EXPECT_EQ(out.find("17 03 03 00 1b"), std::string::npos) << "a record per iovec";
+  EXPECT_EQ(out.find("17 03 03 00 75"), std::string::npos) << "a record per MSG_MORE send";
 }
 
 // s_server frozen with SIGSTOP: the kernel still completes the TCP handshake from its backlog,
@@ -234,6 +291,7 @@ TEST_F(OpensslServerTest, ServerThatNeverAnswersTimesOutWithinHandshakeTimeout) 
   EXPECT_EQ(connect_to(server.port, {"localhost"}, &client), -1);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HANDSHAKE_TIMEOUT) << last_error_text();
   EXPECT_NE(std::string(ssx_last_error()).find("did not finish within 400 ms"), std::string::npos)
       << ssx_last_error();
   EXPECT_GE(took, 400ms);
@@ -274,11 +332,13 @@ TEST_F(OpensslServerTest, NoCommonCipherSuiteOrGroupIsAProtocolError) {
     ForeignServer server =
         start_openssl_server(server_creds_, {"-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"});
     ASSERT_TRUE(server);
-    expect_refused(server.port, {"localhost"}, EPROTO, "no TLS version, cipher suite or group");
+    expect_refused(server.port, {"localhost"}, EPROTO, SSX_REASON_NO_SHARED_PARAMETERS,
+                   "no TLS version, cipher suite or group");
   }
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3", "-groups", "P-256"});
   ASSERT_TRUE(server);
-  expect_refused(server.port, {"localhost"}, EPROTO, "no TLS version, cipher suite or group");
+  expect_refused(server.port, {"localhost"}, EPROTO, SSX_REASON_NO_SHARED_PARAMETERS,
+                 "no TLS version, cipher suite or group");
 }
 
 // A non-blocking ssx client driven by ssx_handshake / ssx_wants / poll against s_server, then
@@ -288,7 +348,7 @@ TEST_F(OpensslServerTest, NonBlockingClientIsDrivenToTheEnd) {
   ForeignServer server = start_openssl_server(server_creds_, {"-tls1_3"});
   ASSERT_TRUE(server);
   Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr), 0) << last_error_text();
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0) << last_error_text();
   ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
   sockaddr_in address = loopback_address(server.port);
   // s_server is frozen until the connect has returned, so the handshake cannot finish inside it

@@ -81,6 +81,7 @@ TEST_F(SessionTest, Tls12RenegotiationIsRefused) {
   char buf[64];
   EXPECT_EQ(ssx_recv(client.get(), buf, sizeof buf, 0), -1);
   EXPECT_EQ(errno, EPROTO) << last_error_text();
+  EXPECT_NE(ssx_last_error_reason(), SSX_REASON_OTHER) << last_error_text();
   // ssx said no (a warning alert); s_server then gave up on the connection.
   EXPECT_TRUE(server.process->wait_for_output(
       "<<< TLS 1.2, Alert [length 0002], warning no_renegotiation", kPeerTimeout))

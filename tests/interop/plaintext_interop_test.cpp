@@ -27,6 +27,7 @@ TEST_F(PlaintextTest, PlainHttpClientIsRefusedByOurServer) {
   CommandResult r = run_command(argv, kPeerTimeout);
   server.reset();
   EXPECT_EQ(outcome.accept_errno, EPROTO) << outcome.accept_reason;
+  EXPECT_STREQ(ssx_reason_name(outcome.accept_reason_code), "NOT_TLS") << outcome.accept_reason;
   EXPECT_NE(outcome.accept_reason.find("does not speak TLS"), std::string::npos)
       << outcome.accept_reason;
   EXPECT_NE(r.exit_code, 0) << describe(argv, r);
@@ -56,6 +57,7 @@ TEST_F(PlaintextTest, ServerThatAnswersInCleartextIsRefused) {
   int rc = ssx_client_connect(port, {"localhost"}, SSX_ALLOW_INSECURE, &client);
   EXPECT_EQ(rc, -1);
   EXPECT_EQ(errno, EPROTO) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NOT_TLS) << last_error_text();
   EXPECT_NE(std::string(ssx_last_error()).find("does not speak TLS"), std::string::npos)
       << ssx_last_error();
   // What the server got was a TLS handshake record (0x16), nothing else.

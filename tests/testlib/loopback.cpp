@@ -56,7 +56,7 @@ Fd plain_listener(int backlog) {
 Fd ssx_listener(std::uint32_t flags, int backlog) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ssx_security_settings s{SSX_PROTOCOL_DEFAULT, flags};
-  if (ssx_set_socket_security(fd, &s) != 0) {
+  if (ssx_set_socket_security(fd, &s, sizeof s) != 0) {
     throw std::runtime_error("ssx_set_socket_security: " + last_error_text());
   }
   return bind_listen(fd, backlog);
@@ -66,7 +66,7 @@ int ssx_client_connect(std::uint16_t port, const std::vector<std::string> &names
                        std::uint32_t flags, Fd *out_fd) {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ssx_security_settings s{SSX_PROTOCOL_DEFAULT, flags};
-  if (ssx_set_socket_security(fd.get(), &s) != 0) return -1;
+  if (ssx_set_socket_security(fd.get(), &s, sizeof s) != 0) return -1;
   for (const auto &n : names) {
     if (ssx_set_socket_peer_target_name(fd.get(), n.c_str(), nullptr, 0) != 0) return -1;
   }

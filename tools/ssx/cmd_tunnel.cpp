@@ -87,7 +87,7 @@ void check_names(const std::vector<std::string> &names, const std::string &optio
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) failure(std::string("socket: ") + std::strerror(errno));
   ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, SSX_GUARANTEE_ENCRYPTION};
-  if (ssx_set_socket_security(fd, &settings) != 0) {
+  if (ssx_set_socket_security(fd, &settings, sizeof settings) != 0) {
     std::string why = ssx_last_error();
     ssx_close(fd);
     failure(why);

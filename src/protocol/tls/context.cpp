@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "protocol/tls/peer_names.hpp"
+#include "ssx/ssx.h"
 
 namespace ssx::tls {
 namespace {
@@ -19,7 +20,8 @@ constexpr size_t kMaxCachedSessions = 1024;
 
 Failure config_error(const std::string &what) {
   std::string detail = ossl::drain_errors();
-  return fail(EACCES, what + (detail.empty() ? "" : " (" + detail + ")"));
+  return fail(EACCES, SSX_REASON_POLICY_INVALID,
+              what + (detail.empty() ? "" : " (" + detail + ")"));
 }
 
 std::string join(const std::vector<std::string> &items, char sep) {
@@ -40,7 +42,8 @@ Result<void> load_trust(SSL_CTX *ctx, const policy::Settings &s) {
   }
   struct stat st {};
   if (::stat(s.trust_bundle.c_str(), &st) != 0) {
-    return fail(EACCES, "trust_bundle " + s.trust_bundle + ": " + std::strerror(errno));
+    return fail(EACCES, SSX_REASON_POLICY_INVALID,
+                "trust_bundle " + s.trust_bundle + ": " + std::strerror(errno));
   }
   const bool dir = S_ISDIR(st.st_mode);
   if (SSL_CTX_load_verify_locations(ctx, dir ? nullptr : s.trust_bundle.c_str(),
@@ -193,7 +196,8 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
 
   if (role == Role::server) {
     if (s.certificate.empty()) {
-      return fail(EACCES, "no server certificate: set certificate and private_key in the policy");
+      return fail(EACCES, SSX_REASON_NO_LOCAL_CERTIFICATE,
+                  "no server certificate: set certificate and private_key in the policy");
     }
     static constexpr unsigned char kSessionContext[] = "ssx";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "protocol/tls/session.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "base/text.hpp"
 #include "protocol/tls/peer_names.hpp"
+#include "ssx/ssx.h"
 
 namespace ssx::tls {
 namespace {
@@ -52,14 +56,73 @@ std::string excessive_message() {
          " bytes (a certificate chain that long is refused; docs/limits.md)";
 }
 
+// is_alert_reason: OpenSSL reports a fatal alert from the peer as reason 1000 + the alert's code
+// (SSL_AD_REASON_OFFSET; SSL_R_SSLV3_ALERT_* and SSL_R_TLSV1_ALERT_*).
+bool is_alert_reason(int reason) {
+  return reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256;
+}
+
 bool is_tls_record_type(int byte) {
   return byte >= 20 && byte <= 23;
 }
 
-Failure with_detail(int code, std::string message) {
+Failure with_detail(int code, int reason, std::string message) {
   std::string detail = ossl::drain_errors();
   if (!detail.empty()) message += " [" + detail + "]";
-  return fail(code, std::move(message));
+  return fail(code, reason, std::move(message));
+}
+
+Failure with_detail(int code, std::string message) {
+  return with_detail(code, 0, std::move(message));
+}
+
+// verify_reason maps a certificate verification error (X509_V_ERR_*) to its ssx_reason.
+int verify_reason(long verify) {
+  switch (verify) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_REJECTED:
+    case X509_V_ERR_NO_ISSUER_PUBLIC_KEY:
+      return SSX_REASON_UNTRUSTED_ISSUER;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return SSX_REASON_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return SSX_REASON_NOT_YET_VALID;
+    case X509_V_ERR_CERT_REVOKED:
+      return SSX_REASON_REVOKED;
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+      return SSX_REASON_REVOCATION_UNKNOWN;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case X509_V_ERR_EMAIL_MISMATCH:
+      return SSX_REASON_NAME_MISMATCH;
+    default:
+      // Bad signatures, wrong purpose or key usage, path length, weak keys or digests,
+      // malformed fields, unsupported extensions, ...
+      return SSX_REASON_BAD_CERTIFICATE;
+  }
+}
+
+// only_pins reports whether every name of |names| is a key pin (so a mismatch is a pin mismatch).
+bool only_pins(const std::vector<identity::TargetName> &names) {
+  return !names.empty() &&
+         std::all_of(names.begin(), names.end(), [](const identity::TargetName &n) {
+           return n.kind == identity::TargetName::Kind::spki_pin;
+         });
 }
 
 }  // namespace
@@ -84,11 +147,15 @@ int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
   X509 *leaf = X509_STORE_CTX_get_current_cert(store);
   const PeerRequirements &req = session->requirements_;
   if (!req.app_names.empty() && !matches_any(leaf, req.app_names)) {
+    session->name_mismatch_reason_ =
+        only_pins(req.app_names) ? SSX_REASON_PIN_MISMATCH : SSX_REASON_NAME_MISMATCH;
     session->name_mismatch_ =
         (req.app_names.size() == 1 ? "peer certificate does not match target name "
                                    : "peer certificate matches none of the target names ") +
         quoted_list(req.app_names) + ": " + describe_names(leaf);
   } else if (!req.policy_names.empty() && !matches_any(leaf, req.policy_names)) {
+    session->name_mismatch_reason_ =
+        only_pins(req.policy_names) ? SSX_REASON_PIN_MISMATCH : SSX_REASON_NAME_MISMATCH;
     session->name_mismatch_ = "peer certificate does not match the peer_names of policy rule \"" +
                               req.policy_rule + "\" (" + quoted_list(req.policy_names) +
                               "): " + describe_names(leaf);
@@ -175,11 +242,12 @@ void Session::on_message(int write_p, int /*version*/, int content_type, const v
 
 Failure Session::flood_failure() const {
   return with_detail(
-      EPROTO, "peer sent " + std::to_string(records_in_) + " TLS records and " +
-                  std::to_string(control_in_) +
-                  " alerts or post-handshake messages (KeyUpdate, NewSessionTicket, ...) for " +
-                  std::to_string(app_bytes_in_) +
-                  " bytes of data: more than ssx allows (docs/limits.md); connection closed");
+      EPROTO, SSX_REASON_PEER_FLOOD,
+      "peer sent " + std::to_string(records_in_) + " TLS records and " +
+          std::to_string(control_in_) +
+          " alerts or post-handshake messages (KeyUpdate, NewSessionTicket, ...) for " +
+          std::to_string(app_bytes_in_) +
+          " bytes of data: more than ssx allows (docs/limits.md); connection closed");
 }
 
 Session::~Session() {
@@ -205,7 +273,7 @@ Result<Want> Session::handshake() {
     // the certificate the session remembers: a session made for one name must not serve another.
     if (SSL_session_reused(ssl_.get()) == 1) {
       if (auto mismatch = recheck_resumed_names(); !mismatch.empty()) {
-        return with_detail(EKEYREJECTED, mismatch);
+        return with_detail(EKEYREJECTED, name_mismatch_reason_, mismatch);
       }
     }
     established_ = true;
@@ -221,11 +289,17 @@ std::string Session::recheck_resumed_names() {
   const auto &req = requirements_;
   if (req.app_names.empty() && req.policy_names.empty()) return {};
   X509 *leaf = SSL_get0_peer_certificate(ssl_.get());
-  if (leaf == nullptr) return "resumed session has no peer certificate, but target names are set";
+  if (leaf == nullptr) {
+    name_mismatch_reason_ = SSX_REASON_NO_PEER_CERTIFICATE;
+    return "resumed session has no peer certificate, but target names are set";
+  }
+  name_mismatch_reason_ = SSX_REASON_NAME_MISMATCH;
   if (!req.app_names.empty() && !matches_any(leaf, req.app_names)) {
+    if (only_pins(req.app_names)) name_mismatch_reason_ = SSX_REASON_PIN_MISMATCH;
     return "resumed session's peer does not match target names " + quoted_list(req.app_names);
   }
   if (!req.policy_names.empty() && !matches_any(leaf, req.policy_names)) {
+    if (only_pins(req.policy_names)) name_mismatch_reason_ = SSX_REASON_PIN_MISMATCH;
     return "resumed session's peer does not match the peer_names of policy rule \"" +
            req.policy_rule + "\"";
   }
@@ -236,7 +310,9 @@ std::string Session::recheck_resumed_names() {
 Failure Session::handshake_failure(int ssl_error) {
   const bool client = context_->role() == Role::client;
   if (flooded_) return flood_failure();
-  if (!name_mismatch_.empty()) return with_detail(EKEYREJECTED, name_mismatch_);
+  if (!name_mismatch_.empty()) {
+    return with_detail(EKEYREJECTED, name_mismatch_reason_, name_mismatch_);
+  }
   long verify = chain_error_ != X509_V_OK ? chain_error_ : SSL_get_verify_result(ssl_.get());
   if (verify != X509_V_OK) {
     std::string why = X509_verify_cert_error_string(verify);
@@ -251,12 +327,13 @@ Failure Session::handshake_failure(int ssl_error) {
     } else if (verify == X509_V_ERR_CERT_REVOKED) {
       code = EKEYREVOKED;
     }
-    return with_detail(code, std::string(client ? "server" : "client") + " certificate of \"" +
-                                 who + "\" rejected: " + why);
+    return with_detail(code, verify_reason(verify),
+                       std::string(client ? "server" : "client") + " certificate of \"" + who +
+                           "\" rejected: " + why);
   }
   if (peer_spoke_cleartext()) {
     return with_detail(
-        EPROTO,
+        EPROTO, SSX_REASON_NOT_TLS,
         "peer does not speak TLS (its first byte was 0x" +
             ossl::to_hex(reinterpret_cast<const unsigned char *>(&bio_state_.first_byte), 1) +
             ", not a TLS record)");
@@ -269,11 +346,16 @@ Failure Session::handshake_failure(int ssl_error) {
       return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
     }
     if (bio_state_.last_errno != 0) {
-      return with_detail(bio_state_.last_errno, std::string("connection failed during the TLS "
-                                                            "handshake: ") +
-                                                    std::strerror(bio_state_.last_errno));
+      const int code = bio_state_.last_errno;
+      return with_detail(code,
+                         code == ECONNRESET || code == EPIPE ? SSX_REASON_PEER_CLOSED_IN_HANDSHAKE
+                                                             : SSX_REASON_SYSTEM,
+                         std::string("connection failed during the TLS "
+                                     "handshake: ") +
+                             std::strerror(bio_state_.last_errno));
     }
-    return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+    return with_detail(ECONNRESET, SSX_REASON_PEER_CLOSED_IN_HANDSHAKE,
+                       "peer closed the connection during the TLS handshake");
   }
   unsigned long e = ERR_peek_error();
   int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
@@ -284,12 +366,15 @@ Failure Session::handshake_failure(int ssl_error) {
     case SSL_R_NO_PROTOCOLS_AVAILABLE:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
     case SSL_R_WRONG_SSL_VERSION:
+      return with_detail(
+          EPROTO, SSX_REASON_VERSION_MISMATCH,
+          "no TLS version in common with the peer that the policy allows (" + alert + ")");
     case SSL_R_NO_SHARED_CIPHER:
     case SSL_R_NO_SHARED_GROUPS:
     case SSL_R_NO_SUITABLE_KEY_SHARE:
     case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
     case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
-      return with_detail(EPROTO,
+      return with_detail(EPROTO, SSX_REASON_NO_SHARED_PARAMETERS,
                          "no TLS version, cipher suite or group in common with the peer "
                          "that the policy allows (" +
                              alert + ")");
@@ -298,27 +383,34 @@ Failure Session::handshake_failure(int ssl_error) {
     case SSL_R_HTTPS_PROXY_REQUEST:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
     case SSL_R_RECORD_LENGTH_MISMATCH:
-      return with_detail(EPROTO, "peer does not speak TLS (" + alert + ")");
+      return with_detail(EPROTO, SSX_REASON_NOT_TLS, "peer does not speak TLS (" + alert + ")");
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-      return with_detail(EKEYREJECTED,
+      return with_detail(EKEYREJECTED, SSX_REASON_NO_PEER_CERTIFICATE,
                          "client presented no certificate, but the policy requires one");
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-      return with_detail(EKEYEXPIRED, "peer rejected our certificate as expired (" + alert + ")");
+      return with_detail(EKEYEXPIRED, SSX_REASON_PEER_REFUSED_US,
+                         "peer rejected our certificate as expired (" + alert + ")");
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-      return with_detail(EKEYREJECTED, "peer rejected our certificate (" + alert + ")");
+      return with_detail(EKEYREJECTED, SSX_REASON_PEER_REFUSED_US,
+                         "peer rejected our certificate (" + alert + ")");
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
       return refused_for_no_certificate(alert);
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-      return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+      return with_detail(ECONNRESET, SSX_REASON_PEER_CLOSED_IN_HANDSHAKE,
+                         "peer closed the connection during the TLS handshake");
     case SSL_R_EXCESSIVE_MESSAGE_SIZE:
-      return with_detail(EPROTO, excessive_message());
+      return with_detail(EPROTO, SSX_REASON_MESSAGE_TOO_LARGE, excessive_message());
     default:
-      return with_detail(EPROTO, "TLS handshake failed");
+      // A fatal alert from the peer (SSL_R_SSLV3_ALERT_* / SSL_R_TLSV1_ALERT_*) or our own
+      // protocol error.
+      return with_detail(
+          EPROTO, is_alert_reason(reason) ? SSX_REASON_PEER_ALERT : SSX_REASON_PROTOCOL_ERROR,
+          "TLS handshake failed");
   }
 }
 
@@ -327,13 +419,13 @@ Failure Session::refused_for_no_certificate(const std::string &alert) {
     const std::string table = requirements_.policy_rule == "defaults"
                                   ? std::string("[defaults]")
                                   : "rule \"" + requirements_.policy_rule + "\"";
-    return with_detail(EKEYREJECTED,
+    return with_detail(EKEYREJECTED, SSX_REASON_PEER_REQUIRES_CERTIFICATE,
                        "the server requires a client certificate, and none was sent: the "
                        "policy (" +
                            table + ") gives this connection no certificate (" + alert + ")");
   }
   return with_detail(
-      EKEYREJECTED,
+      EKEYREJECTED, SSX_REASON_PEER_REFUSED_US,
       "the server requires a client certificate and did not accept ours (" + alert + ")");
 }
 
@@ -346,18 +438,37 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
   // write error must not stand in for what the read saw.
   const bool reading = std::strcmp(operation, "receive") == 0;
   if (reading && (bio_state_.peer_closed || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-    return with_detail(ECONNRESET,
+    return with_detail(ECONNRESET, SSX_REASON_TRUNCATED,
                        "peer closed the TCP connection without a TLS close_notify: "
                        "the data may have been truncated");
   }
   if (ssl_error == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
     if (bio_state_.last_errno != 0) {
-      return with_detail(bio_state_.last_errno,
-                         std::string(operation) + ": " + std::strerror(bio_state_.last_errno));
+      const int code = bio_state_.last_errno;
+      return with_detail(code,
+                         code == ECONNRESET ? SSX_REASON_CONNECTION_RESET
+                         : code == EPIPE    ? SSX_REASON_PEER_GONE
+                                            : SSX_REASON_SYSTEM,
+                         std::string(operation) + ": " + std::strerror(code));
     }
-    return with_detail(ECONNRESET,
+    return with_detail(ECONNRESET, SSX_REASON_TRUNCATED,
                        "peer closed the TCP connection without a TLS close_notify: "
                        "the data may have been truncated");
+  }
+  // A write refused because the connection is over (the peer's close_notify has arrived, its
+  // TCP stream ended, or a reset put OpenSSL's state machine in error) is the peer going away,
+  // not a protocol violation: EPIPE or ECONNRESET, as send(2) says, never EPROTO.
+  if (!reading && (reason == SSL_R_PROTOCOL_IS_SHUTDOWN || bio_state_.peer_closed ||
+                   (SSL_get_shutdown(ssl_.get()) & SSL_RECEIVED_SHUTDOWN) != 0)) {
+    int socket_error = 0;
+    socklen_t length = sizeof socket_error;
+    (void)::getsockopt(bio_state_.fd, SOL_SOCKET, SO_ERROR, &socket_error, &length);
+    if (socket_error == ECONNRESET) {
+      return with_detail(ECONNRESET, SSX_REASON_CONNECTION_RESET,
+                         std::string(operation) + ": the peer reset the connection");
+    }
+    return with_detail(EPIPE, SSX_REASON_PEER_GONE,
+                       std::string(operation) + ": the peer has closed the connection");
   }
   switch (reason) {
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
@@ -370,16 +481,24 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
     case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
       // TLS 1.3 clients learn that the server refused their certificate only now (RFC 8446
       // §4.4.2.4).
-      return with_detail(EKEYREJECTED, std::string("peer rejected our certificate (") +
-                                           ERR_reason_error_string(e) + ")");
+      return with_detail(
+          EKEYREJECTED, SSX_REASON_PEER_REFUSED_US,
+          std::string("peer rejected our certificate (") + ERR_reason_error_string(e) + ")");
     case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-      return with_detail(EKEYEXPIRED, "peer rejected our certificate as expired");
+      return with_detail(EKEYEXPIRED, SSX_REASON_PEER_REFUSED_US,
+                         "peer rejected our certificate as expired");
     case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
-      return with_detail(EPROTO, "corrupt or forged TLS record");
+    case SSL_R_RECORD_LENGTH_MISMATCH:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
+    case SSL_R_DATA_LENGTH_TOO_LONG:
+      return with_detail(EPROTO, SSX_REASON_BAD_RECORD, "corrupt or forged TLS record");
     case SSL_R_EXCESSIVE_MESSAGE_SIZE:
-      return with_detail(EPROTO, excessive_message());
+      return with_detail(EPROTO, SSX_REASON_MESSAGE_TOO_LARGE, excessive_message());
     default:
-      return with_detail(EPROTO, std::string(operation) + " failed: TLS protocol error");
+      return with_detail(
+          EPROTO, is_alert_reason(reason) ? SSX_REASON_PEER_ALERT : SSX_REASON_PROTOCOL_ERROR,
+          std::string(operation) + " failed: TLS protocol error");
   }
 }
 

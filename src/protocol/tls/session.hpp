@@ -146,6 +146,7 @@ class Session {
   PeerRequirements requirements_;
   std::string cache_key_;
   std::string name_mismatch_;        // set by the verify callback when names fail
+  int name_mismatch_reason_ = 0;     // its ssx_reason: NAME_MISMATCH or PIN_MISMATCH
   long chain_error_ = X509_V_OK;     // first chain verification error, from the callback
   std::string chain_error_subject_;  // principal of the leaf whose chain failed
   std::unique_ptr<const PeerFacts> peer_facts_;  // null until details() meets a peer certificate

@@ -30,9 +30,14 @@ int main(void) {
   /* A pipe is not a socket: the C entry points must say so with ENOTSOCK. */
   CHECK(pipe(fds) == 0);
   errno = 0;
-  CHECK(ssx_set_socket_security(fds[0], &settings) == -1);
+  CHECK(ssx_set_socket_security(fds[0], &settings, sizeof settings) == -1);
   CHECK(errno == ENOTSOCK);
   CHECK(strlen(ssx_last_error()) > 0);
+  CHECK(ssx_last_error_reason() == SSX_REASON_UNSUPPORTED);
+  CHECK(strcmp(ssx_reason_name(SSX_REASON_NAME_MISMATCH), "NAME_MISMATCH") == 0);
+  CHECK(strcmp(ssx_reason_name(-7), "UNKNOWN") == 0);
+  CHECK(SSX_REASON_NONE == 0);
+  CHECK(sizeof(struct ssx_security_settings) >= SSX_SECURITY_SETTINGS_SIZE_V1);
   close(fds[0]);
   close(fds[1]);
 
@@ -43,7 +48,10 @@ int main(void) {
 
   { /* Links; not called, since it would read the machine's policy file. */
     int (*reload)(void) = ssx_reload_policy;
+    ssize_t (*sendmsg_fn)(int, const struct msghdr *, int) = ssx_sendmsg;
+    ssize_t (*recvmsg_fn)(int, struct msghdr *, int) = ssx_recvmsg;
     CHECK(reload != NULL);
+    CHECK(sendmsg_fn != NULL && recvmsg_fn != NULL);
   }
 
   if (failures == 0) printf("c header: all checks passed\n");

@@ -141,7 +141,7 @@ void Connection::start_dial() {
   if (!secured) dialled_.reset_on_close(true);  // the backend's side: a crash resets it
   if (secured) {
     ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, secured_flags(to_.family())};
-    if (ssx_set_socket_security(fd, &settings) != 0) {
+    if (ssx_set_socket_security(fd, &settings, sizeof settings) != 0) {
       int err = errno;
       dial_failed(err, ssx_last_error());
       return;

@@ -42,7 +42,8 @@ Result<void> secure_listener(const Options &options, int fd) {
   socklen_t domain_len = sizeof domain;
   (void)::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &domain_len);
   ssx_security_settings settings{SSX_PROTOCOL_DEFAULT, secured_flags(domain)};
-  if (ssx_set_socket_security(fd, &settings) != 0) return fail(errno, ssx_last_error());
+  if (ssx_set_socket_security(fd, &settings, sizeof settings) != 0)
+    return fail(errno, ssx_last_error());
   for (const auto &name : options.names) {
     if (ssx_set_socket_peer_target_name(fd, name.c_str(), nullptr, 0) != 0) {
       const int err = errno;
