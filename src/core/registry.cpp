@@ -58,4 +58,18 @@ std::shared_ptr<SecureSocket> unregister_socket(int fd) {
   return std::move(t.by_fd[static_cast<size_t>(fd)]);
 }
 
+std::vector<std::shared_ptr<SecureSocket>> lock_registry_for_fork() {
+  Table &t = table();
+  t.mu.lock_shared();
+  std::vector<std::shared_ptr<SecureSocket>> all;
+  for (const auto &s : t.by_fd) {
+    if (s) all.push_back(s);
+  }
+  return all;
+}
+
+void unlock_registry_after_fork() {
+  table().mu.unlock_shared();
+}
+
 }  // namespace ssx::core

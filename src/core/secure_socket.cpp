@@ -72,6 +72,11 @@ Failure SecureSocket::fail_with(Failure failure) {
   return failure;
 }
 
+Result<void> SecureSocket::claim_for_use() {
+  if (auto r = claim_.use(fd_); !r) return fail_with(r.error());
+  return {};
+}
+
 Result<void> SecureSocket::add_target_name(identity::TargetName name) {
   Lock lock(mu_);
   if (state_ != State::configured && state_ != State::listener) {
@@ -413,6 +418,9 @@ Result<void> SecureSocket::wait_unlocked(Lock &lock, short events, net::Deadline
 
 Result<void> SecureSocket::drive(Lock &lock, bool nb) {
   for (;;) {
+    if (has_connection_locked() && state_ != State::failed) {
+      if (auto r = claim_for_use(); !r) return r.error();
+    }
     auto events = advance();
     if (!events) {
       if (state_ != State::failed) return fail_with(events.error());
@@ -449,6 +457,7 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
   if (write_shut_) return fail(EPIPE, "the socket was shut down for writing");
   if (length == 0) return size_t{0};
   if (is_plain(state_)) {
+    if (auto c = claim_for_use(); !c) return c.error();
     lock.unlock();
     ssize_t n = ::send(fd_, data, length, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
     if (n < 0) return errno_failure(errno, "send");
@@ -458,6 +467,8 @@ Result<size_t> SecureSocket::send(const void *data, size_t length, int flags) {
   size_t sent = 0;
   while (sent < length) {
     if (!session_) return fail(failure_.code, failure_.message);
+    // Checked at every turn: a fork may have happened while the lock was released to wait.
+    if (auto c = claim_for_use(); !c) return sent > 0 ? Result<size_t>(sent) : c.error();
     auto r = session_->write(bytes + sent, length - sent);
     if (!r) return fail_with(r.error());
     if (r->bytes > 0) {
@@ -490,6 +501,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   }
   if (read_shut_ || length == 0) return size_t{0};
   if (is_plain(state_)) {
+    if (auto c = claim_for_use(); !c) return c.error();
     lock.unlock();
     ssize_t n = ::recv(fd_, buffer, length, flags);
     if (n < 0) return errno_failure(errno, "receive");
@@ -503,6 +515,8 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   int peek_error = 0;
   for (;;) {
     if (!session_) return fail(failure_.code, failure_.message);
+    // Checked at every turn: a fork may have happened while the lock was released to wait.
+    if (auto c = claim_for_use(); !c) return got > 0 ? Result<size_t>(got) : c.error();
     auto r = session_->read(bytes + got, length - got, peek);
     if (!r) {
       if (got > 0) return got;  // the failure repeats on the next call
@@ -571,8 +585,11 @@ Result<void> SecureSocket::shutdown(int how) {
   }
   Lock lock(mu_);
   if (!is_stream_established(state_)) return fail(ENOTCONN, "the socket is not connected");
+  // shutdown(2) acts on the socket every process shares, so it is a use like a send.
+  if (auto c = claim_for_use(); !c) return c.error();
   if (how != SHUT_RD && !write_shut_) {
     while (state_ == State::established && session_) {
+      if (auto c = claim_for_use(); !c) return c.error();
       auto w = session_->send_close_notify();
       if (!w) return w.error();
       if (*w == tls::Want::nothing) break;
@@ -599,9 +616,29 @@ Result<void> SecureSocket::shutdown(int how) {
 void SecureSocket::close_notify_best_effort() {
   Lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
-  if (state_ == State::established && session_ && !write_shut_) {
+  if (state_ == State::established && session_ && !write_shut_ &&
+      claim_.standing(true) == handoff::Standing::own) {  // never on a connection forked away
     (void)session_->send_close_notify();
   }
+}
+
+tls::Session::Buffered SecureSocket::buffered_input() {
+  Lock lock(mu_);
+  if (state_ != State::established || !session_ || peer_closed_ || read_shut_) return {};
+  switch (claim_.standing(false)) {
+    case handoff::Standing::own:
+      return session_->buffered(true);
+    case handoff::Standing::undecided:  // look, but process nothing: that could send a record
+      return session_->buffered(false);
+    case handoff::Standing::lost:
+    default:
+      return {};
+  }
+}
+
+handoff::Standing SecureSocket::standing(bool settle) {
+  Lock lock(mu_);
+  return claim_.standing(settle);
 }
 
 Result<Report> SecureSocket::query() {
