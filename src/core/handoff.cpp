@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -65,14 +64,13 @@ struct ProcessState {
 
   std::mutex fork_mu;  // held from prepare to parent/child: one fork at a time
   std::vector<std::shared_ptr<SecureSocket>> held;  // sockets locked across the fork
-  std::vector<Claim *> untracked;                   // claims left without a word at this fork
   int pipe_read = -1;
   int pipe_write = -1;
   int life = -1;  // write end of the pipe our parent watches (close-on-exec)
 
   std::mutex children_mu;                 // the two below
   std::map<std::uint32_t, int> children;  // fork epoch -> read end; hangs up when the child is gone
-  std::set<std::uint32_t> unremembered;   // forks with no pipe
+  std::uint32_t unremembered = 0;         // the latest fork without a pipe (0: none)
 };
 
 ProcessState &state() {
@@ -84,9 +82,7 @@ ProcessState &state() {
 bool children_gone_since(std::uint32_t epoch) {
   ProcessState &st = state();
   std::lock_guard lock(st.children_mu);
-  for (auto e : st.unremembered) {
-    if (e > epoch) return false;
-  }
+  if (st.unremembered > epoch) return false;
   for (auto it = st.children.upper_bound(epoch); it != st.children.end();) {
     pollfd p{it->second, POLLIN, 0};
     if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLHUP | POLLERR)) == 0) return false;
@@ -122,7 +118,8 @@ void ForkHandlers::prepare() {
 
   const pid_t me = st.pid.load();
   const std::uint32_t epoch = st.epoch.load();
-  std::vector<Claim *> need;
+  // Nothing below allocates but the slab's control block (caught): a handler must not throw.
+  std::size_t need = 0;
   bool tracked = false;
   std::uint32_t oldest = epoch;  // the earliest epoch a connection of ours was last used at
   for (auto &s : st.held) {
@@ -131,7 +128,7 @@ void ForkHandlers::prepare() {
     if (c.lost_) continue;
     tracked = true;
     if (c.slot_ == nullptr) {
-      need.push_back(&c);
+      ++need;
       continue;
     }
     const std::uint64_t w = c.slot_->load();
@@ -144,14 +141,12 @@ void ForkHandlers::prepare() {
       ::close(st.children.begin()->second);
       st.children.erase(st.children.begin());
     }
-    for (auto it = st.unremembered.begin(); it != st.unremembered.end();) {
-      it = (!tracked || *it <= oldest) ? st.unremembered.erase(it) : std::next(it);
-    }
+    if (!tracked || st.unremembered <= oldest) st.unremembered = 0;
   }
-  if (!need.empty()) {
+  if (need > 0) {
     const long page = ::sysconf(_SC_PAGESIZE);
     const std::size_t unit = page > 0 ? static_cast<std::size_t>(page) : 4096;
-    const std::size_t bytes = (need.size() * sizeof(std::uint64_t) + unit - 1) / unit * unit;
+    const std::size_t bytes = (need * sizeof(std::uint64_t) + unit - 1) / unit * unit;
     void *base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     std::shared_ptr<Slab> slab;
     if (base != MAP_FAILED) {
@@ -161,13 +156,17 @@ void ForkHandlers::prepare() {
         ::munmap(base, bytes);
       }
     }
-    for (std::size_t i = 0; i < need.size(); ++i) {
+    std::size_t i = 0;
+    for (auto &s : st.held) {
+      if (!s->has_connection_locked()) continue;
+      Claim &c = s->claim_locked();
+      if (c.lost_ || c.slot_ != nullptr) continue;
       if (slab) {
-        need[i]->slab_ = slab;
-        need[i]->slot_ = slab->word(i);
-        need[i]->slot_->store(make_word(me, epoch));
+        c.slab_ = slab;
+        c.slot_ = slab->word(i++);
+        c.slot_->store(make_word(me, epoch));
       } else {
-        need[i]->untracked_ = true;  // the parent gives it up: fail closed
+        c.untracked_ = true;  // the parent gives it up: fail closed
       }
     }
   }
@@ -179,7 +178,7 @@ void ForkHandlers::prepare() {
       st.pipe_read = ends[0];
       st.pipe_write = ends[1];
     } else {
-      st.unremembered.insert(epoch + 1);
+      st.unremembered = epoch + 1;
     }
   }
   st.epoch.store(epoch + 1);
@@ -191,7 +190,12 @@ void ForkHandlers::parent() {
   if (st.pipe_write >= 0) ::close(st.pipe_write);
   if (st.pipe_read >= 0) {
     std::lock_guard lock(st.children_mu);
-    st.children[epoch] = st.pipe_read;
+    try {
+      st.children[epoch] = st.pipe_read;
+    } catch (...) {  // out of memory: forget this fork, conservatively
+      ::close(st.pipe_read);
+      st.unremembered = epoch;
+    }
   }
   st.pipe_read = st.pipe_write = -1;
   for (auto &s : st.held) {
@@ -213,7 +217,7 @@ void ForkHandlers::child() {
     std::lock_guard lock(st.children_mu);
     for (auto &[epoch, fd] : st.children) ::close(fd);  // our parent's children, not ours
     st.children.clear();
-    st.unremembered.clear();
+    st.unremembered = 0;
   }
   if (st.pipe_read >= 0) ::close(st.pipe_read);
   if (st.life >= 0) ::close(st.life);  // our parent's life line belongs to our parent's watcher

@@ -62,8 +62,11 @@ std::vector<std::shared_ptr<SecureSocket>> lock_registry_for_fork() {
   Table &t = table();
   t.mu.lock_shared();
   std::vector<std::shared_ptr<SecureSocket>> all;
-  for (const auto &s : t.by_fd) {
-    if (s) all.push_back(s);
+  try {
+    for (const auto &s : t.by_fd) {
+      if (s) all.push_back(s);
+    }
+  } catch (...) {  // out of memory in a fork handler, which must not throw: what fitted
   }
   return all;
 }
