@@ -281,8 +281,10 @@ SSX_EXPORT int ssx_handshake(int fd);
  * A loop that stops reading for a while (flow control) must apply the same check when it resumes.
  * On the send side nothing is held back: ssx_send either hands a record to the kernel or fails
  * with EAGAIN, and POLLOUT then says when to retry.
- * Never blocks. Takes the socket's lock briefly (it may process whole records already read; it
- * never reads the socket). */
+ * Never blocks and never reads the socket. Takes the socket's lock briefly: to count whole
+ * records already read it processes them as ssx_recv would (which may send what they call for,
+ * such as the reply to a KeyUpdate, or the alert for a corrupt record). After fork() it only
+ * looks, in a process that has not claimed the connection (docs/handoff.md). */
 SSX_EXPORT short ssx_wants(int fd);
 
 /* ssx_pending returns how many bytes of application data ssx_recv can return for |fd| without
