@@ -33,6 +33,10 @@
  * `allow_insecure = true`, no application byte is ever sent in cleartext, whatever happens during
  * negotiation.
  *
+ * Event loops. ssx reads TLS records ahead, so input can wait inside ssx while poll(2) says the
+ * socket is idle: read until ssx_recv fails with EAGAIN, or check ssx_wants for SSX_POLLPENDING
+ * before waiting (see ssx_wants).
+ *
  * Threads. Different sockets may be used concurrently from any threads. On one socket, one thread
  * may send while another receives; other calls on the same socket are serialised internally. No
  * call holds a socket's internal lock while it waits or does slow work (a blocking connect(2),
@@ -51,9 +55,10 @@
  *
  * Closing. A secured socket must be closed with ssx_close, not close(2): ssx keeps state for the
  * socket, and only ssx_close sends the TLS close_notify that lets the peer tell a clean end from a
- * truncation. If a program does close(2) a secured socket, ssx notices when the descriptor number
- * is reused and never applies the dead connection's state to the new socket, but the state's
- * memory is held until then.
+ * truncation. A process that hands a connection to another (the parent after fork()) calls
+ * ssx_release and then close(2) instead (see "Processes" below). If a program does close(2) a
+ * secured socket, ssx notices when the descriptor number is reused and never applies the dead
+ * connection's state to the new socket, but the state's memory is held until then.
  *
  * Signals. ssx never raises SIGPIPE: it sends with MSG_NOSIGNAL and reports EPIPE instead.
  */
@@ -318,10 +323,46 @@ SSX_EXPORT int ssx_accept(int listen_fd, struct sockaddr *addr, socklen_t *addr_
  * ENOTCONN, changing nothing, before ssx_connect or on a listening socket. */
 SSX_EXPORT int ssx_handshake(int fd);
 
-/* ssx_wants returns the poll(2) events the socket waits for: POLLIN, POLLOUT, or 0 when it waits
- * for nothing (established and idle, failed, or not an ssx socket). Call it after a call failed
- * with EAGAIN or EINPROGRESS. Never blocks. */
+/* SSX_POLLPENDING is set in what ssx_wants returns when ssx already holds input for |fd| that
+ * ssx_recv returns at once, without reading the socket: decrypted application data, whole TLS
+ * records read ahead with earlier data (ssx_pending counts their bytes), the peer's close_notify
+ * (ssx_recv returns 0) or a record that fails (ssx_recv returns -1 with its errno). poll(2) and
+ * epoll cannot see such input: the kernel has already handed those bytes to ssx. Do not wait
+ * while it is set; call ssx_recv. It is a bit no poll(2) or epoll(7) event uses (poll ignores it
+ * in |events|), so it may be left in a value passed to poll, but it must never be waited for. */
+#define SSX_POLLPENDING 0x4000
+
+/* ssx_wants returns the events the socket waits for: POLLIN and/or POLLOUT (wait for them with
+ * poll(2) or epoll(7), then call again), plus SSX_POLLPENDING when input is already held by ssx
+ * (call ssx_recv now; waiting would stall), or 0 when it waits for nothing (established and idle,
+ * failed, or not an ssx socket). Call it after a call failed with EAGAIN or EINPROGRESS, and
+ * before waiting for input after a successful ssx_recv or a completed handshake.
+ *
+ * Event loops. ssx reads the socket ahead (a whole TCP segment may carry several TLS records),
+ * so after ssx_recv returned data, or after ssx_handshake completed, more data may already sit in
+ * ssx while the kernel reports the socket idle. Two rules, either of which suffices:
+ *   - Edge-triggered epoll (EPOLLET), and any loop that can: on readiness, call ssx_recv until it
+ *     fails with EAGAIN (or returns 0). EAGAIN means ssx holds nothing complete; the next input
+ *     arrives through the socket and wakes the loop.
+ *   - Level-triggered epoll or poll that reads once per wake-up: before waiting again, check
+ *     `ssx_wants(fd) & SSX_POLLPENDING` (ssx_pending(fd) > 0 covers data only) and call ssx_recv
+ *     without waiting while it is set.
+ * A loop that stops reading for a while (flow control) must apply the same check when it resumes.
+ * On the send side nothing is held back: ssx_send either hands a record to the kernel or fails
+ * with EAGAIN, and POLLOUT then says when to retry.
+ * Never blocks and never reads the socket. Takes the socket's lock briefly: to count whole
+ * records already read it processes them as ssx_recv would (which may send what they call for,
+ * such as the reply to a KeyUpdate, or the alert for a corrupt record). After fork() it only
+ * looks, in a process that has not claimed the connection (docs/handoff.md). */
 SSX_EXPORT short ssx_wants(int fd);
+
+/* ssx_pending returns how many bytes of application data ssx_recv can return for |fd| without
+ * reading the socket: data ssx has decrypted, plus that of whole TLS records it has read ahead
+ * (processing them, never reading more). 0 when there is none, for sockets without TLS (the kernel
+ * holds their data: use ioctl FIONREAD), for a descriptor that is not an ssx socket, and after a
+ * failure. A partly received record does not count: its rest must come through the socket.
+ * Never blocks; never sets errno. Thread safety: as ssx_wants. */
+SSX_EXPORT size_t ssx_pending(int fd);
 
 /* Data. */
 
@@ -377,11 +418,17 @@ SSX_EXPORT int ssx_shutdown(int fd, int how);
 
 /* ssx_close sends close_notify if the connection is established and has not been shut down
  * (without waiting for the peer), forgets the socket's security state and closes |fd|.
- * Safe to call on a descriptor ssx never saw (it just closes it). Returns close(2)'s result. */
+ * Safe to call on a descriptor ssx never saw (it just closes it). Returns close(2)'s result.
+ * After fork(): close_notify is sent only by the process that owns the connection (see
+ * "Processes" below); in any other process ssx_close is ssx_release followed by close(2), so a
+ * parent that closes a connection it forked away never ends the child's stream. */
 SSX_EXPORT int ssx_close(int fd);
 
 /* ssx_abort ends the connection at once, without close_notify: it resets a TCP connection (RST,
- * by SO_LINGER with a zero timeout), forgets the socket's security state and closes |fd|. Data
+ * by SO_LINGER with a zero timeout), forgets the socket's security state and closes |fd|. After
+ * fork(), only the process that owns the connection (see "Processes") resets it; in any other
+ * process ssx_abort only closes |fd|, since the linger setting would apply to every process's
+ * descriptor of the socket. Data
  * not yet sent is discarded, and the peer's kernel may drop data it has not read yet. The peer's
  * ssx_recv fails with ECONNRESET rather than returning 0, so it cannot take what it received for
  * the complete stream: use it when the application
@@ -392,6 +439,55 @@ SSX_EXPORT int ssx_close(int fd);
  * Like ssx_close, it must not race with calls on |fd| in other threads that could reuse the
  * number. Returns close(2)'s result. */
 SSX_EXPORT int ssx_abort(int fd);
+
+/* ssx_release forgets ssx's state for |fd| and leaves the descriptor open and the connection
+ * untouched: nothing is sent (no close_notify), the socket is not shut down or reset, and its
+ * options are unchanged. For the process that hands a connection over — the parent after fork(),
+ * or a process that has passed |fd| to another with SCM_RIGHTS — which then closes its own
+ * descriptor with close(2). After ssx_release ssx treats |fd| as a socket it never saw (ssx_send,
+ * ssx_recv, ... fail with EPERM); the TLS state cannot be attached again.
+ * Returns 0 (also for an open descriptor ssx never secured: nothing to forget), or -1 with
+ * errno EBADF when |fd| is not open (any state ssx kept under that number is dropped all the
+ * same). Must not race with other calls on |fd|. Never blocks. */
+SSX_EXPORT int ssx_release(int fd);
+
+/* Processes: fork, exec, dup and descriptor passing.
+ *
+ * An ssx connection's TLS state (keys, record sequence numbers) lives in the memory of the
+ * process, under the descriptor number; the kernel's socket is shared by every descriptor that
+ * refers to it. Exactly one process may drive a connection with ssx at a time.
+ *
+ * fork(). The child gets a copy of the state and may go on using the connection with ssx as the
+ * parent did (this is the supported handoff): the classic fork-per-connection server has the
+ * child serve the connection and end it with ssx_close, while the parent calls ssx_release(fd)
+ * and close(fd) (not ssx_close) and goes back to accept. ssx enforces "one process at a time"
+ * itself: after a fork, the first process to send, receive, handshake or shut the connection
+ * down claims it, and any other process that tries fails with EPERM (ssx_last_error names the
+ * process that has it) without anything reaching the socket; ssx then drops its state there.
+ * Closing does not claim: ssx_close sends close_notify only in a process that has used the
+ * connection since its last fork, or whose children forked since then have all exited or called
+ * exec; otherwise it releases without sending. So a parent that calls ssx_close on a connection
+ * it forked away (a common mistake) does not end the child's stream, and neither does a child
+ * closing connections it inherited but never used. ssx_wants and ssx_pending do not claim. What
+ * ssx does at fork costs one shared page per fork (for the connections open then) and one pipe
+ * per child while the parent keeps connections it used before that fork (docs/handoff.md).
+ *
+ * exec(). ssx's state does not survive exec: a program that execs another with a secured
+ * descriptor open hands it a socket whose TLS stream it cannot continue (the new program has no
+ * keys). Sockets from ssx_accept are close-on-exec; keep it that way (open pipes or plain sockets
+ * to the new program instead, as `ssx listen --exec` does).
+ *
+ * dup(2)/dup2(2)/dup3(2). The copy is a plain descriptor to ssx: call ssx functions with the
+ * number ssx secured. Do not ssx_close a connection's original number while still using a
+ * duplicate, and do not dup2 onto a secured number (ssx notices the new socket and forgets the
+ * old state, as after close(2)). Closing a duplicate with close(2) is harmless.
+ *
+ * SCM_RIGHTS. The receiver of a descriptor gets the socket, never the TLS state: it cannot use a
+ * passed secured connection with ssx, and an accepted connection that is not secured yet cannot
+ * be secured any more (ssx_set_socket_security: EISCONN). Pass a listening socket instead (the
+ * receiver secures it and calls ssx_accept, as with systemd socket activation), or keep the
+ * connection where it was secured and pass the receiver a pipe or socket pair to relay through.
+ * A sender that passed a secured connection anyway must ssx_release it, never ssx_close it. */
 
 /* Query. */
 

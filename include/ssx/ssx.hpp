@@ -221,8 +221,15 @@ class Socket {
     return {};
   }
 
-  // wants returns the poll events to wait for after EAGAIN.
+  // wants returns the poll events to wait for after EAGAIN, plus SSX_POLLPENDING when ssx
+  // already holds input that recv returns without waiting (ssx_wants: check it before waiting).
   short wants() const { return ssx_wants(fd_.get()); }
+
+  // pending returns the bytes of application data recv can return without reading the socket.
+  std::size_t pending() const { return ssx_pending(fd_.get()); }
+  // input_held says whether recv returns at once (data, end of stream or a failure held by ssx):
+  // an event loop must not wait for the socket while it is true.
+  bool input_held() const { return (ssx_wants(fd_.get()) & SSX_POLLPENDING) != 0; }
 
   // query_security returns what security the connection has.
   Result<SecurityInfo> query_security() const {
@@ -269,6 +276,18 @@ class Socket {
   // never a clean end of stream.
   void abort() {
     if (is_open()) ssx_abort(fd_.release());
+  }
+  // hand_off gives the connection up in this process without touching it: ssx_release, then
+  // close(2). The parent of a fork-per-connection server calls it after fork() while the child
+  // keeps serving the connection (ssx.h, "Processes").
+  Result<void> hand_off() {
+    if (!is_open()) return {};
+    const int fd = fd_.release();
+    const int released = ssx_release(fd);
+    const Failure failure = released != 0 ? detail::last_failure() : Failure{};
+    ::close(fd);
+    if (released != 0) return failure;
+    return {};
   }
 
  private:

@@ -44,7 +44,10 @@ namespace ssx::base {
     "progress.")                                                                                 \
   X(EISCONN, "Security or target names set on a socket that is already connected or listening.") \
   X(ENOTCONN, "Data, shutdown or query on a socket whose connection is not established.")        \
-  X(EPERM, "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first).")   \
+  X(EPERM,                                                                                       \
+    "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first, or it was " \
+    "released with `ssx_release`); or, after `fork()`, another process uses the connection "     \
+    "(docs/handoff.md).")                                                                        \
   X(EINVAL,                                                                                      \
     "A malformed argument: settings, target name, `how`, non-NULL peer address for a "           \
     "stream socket, a datagram socket (DTLS is not built yet).")                                 \

@@ -324,9 +324,23 @@ short ssx_wants(int fd) {
   return guarded(
       [&]() -> short {
         auto socket = ssx::core::find_socket(fd);
-        return socket ? socket->wants() : short{0};
+        if (!socket) return short{0};
+        auto events = static_cast<unsigned>(socket->wants());
+        const auto held = socket->buffered_input();
+        if (held.held) events |= SSX_POLLPENDING;
+        if (held.want == ssx::tls::Want::write) events |= POLLOUT;  // a KeyUpdate reply waits
+        return static_cast<short>(events);
       },
       short{0});
+}
+
+size_t ssx_pending(int fd) {
+  return guarded(
+      [&]() -> size_t {
+        auto socket = ssx::core::find_socket(fd);
+        return socket ? socket->buffered_input().bytes : size_t{0};
+      },
+      size_t{0});
 }
 
 ssize_t ssx_send(int fd, const void *buf, size_t len, int flags) {
@@ -436,14 +450,34 @@ int ssx_close(int fd) {
       -1);
 }
 
+int ssx_release(int fd) {
+  return guarded(
+      [&]() -> int {
+        // Nothing is sent and the descriptor stays open: the TLS state is simply dropped (an
+        // entry left by a descriptor closed with close(2) goes too).
+        ssx::core::unregister_socket(fd);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+          return failed(fail(EBADF, "fd " + std::to_string(fd) + " is not open"), -1);
+        }
+        return 0;
+      },
+      -1);
+}
+
 int ssx_abort(int fd) {
   return guarded(
       [&]() -> int {
-        ssx::core::unregister_socket(fd);  // no close_notify: the peer must not see a clean end
+        // no close_notify: the peer must not see a clean end
+        auto socket = ssx::core::unregister_socket(fd);
+        // The socket's options are shared with every process that holds it: a connection forked
+        // away and used (or perhaps about to be used) by another process is only closed here.
+        const bool ours = !socket || ssx::core::inode_of(fd) != socket->identity() ||
+                          socket->standing(true) == ssx::core::handoff::Standing::own;
         // A zero linger makes close(2) send RST on a TCP socket; elsewhere (AF_UNIX, not a
         // socket) setsockopt fails or does nothing, and the descriptor is closed all the same.
         const linger reset{1, 0};
-        (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        if (ours) (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
         if (::close(fd) != 0) return failed(fail(errno, std::strerror(errno)), -1);
         return 0;
       },

@@ -58,4 +58,21 @@ std::shared_ptr<SecureSocket> unregister_socket(int fd) {
   return std::move(t.by_fd[static_cast<size_t>(fd)]);
 }
 
+std::vector<std::shared_ptr<SecureSocket>> lock_registry_for_fork() {
+  Table &t = table();
+  t.mu.lock_shared();
+  std::vector<std::shared_ptr<SecureSocket>> all;
+  try {
+    for (const auto &s : t.by_fd) {
+      if (s) all.push_back(s);
+    }
+  } catch (...) {  // out of memory in a fork handler, which must not throw: what fitted
+  }
+  return all;
+}
+
+void unlock_registry_after_fork() {
+  table().mu.unlock_shared();
+}
+
 }  // namespace ssx::core

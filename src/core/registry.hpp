@@ -13,6 +13,7 @@
 #define SSX_CORE_REGISTRY_HPP
 
 #include <memory>
+#include <vector>
 
 #include "core/secure_socket.hpp"
 
@@ -26,6 +27,12 @@ void register_socket(std::shared_ptr<SecureSocket> socket);
 
 // unregister_socket removes and returns the entry for |fd| (null if none).
 std::shared_ptr<SecureSocket> unregister_socket(int fd);
+
+// Fork support (core/handoff.cpp). lock_registry_for_fork holds the table (shared) until
+// unlock_registry_after_fork, so that no socket is added or removed across fork(2), and returns
+// every registered socket. Called by the pthread_atfork handlers only.
+std::vector<std::shared_ptr<SecureSocket>> lock_registry_for_fork();
+void unlock_registry_after_fork();
 
 }  // namespace ssx::core
 

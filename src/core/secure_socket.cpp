@@ -133,6 +133,11 @@ Failure SecureSocket::fail_with(Failure failure) {
   return failure;
 }
 
+Result<void> SecureSocket::claim_for_use() {
+  if (auto r = claim_.use(fd_); !r) return fail_with(r.error());
+  return {};
+}
+
 Result<void> SecureSocket::add_target_name(identity::TargetName name) {
   Lock lock(mu_);
   if (state_ != State::configured && state_ != State::listener) {
@@ -482,6 +487,9 @@ Result<void> SecureSocket::drive(Lock &lock, bool nb) {
   // A call in the wrong state fails here and changes nothing (the socket stays usable).
   if (auto r = require_connection(); !r) return r;
   for (;;) {
+    if (has_connection_locked() && state_ != State::failed) {
+      if (auto r = claim_for_use(); !r) return r.error();
+    }
     auto events = advance();
     if (!events) {
       if (state_ != State::failed) return fail_with(events.error());
@@ -524,6 +532,7 @@ Result<size_t> SecureSocket::sendv(const iovec *iov, size_t count, int flags) {
     return fail(EPIPE, SSX_REASON_WRONG_STATE, "the socket was shut down for writing");
   }
   if (is_plain(state_)) {
+    if (auto c = claim_for_use(); !c) return c.error();
     lock.unlock();
     msghdr msg{};
     msg.msg_iov = const_cast<iovec *>(iov);
@@ -608,6 +617,8 @@ Result<size_t> SecureSocket::write_records(Lock &lock, const unsigned char *byte
   size_t sent = 0;
   while (sent < length) {
     if (!session_) return failure_;
+    // Checked at every turn: a fork may have happened while the lock was released to wait.
+    if (auto c = claim_for_use(); !c) return sent > 0 ? Result<size_t>(sent) : c.error();
     auto r = session_->write(bytes + sent, length - sent);
     if (!r) return fail_with(r.error());
     if (r->bytes > 0) {
@@ -640,6 +651,7 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   }
   if (read_shut_ || length == 0) return size_t{0};
   if (is_plain(state_)) {
+    if (auto c = claim_for_use(); !c) return c.error();
     lock.unlock();
     ssize_t n = ::recv(fd_, buffer, length, flags);
     if (n < 0) return errno_failure(errno, "receive");
@@ -653,6 +665,8 @@ Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
   int peek_error = 0;
   for (;;) {
     if (!session_) return failure_;
+    // Checked at every turn: a fork may have happened while the lock was released to wait.
+    if (auto c = claim_for_use(); !c) return got > 0 ? Result<size_t>(got) : c.error();
     auto r = session_->read(bytes + got, length - got, peek);
     if (!r) {
       if (got > 0) return got;  // the failure repeats on the next call
@@ -724,11 +738,14 @@ Result<void> SecureSocket::shutdown(int how) {
   std::unique_lock sender(send_mu_, std::try_to_lock);
   Lock lock(mu_);
   if (!is_stream_established(state_)) return fail(ENOTCONN, "the socket is not connected");
+  // shutdown(2) acts on the socket every process shares, so it is a use like a send.
+  if (auto c = claim_for_use(); !c) return c.error();
   if (how != SHUT_RD && !write_shut_ && sender.owns_lock() && !corked_.empty()) {
     if (auto r = send_corked(lock, nullptr, 0, 0); !r) return r.error();
   }
   if (how != SHUT_RD && !write_shut_) {
     while (state_ == State::established && session_) {
+      if (auto c = claim_for_use(); !c) return c.error();
       auto w = session_->send_close_notify();
       if (!w) return w.error();
       if (*w == tls::Want::nothing) break;
@@ -755,13 +772,33 @@ Result<void> SecureSocket::shutdown(int how) {
 void SecureSocket::close_notify_best_effort() {
   Lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
-  if (state_ == State::established && session_ && !write_shut_) {
+  if (state_ == State::established && session_ && !write_shut_ &&
+      claim_.standing(true) == handoff::Standing::own) {  // never on a connection forked away
     if (!corked_.empty()) {  // held by MSG_MORE: one try, without waiting
       auto r = session_->write(corked_.data(), corked_.size());
       if (!r || r->bytes != corked_.size()) return;  // no close_notify after a lost record
     }
     (void)session_->send_close_notify();
   }
+}
+
+tls::Session::Buffered SecureSocket::buffered_input() {
+  Lock lock(mu_);
+  if (state_ != State::established || !session_ || peer_closed_ || read_shut_) return {};
+  switch (claim_.standing(false)) {
+    case handoff::Standing::own:
+      return session_->buffered(true);
+    case handoff::Standing::undecided:  // look, but process nothing: that could send a record
+      return session_->buffered(false);
+    case handoff::Standing::lost:
+    default:
+      return {};
+  }
+}
+
+handoff::Standing SecureSocket::standing(bool settle) {
+  Lock lock(mu_);
+  return claim_.standing(settle);
 }
 
 Result<Report> SecureSocket::query(bool with_chain) {

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "core/effective.hpp"
+#include "core/handoff.hpp"
 #include "identity/account.hpp"
 #include "net/wait.hpp"
 
@@ -122,6 +123,25 @@ class SecureSocket {
   // after it is released.
   Result<Report> query(bool with_chain = true);
 
+  // buffered_input says what ssx_recv would return without reading the socket: the application
+  // bytes the TLS session holds decrypted or in whole records already read (ssx_pending), and
+  // whether a receive returns at once (data, the peer's close_notify or a failure; ssx_wants'
+  // SSX_POLLPENDING). Nothing for sockets without TLS: the kernel holds their data.
+  tls::Session::Buffered buffered_input();
+
+  // standing says whether this process owns the connection after a fork (core/handoff.hpp);
+  // with |settle| it claims it when no other process can any more.
+  handoff::Standing standing(bool settle);
+
+  // Fork support (core/handoff.cpp): the pthread_atfork handlers hold every socket's lock across
+  // fork(2); the two *_locked calls are made with it held.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
+  bool has_connection_locked() const {
+    return state_ != State::configured && state_ != State::listener;
+  }
+  handoff::Claim &claim_locked() { return claim_; }
+
   // peer_account returns the local account the peer maps to; EACCES (naming the principal and
   // the reason) when it maps to none, ENOTCONN before the connection is established.
   Result<identity::Account> peer_account();
@@ -173,6 +193,10 @@ class SecureSocket {
   Result<void> drive(Lock &lock, bool nonblocking);
   Result<void> reconnect_cleartext();
   Failure fail_with(Failure failure);  // enters `failed` and returns |failure|
+  // claim_for_use is called (lock held) before the connection's stream is read or written: it
+  // fails with EPERM, dropping the TLS state without sending anything, when another process
+  // took the connection after a fork (core/handoff.hpp).
+  Result<void> claim_for_use();
   Result<void> wait_unlocked(Lock &lock, short events, net::Deadline deadline);
   // wait_to_receive waits, without the lock, until a receive whose read wanted |want| can try
   // again. Fails with EAGAIN (and sets wants_) when the call must not block (MSG_DONTWAIT,
@@ -218,6 +242,7 @@ class SecureSocket {
   bool write_shut_ = false;
   bool read_shut_ = false;
   bool peer_closed_ = false;
+  handoff::Claim claim_;  // which process may use the connection after fork(2)
 };
 
 // is_listening reports whether listen(2) was called on |fd| (SO_ACCEPTCONN).

@@ -503,6 +503,7 @@ Failure Session::io_failure(int ssl_error, const char *operation) {
 }
 
 Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
+  if (held_failure_) return *held_failure_;
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   std::size_t n = 0;
@@ -522,6 +523,37 @@ Result<IoResult> Session::read(void *buffer, std::size_t length, bool peek) {
       return IoResult{0, Want::write};
     default:
       return io_failure(err, "receive");
+  }
+}
+
+Session::Buffered Session::buffered(bool process) {
+  if (held_failure_) return Buffered{0, true};
+  SSL *ssl = ssl_.get();
+  if (std::size_t n = static_cast<std::size_t>(SSL_pending(ssl)); n > 0) return Buffered{n, true};
+  if ((SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0) return Buffered{0, true};
+  if (SSL_has_pending(ssl) != 1) return Buffered{};
+  if (!process) return Buffered{0, true};
+  // Whole records may wait in OpenSSL's read buffer (read-ahead takes what the socket has): a
+  // one-byte peek with the socket masked processes them, so that SSL_pending counts their data.
+  ossl::ErrorQueueGuard::clear_errors();
+  bio_state_.last_errno = 0;
+  bio_state_.buffered_only = true;
+  unsigned char byte = 0;
+  std::size_t n = 0;
+  const int ret = SSL_peek_ex(ssl, &byte, 1, &n);
+  bio_state_.buffered_only = false;
+  if (ret == 1) return Buffered{static_cast<std::size_t>(SSL_pending(ssl)), true};
+  const int err = SSL_get_error(ssl, ret);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:  // only part of a record is here: the socket must bring the rest
+      return Buffered{};
+    case SSL_ERROR_WANT_WRITE:
+      return Buffered{0, false, Want::write};
+    case SSL_ERROR_ZERO_RETURN:  // the peer's close_notify: read() returns the end of stream
+      return Buffered{0, true};
+    default:
+      held_failure_ = std::make_unique<Failure>(io_failure(err, "receive"));
+      return Buffered{0, true};
   }
 }
 

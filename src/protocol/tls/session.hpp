@@ -97,6 +97,18 @@ class Session {
   bool hello_received() const;
 
   Result<IoResult> read(void *buffer, std::size_t length, bool peek);
+
+  // Buffered is what the session holds of the peer's input, read from the socket already.
+  struct Buffered {
+    std::size_t bytes = 0;  // application data read() returns without the socket
+    bool held = false;      // read() returns at once: data, the peer's close_notify or a failure
+    Want want = Want::nothing;  // Want::write: a reply (KeyUpdate) waits for room to be sent
+  };
+  // buffered says what read() would return without reading the socket. With |process| it
+  // processes the complete records already read (never reading more; a KeyUpdate among them may
+  // be answered), so that their data is counted; a failure it meets is kept for read(). Without,
+  // it only looks: data not yet decrypted is reported as |held| with |bytes| 0.
+  Buffered buffered(bool process);
   Result<IoResult> write(const void *data, std::size_t length);
 
   // release_idle_buffers gives OpenSSL's record buffers (~17 KiB each way) back to the allocator
@@ -157,6 +169,7 @@ class Session {
   bool name_verified_ = false;
   bool established_ = false;
   bool close_notify_sent_ = false;
+  std::unique_ptr<Failure> held_failure_;  // met by buffered(); the next read() returns it
 };
 
 }  // namespace ssx::tls

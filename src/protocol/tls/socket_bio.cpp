@@ -38,6 +38,10 @@ int bio_read(BIO *bio, char *data, int len) {
     st->last_errno = EPROTO;
     return -1;
   }
+  if (st->buffered_only) {
+    BIO_set_retry_read(bio);
+    return -1;
+  }
   ssize_t n = ::recv(st->fd, data, static_cast<size_t>(len), MSG_DONTWAIT);
   if (n > 0) {
     if (st->bytes_in == 0) st->first_byte = static_cast<unsigned char>(data[0]);

@@ -28,6 +28,9 @@ struct SocketBioState {  // ordered without padding holes: one lives in every Se
   // refused makes every later read fail at once (EPROTO, no retry): set when the peer broke a
   // limit (session.hpp), so that OpenSSL stops reading records from the socket mid-call.
   bool refused = false;
+  // buffered_only makes reads report "would block" without touching the socket, so that OpenSSL
+  // can be asked what it holds already (Session::buffered) without taking bytes from the kernel.
+  bool buffered_only = false;
 };
 
 // new_socket_bio returns a BIO over |state->fd|. |state| is borrowed and must outlive the BIO.

@@ -46,6 +46,13 @@ int main(void) {
   CHECK(errno == EBADF);
   ssx_free_security_info(NULL);
 
+  /* Event-loop and handoff calls: plain C types, callable on anything. */
+  CHECK(ssx_pending(-1) == 0);
+  CHECK((ssx_wants(-1) & SSX_POLLPENDING) == 0);
+  errno = 0;
+  CHECK(ssx_release(-1) == -1);
+  CHECK(errno == EBADF);
+
   { /* Links; not called, since it would read the machine's policy file. */
     int (*reload)(void) = ssx_reload_policy;
     ssize_t (*sendmsg_fn)(int, const struct msghdr *, int) = ssx_sendmsg;
