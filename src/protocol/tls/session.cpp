@@ -560,15 +560,21 @@ Session::Buffered Session::buffered(bool process) {
 Result<IoResult> Session::write(const void *data, std::size_t length) {
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
+  // One record per call: with SSL_MODE_ENABLE_PARTIAL_WRITE OpenSSL returns after each record
+  // anyway, and the cap makes a record left pending exactly this call's bytes (see unsent_).
+  length = std::min(length, kMaxRecordPlaintext);
   std::size_t n = 0;
   int ret = SSL_write_ex(ssl_.get(), data, length, &n);
-  if (ret == 1) return IoResult{n};
+  if (ret == 1) {
+    unsent_.clear();
+    return IoResult{n};
+  }
   int err = SSL_get_error(ssl_.get(), ret);
   switch (err) {
     case SSL_ERROR_WANT_READ:
-      return IoResult{0, Want::read};
     case SSL_ERROR_WANT_WRITE:
-      return IoResult{0, Want::write};
+      unsent_.assign(static_cast<const char *>(data), length);
+      return IoResult{0, err == SSL_ERROR_WANT_READ ? Want::read : Want::write};
     default:
       return io_failure(err, "send");
   }
@@ -582,6 +588,13 @@ void Session::release_idle_buffers() {
 
 Result<Want> Session::send_close_notify() {
   if (close_notify_sent_) return Want::nothing;
+  if (!unsent_.empty()) {
+    // Finish the record a write left partly sent: same bytes, same length, so OpenSSL only
+    // flushes what it holds and encrypts nothing new.
+    auto flushed = write(unsent_.data(), unsent_.size());
+    if (!flushed) return flushed.error();
+    if (flushed->bytes == 0) return Want::write;
+  }
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   int ret = SSL_shutdown(ssl_.get());

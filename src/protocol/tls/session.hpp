@@ -70,6 +70,9 @@ struct IoResult {
 // (control messages: post-handshake handshake messages — KeyUpdate, NewSessionTicket,
 // HelloRequest, … — and alerts). An honest peer's data records carry at least one byte each, and
 // its handshake, tickets and occasional KeyUpdate fit in the free allowances.
+// kMaxRecordPlaintext is the most application data one TLS record carries (RFC 8446 §5.1).
+inline constexpr std::size_t kMaxRecordPlaintext = 16384;
+
 inline constexpr std::uint64_t kFreeRecords = 128;
 inline constexpr std::uint64_t kFreeControl = 32;
 inline constexpr std::uint64_t kBytesPerControl = 1024;
@@ -109,6 +112,10 @@ class Session {
   // be answered), so that their data is counted; a failure it meets is kept for read(). Without,
   // it only looks: data not yet decrypted is reported as |held| with |bytes| 0.
   Buffered buffered(bool process);
+  // write encrypts and sends at most one record (kMaxRecordPlaintext bytes of |data|) and says
+  // how many bytes it took. Want::write (0 bytes taken) means OpenSSL holds that record, partly
+  // sent: the next write must start with the same bytes, at least as many (OpenSSL's retry rule,
+  // which ssx_send documents). send_close_notify completes such a record itself first.
   Result<IoResult> write(const void *data, std::size_t length);
 
   // release_idle_buffers gives OpenSSL's record buffers (~17 KiB each way) back to the allocator
@@ -119,8 +126,8 @@ class Session {
   // SSL_free_buffers is unsafe; their contexts use SSL_MODE_RELEASE_BUFFERS instead.
   void release_idle_buffers();
 
-  // send_close_notify queues and flushes our close_notify (once). Want::write if it could not
-  // all be sent yet.
+  // send_close_notify queues and flushes our close_notify (once), after finishing a record that
+  // a write left partly sent. Want::write if it could not all be sent yet.
   Result<Want> send_close_notify();
 
   // details is what the query reports; only valid once established. What the peer's
@@ -169,6 +176,11 @@ class Session {
   bool name_verified_ = false;
   bool established_ = false;
   bool close_notify_sent_ = false;
+  // The bytes of the write that OpenSSL left partly sent (Want::write), kept so that a close
+  // can complete that record: OpenSSL refuses to send an alert behind a pending application
+  // record ("bad write retry"), and only a write with the same bytes finishes it. Filled only on
+  // that slow path; at most one record.
+  std::string unsent_;
   std::unique_ptr<Failure> held_failure_;  // met by buffered(); the next read() returns it
 };
 
