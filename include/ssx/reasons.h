@@ -29,6 +29,7 @@
   X(SYSTEM, 8, "as the kernel says", "A system call failed with an errno ssx passes on (ECONNREFUSED, ENETUNREACH, EMFILE, ...).") \
   X(OUT_OF_MEMORY, 9, "ENOMEM", "Out of memory.") \
   X(INTERNAL, 10, "EIO", "An internal error in ssx (a bug: please report it).") \
+  X(OWNED_BY_OTHER_PROCESS, 11, "EPERM", "After `fork()`, another process has used the connection since and owns it; this process must `ssx_release` and `close` it (docs/handoff.md).") \
   X(POLICY_DENIED, 20, "EACCES", "The policy refuses the connection: a `deny` rule, a protocol or cleartext it does not permit, no peer target name where one is required.") \
   X(POLICY_INVALID, 21, "EACCES, EINVAL, ENOENT", "The policy file, or a certificate, key, trust bundle or CRL it names, is invalid, unreadable or does not match; ssx refuses to secure sockets under it.") \
   X(NO_LOCAL_CERTIFICATE, 22, "EACCES", "A server has no certificate configured for this connection.") \

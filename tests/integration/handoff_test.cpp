@@ -195,6 +195,7 @@ TEST_F(HandoffTest, ParentCannotSendOnceTheChildUsedTheConnection) {
   errno = 0;
   EXPECT_EQ(ssx_send(server_.get(), "forged", 6, 0), -1);
   EXPECT_EQ(errno, EPERM);
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_OWNED_BY_OTHER_PROCESS);
   EXPECT_NE(std::string(ssx_last_error()).find("process " + std::to_string(child)),
             std::string::npos)
       << ssx_last_error();

@@ -343,7 +343,8 @@ Failure Session::handshake_failure(int ssl_error) {
     // after its close, or after its FIN and reset) means the peer closed during the handshake,
     // as docs/errors.md says, whichever of our reads or writes noticed it first.
     if (bio_state_.peer_closed || bio_state_.last_errno == EPIPE) {
-      return with_detail(ECONNRESET, "peer closed the connection during the TLS handshake");
+      return with_detail(ECONNRESET, SSX_REASON_PEER_CLOSED_IN_HANDSHAKE,
+                         "peer closed the connection during the TLS handshake");
     }
     if (bio_state_.last_errno != 0) {
       const int code = bio_state_.last_errno;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ssx/ssx.h"
 #include "testlib/session_pair.hpp"
 #include "testlib/test_pki.hpp"
 
@@ -50,14 +51,18 @@ class SessionErrorsTest : public ::testing::Test {
   PairOptions options_;
 };
 
-// has reports whether |failure| holds |code| and |fragment|, with a message saying what it holds.
+// has reports whether |failure| holds |code|, |fragment| and (unless -1) the reason code
+// |reason| (include/ssx/reasons.h), with a message saying what it holds.
 ::testing::AssertionResult has(const std::optional<Failure> &failure, int code,
-                               const std::string &fragment) {
+                               const std::string &fragment, int reason = -1) {
   if (!failure) return ::testing::AssertionFailure() << "no failure";
-  if (failure->code != code || failure->message.find(fragment) == std::string::npos) {
+  if (failure->code != code || failure->message.find(fragment) == std::string::npos ||
+      (reason >= 0 && failure->reason != reason)) {
     return ::testing::AssertionFailure()
-           << "got " << std::strerror(failure->code) << ": " << failure->message << "\n   want "
-           << std::strerror(code) << " with \"" << fragment << "\"";
+           << "got " << std::strerror(failure->code) << " (" << ssx_reason_name(failure->reason)
+           << "): " << failure->message << "\n   want " << std::strerror(code) << " ("
+           << (reason >= 0 ? ssx_reason_name(reason) : "any reason") << ") with \"" << fragment
+           << "\"";
   }
   return ::testing::AssertionSuccess();
 }
@@ -85,9 +90,12 @@ TEST_F(SessionErrorsTest, NameMismatchIsEkeyrejectedOnBothEnds) {
   const HandshakeOutcome h = pair.handshake();
   EXPECT_TRUE(has(h.client.failure, EKEYREJECTED,
                   "peer certificate does not match target name \"db.example\": DNS SANs are "
-                  "localhost"))
+                  "localhost",
+                  SSX_REASON_NAME_MISMATCH))
       << h.describe();
-  EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate")) << h.describe();
+  EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate",
+                  SSX_REASON_PEER_REFUSED_US))
+      << h.describe();
   EXPECT_FALSE(pair.session(Side::client).established());
 }
 
@@ -109,11 +117,12 @@ TEST_F(SessionErrorsTest, IpUriAndPinNamesMatchTheirKindOfIdentity) {
     const char *label;
     std::vector<std::string> names;
     const char *fragment;  // nullptr: the handshake succeeds
+    int reason = SSX_REASON_NAME_MISMATCH;
   };
   const std::vector<Case> cases = {
       {"right pin", {"sha256:" + spki}, nullptr},
       {"IPv6 literal not in SANs", {"::2"}, "IP SANs are 127.0.0.1, ::1"},
-      {"wrong pin", {"sha256:" + std::string(64, '0')}, "key sha256:"},
+      {"wrong pin", {"sha256:" + std::string(64, '0')}, "key sha256:", SSX_REASON_PIN_MISMATCH},
       {"URI and DNS name the server lacks",
        {"spiffe://ssx.test/server", "other.example"},
        "matches none of the target names"},
@@ -126,8 +135,10 @@ TEST_F(SessionErrorsTest, IpUriAndPinNamesMatchTheirKindOfIdentity) {
     if (c.fragment == nullptr) {
       EXPECT_TRUE(h.ok()) << c.label << ": " << h.describe();
     } else {
-      EXPECT_TRUE(has(h.client.failure, EKEYREJECTED, c.fragment)) << c.label;
-      EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate")) << c.label;
+      EXPECT_TRUE(has(h.client.failure, EKEYREJECTED, c.fragment, c.reason)) << c.label;
+      EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate",
+                      SSX_REASON_PEER_REFUSED_US))
+          << c.label;
     }
   }
 }
@@ -138,9 +149,11 @@ TEST_F(SessionErrorsTest, PolicyPeerNamesMustHoldAsWellAsTheApplicationsNames) {
   SessionPair pair(options_);
   const HandshakeOutcome h = pair.handshake();
   EXPECT_TRUE(has(h.client.failure, EKEYREJECTED,
-                  "does not match the peer_names of policy rule \"client\" (\"db.example\")"))
+                  "does not match the peer_names of policy rule \"client\" (\"db.example\")",
+                  SSX_REASON_NAME_MISMATCH))
       << h.describe();
-  EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate"));
+  EXPECT_TRUE(has(h.server.failure, EKEYREJECTED, "peer rejected our certificate",
+                  SSX_REASON_PEER_REFUSED_US));
 }
 
 // A server certificate from an untrusted CA, expired or not yet valid: the client names whose
@@ -153,6 +166,7 @@ TEST_F(SessionErrorsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
     pki::Validity validity;
     int client_errno;
     const char *client_fragment;
+    int client_reason;
     int server_errno;
     const char *server_fragment;
   };
@@ -162,6 +176,7 @@ TEST_F(SessionErrorsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
        {},
        EKEYREJECTED,
        "unable to get local issuer certificate",
+       SSX_REASON_UNTRUSTED_ISSUER,
        EKEYREJECTED,
        "peer rejected our certificate (tlsv1 alert unknown ca)"},
       {"expired",
@@ -169,6 +184,7 @@ TEST_F(SessionErrorsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
        {-2 * 86400, -86400},
        EKEYEXPIRED,
        "certificate has expired",
+       SSX_REASON_EXPIRED,
        EKEYEXPIRED,
        "peer rejected our certificate as expired"},
       {"not yet valid",
@@ -176,6 +192,7 @@ TEST_F(SessionErrorsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
        {86400, 2 * 86400},
        EKEYEXPIRED,
        "certificate is not yet valid",
+       SSX_REASON_NOT_YET_VALID,
        EKEYREJECTED,
        "peer rejected our certificate (sslv3 alert bad certificate)"},
   };
@@ -189,9 +206,12 @@ TEST_F(SessionErrorsTest, UntrustedExpiredAndNotYetValidServersAreRejected) {
     const HandshakeOutcome h = pair.handshake();
     EXPECT_TRUE(
         has(h.client.failure, c.client_errno,
-            std::string("server certificate of \"localhost\" rejected: ") + c.client_fragment))
+            std::string("server certificate of \"localhost\" rejected: ") + c.client_fragment,
+            c.client_reason))
         << c.label;
-    EXPECT_TRUE(has(h.server.failure, c.server_errno, c.server_fragment)) << c.label;
+    EXPECT_TRUE(
+        has(h.server.failure, c.server_errno, c.server_fragment, SSX_REASON_PEER_REFUSED_US))
+        << c.label;
   }
 }
 
@@ -205,13 +225,15 @@ TEST_F(SessionErrorsTest, ServerRefusesClientWithoutCertificateWhenRequired) {
   const HandshakeOutcome h = pair.handshake();
   EXPECT_TRUE(h.client.done) << h.describe();
   EXPECT_TRUE(has(h.server.failure, EKEYREJECTED,
-                  "client presented no certificate, but the policy requires one"))
+                  "client presented no certificate, but the policy requires one",
+                  SSX_REASON_NO_PEER_CERTIFICATE))
       << h.describe();
   const ReadOutcome r = pair.read(Side::client);
   EXPECT_EQ(r.data, "");
   EXPECT_TRUE(has(r.failure, EKEYREJECTED,
                   "the server requires a client certificate, and none was sent: the policy "
-                  "(rule \"client\") gives this connection no certificate"));
+                  "(rule \"client\") gives this connection no certificate",
+                  SSX_REASON_PEER_REQUIRES_CERTIFICATE));
 }
 
 // Names required of clients (a listener's target names) make a certificate required, and a
@@ -232,11 +254,13 @@ TEST_F(SessionErrorsTest, ServerRequiresItsTargetNamesOfTheClient) {
       continue;
     }
     EXPECT_TRUE(has(h.server.failure, EKEYREJECTED,
-                    "peer certificate does not match target name \"spiffe://ssx.test/other\""))
+                    "peer certificate does not match target name \"spiffe://ssx.test/other\"",
+                    SSX_REASON_NAME_MISMATCH))
         << h.describe();
     const ReadOutcome r = pair.read(Side::client);
     EXPECT_TRUE(has(r.failure, EKEYREJECTED,
-                    "the server requires a client certificate and did not accept ours"))
+                    "the server requires a client certificate and did not accept ours",
+                    SSX_REASON_PEER_REFUSED_US))
         << name;
   }
 }
@@ -251,11 +275,12 @@ TEST_F(SessionErrorsTest, UntrustedClientCertificateIsRefused) {
   const HandshakeOutcome h = pair.handshake();
   EXPECT_TRUE(has(h.server.failure, EKEYREJECTED,
                   "client certificate of \"spiffe://ssx.test/client\" rejected: unable to get "
-                  "local issuer certificate"))
+                  "local issuer certificate",
+                  SSX_REASON_UNTRUSTED_ISSUER))
       << h.describe();
   const ReadOutcome r = pair.read(Side::client);
-  EXPECT_TRUE(
-      has(r.failure, EKEYREJECTED, "peer rejected our certificate (tlsv1 alert unknown ca)"));
+  EXPECT_TRUE(has(r.failure, EKEYREJECTED, "peer rejected our certificate (tlsv1 alert unknown ca)",
+                  SSX_REASON_PEER_REFUSED_US));
 }
 
 // No TLS 1.3 cipher suite, or no group, in common: EPROTO on both ends, with a message that
@@ -276,9 +301,11 @@ TEST_F(SessionErrorsTest, NothingInCommonIsEprotoOnBothEnds) {
     options_.server.groups = c.server_groups;
     SessionPair pair(options_);
     const HandshakeOutcome h = pair.handshake();
-    EXPECT_TRUE(has(h.server.failure, EPROTO, "no TLS version, cipher suite or group in common"))
+    EXPECT_TRUE(has(h.server.failure, EPROTO, "no TLS version, cipher suite or group in common",
+                    SSX_REASON_NO_SHARED_PARAMETERS))
         << c.label << ": " << h.describe();
-    EXPECT_TRUE(has(h.client.failure, EPROTO, "no TLS version, cipher suite or group in common"))
+    EXPECT_TRUE(has(h.client.failure, EPROTO, "no TLS version, cipher suite or group in common",
+                    SSX_REASON_NO_SHARED_PARAMETERS))
         << c.label << ": " << h.describe();
   }
 }
@@ -291,7 +318,8 @@ TEST_F(SessionErrorsTest, CleartextClientIsEprotoNotTls) {
             static_cast<ssize_t>(request.size()));
   auto r = pair.session(Side::server).handshake();
   ASSERT_FALSE(r.has_value());
-  EXPECT_TRUE(has(r.error(), EPROTO, "peer does not speak TLS (its first byte was 0x47"));
+  EXPECT_TRUE(has(r.error(), EPROTO, "peer does not speak TLS (its first byte was 0x47",
+                  SSX_REASON_NOT_TLS));
   EXPECT_TRUE(pair.session(Side::server).peer_spoke_cleartext());
   EXPECT_FALSE(pair.session(Side::server).hello_received());
 }
@@ -307,7 +335,7 @@ TEST_F(SessionErrorsTest, CleartextServerIsEprotoNotTls) {
             static_cast<ssize_t>(banner.size()));
   auto r = pair.session(Side::client).handshake();
   ASSERT_FALSE(r.has_value());
-  EXPECT_TRUE(has(r.error(), EPROTO, "peer does not speak TLS"));
+  EXPECT_TRUE(has(r.error(), EPROTO, "peer does not speak TLS", SSX_REASON_NOT_TLS));
 }
 
 // The peer goes away in the middle of the handshake: ECONNRESET, "during the TLS handshake" —
@@ -328,6 +356,7 @@ TEST_F(SessionErrorsTest, PeerClosingDuringTheHandshakeIsEconnreset) {
     }
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, ECONNRESET) << r.error().message;
+    EXPECT_EQ(r.error().reason, SSX_REASON_PEER_CLOSED_IN_HANDSHAKE) << r.error().message;
     EXPECT_NE(r.error().message.find("during the TLS handshake"), std::string::npos)
         << r.error().message;
   }
