@@ -94,10 +94,10 @@ bool children_gone_since(std::uint32_t epoch) {
 
 Failure lost_failure(int fd, pid_t owner) {
   std::string who = owner > 0 ? "process " + std::to_string(owner) : std::string("another process");
-  return fail(EPERM, SSX_REASON_OWNED_BY_OTHER_PROCESS, "the connection on fd " + std::to_string(fd) + " is used by " + who +
-                         " since a fork(): this process must not use it (call ssx_release(" +
-                         std::to_string(fd) + ") and close(" + std::to_string(fd) +
-                         "); docs/handoff.md)");
+  return fail(EPERM, SSX_REASON_OWNED_BY_OTHER_PROCESS,
+              "the connection on fd " + std::to_string(fd) + " is used by " + who +
+                  " since a fork(): this process must not use it (call ssx_release(" +
+                  std::to_string(fd) + ") and close(" + std::to_string(fd) + "); docs/handoff.md)");
 }
 
 }  // namespace
