@@ -65,13 +65,14 @@ tsan-test: deps
 # $(FUZZ_SECONDS) s each. New inputs go to $(FUZZ_BUILD)/<target>-corpus (the seeds in
 # tests/fuzz/corpus/<target> stay untouched); a crash, leak, sanitizer report or input slower than
 # 10 s fails the run and leaves the input in $(FUZZ_BUILD)/crash-* etc.
-FUZZ_TARGETS ?= policy target_name security_json cert_name handshake
+FUZZ_TARGETS ?= policy target_name security_json cert_name handshake cli_input
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_MAX_LEN_policy = 1048576
 FUZZ_MAX_LEN_target_name = 4096
 FUZZ_MAX_LEN_security_json = 4096
 FUZZ_MAX_LEN_cert_name = 4096
 FUZZ_MAX_LEN_handshake = 16384
+FUZZ_MAX_LEN_cli_input = 65536
 FUZZ_DICT_policy = -dict=tests/fuzz/policy.dict
 
 fuzz-build: deps
