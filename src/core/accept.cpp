@@ -30,6 +30,34 @@ SecureSocket::PendingAccepts::~PendingAccepts() {
   for (const auto &s : sockets) ::close(s->fd());
 }
 
+void SecureSocket::Turn::lock() {
+  std::unique_lock l(mu_);
+  free_.wait(l, [this] { return !taken_; });
+  taken_ = true;
+}
+
+bool SecureSocket::Turn::try_lock() {
+  std::lock_guard l(mu_);
+  if (taken_) return false;
+  taken_ = true;
+  return true;
+}
+
+bool SecureSocket::Turn::try_lock_until(net::Clock::time_point deadline) {
+  std::unique_lock l(mu_);
+  if (!free_.wait_until(l, deadline, [this] { return !taken_; })) return false;
+  taken_ = true;
+  return true;
+}
+
+void SecureSocket::Turn::unlock() {
+  {
+    std::lock_guard l(mu_);
+    taken_ = false;
+  }
+  free_.notify_one();
+}
+
 Result<std::shared_ptr<SecureSocket>> SecureSocket::accept(sockaddr *address, socklen_t *length) {
   {
     Lock lock(mu_);

@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -150,8 +151,25 @@ class SecureSocket {
   using Lock = std::unique_lock<std::mutex>;
   // PendingAccepts are a blocking listener's accepted connections whose handshake ssx_accept is
   // still running (core/accept.cpp).
+  // Turn is a timed lock (lock, try_lock, try_lock_until, unlock) made of a mutex and a
+  // condition variable. Not std::timed_mutex: glibc implements its try_lock_until with
+  // pthread_mutex_clocklock, which ThreadSanitizer (GCC 12) does not intercept, so every
+  // timed accept looked like an unlock of an unlocked mutex.
+  class Turn {
+   public:
+    void lock();
+    bool try_lock();
+    bool try_lock_until(net::Clock::time_point deadline);
+    void unlock();
+
+   private:
+    std::mutex mu_;
+    std::condition_variable free_;
+    bool taken_ = false;  // guarded by mu_
+  };
+
   struct PendingAccepts {
-    std::timed_mutex driver;                             // held by the thread that steps them
+    Turn driver;                                         // held by the thread that steps them
     std::vector<std::shared_ptr<SecureSocket>> sockets;  // guarded by |driver|
     PendingAccepts() = default;
     PendingAccepts(const PendingAccepts &) = delete;
