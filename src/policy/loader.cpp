@@ -21,6 +21,7 @@
 #include "ossl/names.hpp"
 #include "policy/policy.hpp"
 #include "policy/prescan.hpp"
+#include "policy/toml_names.hpp"
 #include "policy/validate.hpp"
 #include "policy/values.hpp"
 
@@ -55,32 +56,6 @@ std::vector<Entry> in_file_order(const toml::table &table) {
     return a.first->source().begin < b.first->source().begin;
   });
   return entries;
-}
-
-std::string_view type_name(const toml::node &node) {
-  switch (node.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
 }
 
 // one_of spells a list of choices: "a", "b" or "c".
@@ -129,7 +104,7 @@ class Loader {
   Failure type_error(std::string_view what, const toml::node &node,
                      std::string_view expected) const {
     return error(node, std::string(what) + " must be " + std::string(expected) + ", not " +
-                           std::string(type_name(node)));
+                           std::string(toml_type_name(node)));
   }
   // unknown_key explains a key this table does not have: where it belongs if it belongs
   // elsewhere, else the closest key this table does have.

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "policy/prescan.hpp"
+#include "policy/toml_names.hpp"
 
 namespace ssx::cli::tunnel {
 namespace {
@@ -72,29 +73,12 @@ Failure error(const std::string &path, const toml::node &node, const std::string
   return Failure{EINVAL, at(path, node.source().begin) + ": " + message};
 }
 
-const char *type_of(const toml::node &node) {
-  switch (node.type()) {
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::table:
-      return "a table";
-    default:
-      return "a date or time";
-  }
-}
-
 Result<std::string> string_of(const std::string &path, const std::string &what,
                               const toml::node &node) {
   const auto *s = node.as_string();
-  if (s == nullptr) return error(path, node, what + " must be a string, not " + type_of(node));
+  if (s == nullptr)
+    return error(path, node,
+                 what + " must be a string, not " + std::string(policy::toml_type_name(node)));
   if (s->get().empty()) return error(path, node, what + " must not be empty");
   return s->get();
 }
@@ -130,7 +114,9 @@ Result<TunnelEntry> load_tunnel(const std::string &path, const toml::key &key,
   const std::string label = "tunnel \"" + entry.name + "\"";
   const auto *table = node.as_table();
   if (table == nullptr) {
-    return error(path, node, "[tunnel." + entry.name + "] must be a table, not " + type_of(node));
+    return error(path, node,
+                 "[tunnel." + entry.name + "] must be a table, not " +
+                     std::string(policy::toml_type_name(node)));
   }
   for (const auto &[k, value] : in_file_order(*table)) {
     const std::string name(k->str());
@@ -161,9 +147,9 @@ Result<TunnelEntry> load_tunnel(const std::string &path, const toml::key &key,
           entry.names.push_back(*text);
         }
       } else {
-        return error(
-            path, *value,
-            label + ": name must be a string or an array of strings, not " + type_of(*value));
+        return error(path, *value,
+                     label + ": name must be a string or an array of strings, not " +
+                         std::string(policy::toml_type_name(*value)));
       }
     } else {
       std::string message = at(path, k->source().begin);
@@ -210,7 +196,8 @@ Result<TunnelConfig> load_tunnel_config(const std::string &path) {
       const auto *tunnels = node->as_table();
       if (tunnels == nullptr) {
         return error(path, *node,
-                     "tunnel must be tables [tunnel.NAME], not " + std::string(type_of(*node)));
+                     "tunnel must be tables [tunnel.NAME], not " +
+                         std::string(policy::toml_type_name(*node)));
       }
       for (const auto &[tunnel_key, tunnel_node] : in_file_order(*tunnels)) {
         if (config.tunnels.size() >= kMaxTunnels) {
