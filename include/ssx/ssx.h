@@ -340,7 +340,10 @@ SSX_EXPORT int ssx_handshake(int fd);
  *
  * Event loops. ssx reads the socket ahead (a whole TCP segment may carry several TLS records),
  * so after ssx_recv returned data, or after ssx_handshake completed, more data may already sit in
- * ssx while the kernel reports the socket idle. Two rules, either of which suffices:
+ * ssx while the kernel reports the socket idle. That includes a connection a non-blocking
+ * ssx_accept has just returned: its first handshake step may finish the handshake and read the
+ * client's first data with its last flight (ssx_wants then returns SSX_POLLPENDING alone, never
+ * POLLIN). Two rules, either of which suffices:
  *   - Edge-triggered epoll (EPOLLET), and any loop that can: on readiness, call ssx_recv until it
  *     fails with EAGAIN (or returns 0). EAGAIN means ssx holds nothing complete; the next input
  *     arrives through the socket and wakes the loop.
