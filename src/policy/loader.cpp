@@ -769,7 +769,6 @@ Result<void> Loader::load_keys(const toml::node &node, Policy &policy) {
 Result<void> Loader::load_key(const toml::table &table, Policy &policy) {
   KeyEntry entry;
   entry.line = table.source().begin.line;
-  std::optional<toml::source_position> users_at;
   for (const auto &[key, value] : in_file_order(table)) {
     const std::string_view name = key->str();
     if (name == "name") {
@@ -803,16 +802,28 @@ Result<void> Loader::load_key(const toml::table &table, Policy &policy) {
         entry.private_key = std::move(*path);
       }
     } else if (name == "users") {
-      users_at = value->source().begin;
-      auto r = string_array(name, *value,
-                            [&](std::string_view user, const toml::node &at) -> Result<void> {
-                              if (auto ok = check_key_user(user, options_.check_keys); !ok) {
-                                return error(at, ok.error().message);
-                              }
-                              entry.users.emplace_back(user);
-                              return {};
-                            });
-      if (!r) return r;
+      const auto *array = value->as_array();
+      if (array == nullptr) {
+        return type_error(name, *value, "an array of account names and uids");
+      }
+      for (const toml::node &element : *array) {
+        std::string user;
+        if (const auto *number = element.as_integer()) {
+          if (number->get() < 0 || number->get() > kMaxId) {
+            return error(element, "uid must be between 0 and " + std::to_string(kMaxId) + ", not " +
+                                      std::to_string(number->get()));
+          }
+          user = std::to_string(number->get());
+        } else {
+          auto text = string_value("each element of users", element, "an account name or a uid");
+          if (!text) return std::move(text).error();
+          user = std::string(*text);
+        }
+        if (auto ok = check_key_user(user, options_.check_keys); !ok) {
+          return error(element, ok.error().message);
+        }
+        entry.users.push_back(std::move(user));
+      }
     } else if (name == "programs") {
       auto r = string_array(
           name, *value, [&](std::string_view program, const toml::node &at) -> Result<void> {

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: Apache-2.0
+// `ssx agent` (docs/agent.md), proven with the kernel: the applications here run as real
+// unprivileged accounts (testlib/test_users.hpp) that cannot open the host key, and still
+// complete mTLS as the host identity through the agent; peers are openssl s_client / s_server.
+// The PKI is made by the `ssx pki` command in a child process, so this test process never holds
+// a private key unless a test loads one on purpose.
+
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "agent/protocol.hpp"
+#include "cli_support.hpp"
+#include "testlib/loopback.hpp"
+#include "testlib/run_command.hpp"
+#include "testlib/test_pki.hpp"
+#include "testlib/test_users.hpp"
+
+namespace ssx::test {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr auto kWait = seconds(20);
+
+#define REQUIRE_ROOT() \
+  if (!TestUser::available()) GTEST_SKIP() << "needs root and useradd (CI runs as root)"
+
+std::string read_file(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// as_user runs |argv| as |user| (its uid and gid, no supplementary groups).
+std::vector<std::string> as_user(const TestUser &user, std::vector<std::string> argv) {
+  std::vector<std::string> out = {"setpriv", "--reuid=" + std::to_string(user.uid()),
+                                  "--regid=" + std::to_string(user.gid()), "--clear-groups", "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+// open_errno_as opens |path| for reading as |uid|/|gid| in a child: 0 or the errno.
+int open_errno_as(uid_t uid, gid_t gid, const std::string &path) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) _exit(255);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    _exit(fd >= 0 ? 0 : errno);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int connect_unix(const std::string &path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.data(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_ROOT();
+    ASSERT_EQ(::chmod(dir_.path().c_str(), 0711), 0);
+    pki_ = dir_.file("pki");
+    run_ssx({"pki", "init", pki_});
+    run_ssx({"pki", "issue", pki_, "localhost", "--ip", "127.0.0.1"});
+    run_ssx({"pki", "issue", pki_, "peer", "--dns", "peer.test"});
+    ASSERT_EQ(::chmod(pki_.c_str(), 0711), 0);
+    ASSERT_EQ(::chmod((pki_ + "/ca.crt").c_str(), 0644), 0);
+    socket_ = dir_.file("run") + "/agent.sock";
+    audit_ = dir_.file("agent.log");
+  }
+
+  void run_ssx(const std::vector<std::string> &args) {
+    auto r = run_command(ssx_argv(args), kWait);
+    ASSERT_EQ(r.exit_code, 0) << describe(ssx_argv(args), r);
+  }
+
+  std::string host_cert() const { return pki_ + "/localhost.crt"; }
+  std::string host_key() const { return pki_ + "/localhost.key"; }
+
+  // write_policy writes the policy applications and the agent share: [defaults] use the agent's
+  // key "host", which |users| may use from |programs|.
+  std::string write_policy(const std::string &users, const std::string &programs = "",
+                           const std::string &extra_defaults = "") {
+    std::string toml = "version = 1\nagent_socket = " + toml_quote(socket_) +
+                       "\n[defaults]\ntrust_bundle = " + toml_quote(pki_ + "/ca.crt") +
+                       "\nprivate_key = \"agent:host\"\n" + extra_defaults +
+                       "\n[[key]]\nname = \"host\"\ncertificate = " + toml_quote(host_cert()) +
+                       "\nprivate_key = " + toml_quote(host_key()) + "\n";
+    if (!users.empty()) toml += "users = " + users + "\n";
+    if (!programs.empty()) toml += "programs = " + programs + "\n";
+    const std::string path = dir_.file("policy.toml");
+    write_text(path, toml, 0644);
+    return path;
+  }
+
+  void start_agent(const std::string &policy) {
+    agent_ = std::make_unique<ChildProcess>(
+        ssx_argv({"agent", "--policy", policy, "--socket", socket_}));
+    ASSERT_TRUE(agent_->wait_for_output("ssx agent: serving", kWait)) << agent_->output();
+  }
+
+  // start_peer starts openssl s_server (no client certificate asked) and returns its port.
+  std::string start_peer() {
+    peer_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"openssl", "s_server", "-accept", "127.0.0.1:0", "-tls1_3",
+                                 "-cert", pki_ + "/peer.crt", "-key", pki_ + "/peer.key", "-www"},
+        ChildProcess::Stdin::pipe);
+    const std::string accept = peer_->wait_for_line("ACCEPT ", kWait);
+    EXPECT_FALSE(accept.empty()) << peer_->output();
+    return accept.substr(accept.rfind(':') + 1);
+  }
+
+  // connect_as runs `ssx connect` to the s_server of start_peer as |user|.
+  CommandResult connect_as(const TestUser &user, const std::string &policy,
+                           const std::string &port) {
+    return run_command(as_user(user, ssx_argv({"connect", "--policy", policy, "--name", "peer.test",
+                                               "127.0.0.1:" + port})),
+                       kWait, "GET / HTTP/1.0\r\n\r\n");
+  }
+
+  // wait_for_audit waits until the agent has logged a line containing |text|.
+  std::string wait_for_audit(const std::string &text) { return agent_->wait_for_line(text, kWait); }
+
+  TempDir dir_;
+  std::string pki_;
+  std::string socket_;
+  std::string audit_;
+  std::unique_ptr<ChildProcess> agent_;
+  std::unique_ptr<ChildProcess> peer_;
+};
+
+// The application (`ssx listen`, as an unprivileged user who cannot open the key) serves TLS as
+// the host identity; openssl s_client verifies the chain and sends its own certificate (mTLS).
+TEST_F(AgentTest, UnprivilegedServerCompletesMtlsThroughTheAgent) {
+  TestUser alice("agsrv");
+  EXPECT_EQ(open_errno_as(alice.uid(), alice.gid(), host_key()), EACCES);
+  const std::string policy = write_policy("[" + toml_quote(alice.name()) + "]");
+  start_agent(policy);
+
+  ChildProcess listen(
+      as_user(alice, ssx_argv({"listen", "--policy", policy, "--once", "127.0.0.1:0"})),
+      ChildProcess::Stdin::pipe);
+  const std::string line = listen.wait_for_line("ssx: listening on ", kWait);
+  ASSERT_FALSE(line.empty()) << listen.output();
+  const std::string port = line.substr(line.rfind(':') + 1);
+  ChildProcess s_client(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + port, "-CAfile", pki_ + "/ca.crt",
+       "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3", "-quiet", "-cert",
+       pki_ + "/peer.crt", "-key", pki_ + "/peer.key"},
+      ChildProcess::Stdin::pipe);
+  ASSERT_TRUE(s_client.write_input("hello from s_client\n", kWait));
+  EXPECT_TRUE(listen.wait_for_output("hello from s_client\n", kWait)) << listen.output();
+  ASSERT_TRUE(listen.write_input("hello from alice\n", kWait));
+  listen.close_input();
+  EXPECT_TRUE(s_client.wait_for_output("hello from alice\n", kWait)) << s_client.output();
+  auto client_status = s_client.wait_exit(kWait);
+  ASSERT_TRUE(client_status.has_value());
+  EXPECT_EQ(*client_status, 0) << s_client.output();
+  auto status = listen.wait_exit(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << listen.output();
+
+  const std::string audit = wait_for_audit("op=sign result=ok");
+  EXPECT_NE(audit.find("uid=" + std::to_string(alice.uid())), std::string::npos) << audit;
+  EXPECT_NE(audit.find("user=\"" + alice.name() + "\""), std::string::npos) << audit;
+  EXPECT_NE(audit.find("key=\"host\""), std::string::npos) << audit;
+  char real[PATH_MAX];
+  ASSERT_NE(::realpath(ssx_binary().c_str(), real), nullptr);
+  EXPECT_NE(audit.find(std::string("program=\"") + real + "\""), std::string::npos) << audit;
+}
+
+// The application is the client: openssl s_server requires a client certificate and verifies
+// the host identity the agent signs for.
+TEST_F(AgentTest, UnprivilegedClientPresentsTheHostIdentityThroughTheAgent) {
+  TestUser bob("agcli");
+  EXPECT_EQ(open_errno_as(bob.uid(), bob.gid(), host_key()), EACCES);
+  const std::string policy = write_policy("[" + std::to_string(bob.uid()) + "]");
+  start_agent(policy);
+
+  ChildProcess server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-tls1_3", "-cert",
+                       pki_ + "/peer.crt", "-key", pki_ + "/peer.key", "-Verify", "1",
+                       "-verify_return_error", "-CAfile", pki_ + "/ca.crt", "-www"},
+                      ChildProcess::Stdin::pipe);
+  const std::string accept = server.wait_for_line("ACCEPT ", kWait);
+  ASSERT_FALSE(accept.empty()) << server.output();
+  const std::string port = accept.substr(accept.rfind(':') + 1);
+  auto result = run_command(as_user(bob, ssx_argv({"connect", "--policy", policy, "--name",
+                                                   "peer.test", "127.0.0.1:" + port})),
+                            kWait, "GET / HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(result.exit_code, 0) << result.output << server.output();
+  EXPECT_NE(result.output.find("HTTP/1.0 200 ok"), std::string::npos) << result.output;
+  // s_server's page shows the client certificate it verified.
+  EXPECT_NE(result.output.find("CN=localhost"), std::string::npos) << result.output;
+  EXPECT_FALSE(wait_for_audit("op=sign result=ok").empty());
+}
+
+TEST_F(AgentTest, UserNotListedIsRefusedWithTheDocumentedMessage) {
+  TestUser alice("agok");
+  TestUser mallory("agno");
+  const std::string policy = write_policy("[" + toml_quote(alice.name()) + "]");
+  start_agent(policy);
+  auto result = connect_as(mallory, policy, start_peer());
+  EXPECT_NE(result.exit_code, 0);
+  const std::string expected =
+      "uid " + std::to_string(mallory.uid()) + " (" + mallory.name() + ") may not use key \"host\"";
+  EXPECT_NE(result.output.find(expected), std::string::npos) << result.output;
+  const std::string audit = wait_for_audit("result=refused");
+  EXPECT_NE(audit.find("uid=" + std::to_string(mallory.uid())), std::string::npos) << audit;
+  EXPECT_NE(audit.find("result=refused reason=\"uid " + std::to_string(mallory.uid()) + " (" +
+                       mallory.name() + ") may not use key"),
+            std::string::npos)
+      << audit;
+  EXPECT_NE(audit.find("key=\"host\""), std::string::npos) << audit;
+}
+
+TEST_F(AgentTest, ListedUserRunningAProgramNotListedIsRefused) {
+  TestUser alice("agprog");
+  const std::string policy =
+      write_policy("[" + toml_quote(alice.name()) + "]", "[\"/usr/sbin/nginx-not-ssx\"]");
+  start_agent(policy);
+  auto result = connect_as(alice, policy, start_peer());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("may not use key \"host\""), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("program \""), std::string::npos) << result.output;
+  const std::string audit = wait_for_audit("result=refused");
+  EXPECT_NE(audit.find("program="), std::string::npos) << audit;
+}
+
+TEST_F(AgentTest, AgentNotRunningIsAClearError) {
+  TestUser alice("agdown");
+  const std::string policy = write_policy("[" + toml_quote(alice.name()) + "]");
+  auto result = connect_as(alice, policy, start_peer());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("ssx agent at \"" + socket_ + "\" is not available"),
+            std::string::npos)
+      << result.output;
+}
+
+// --- hostile clients --------------------------------------------------------------------------
+
+std::string agent_rss_kb(pid_t pid) {
+  const std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  const auto at = status.find("VmRSS:");
+  if (at == std::string::npos) return "?";
+  return status.substr(at + 6, status.find('\n', at) - at - 6);
+}
+
+long rss_kb(pid_t pid) {
+  try {
+    return std::stol(agent_rss_kb(pid));
+  } catch (...) {
+    return -1;
+  }
+}
+
+// chain_request_ok asks for the chain over a fresh connection and says whether it came.
+bool chain_request_ok(const std::string &socket) {
+  const int fd = connect_unix(socket);
+  if (fd < 0) return false;
+  auto frame = agent::encode(agent::ChainRequest{"host", "test"});
+  bool ok = frame && ::send(fd, frame->data(), frame->size(), MSG_NOSIGNAL) ==
+                         static_cast<ssize_t>(frame->size());
+  std::vector<std::uint8_t> got;
+  pollfd p{fd, POLLIN, 0};
+  while (ok && ::poll(&p, 1, 5000) == 1) {
+    std::uint8_t buf[65536];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.insert(got.end(), buf, buf + n);
+    if (got.size() >= 4) {
+      auto len = agent::frame_length(std::span<const std::uint8_t, 4>(got.data(), 4),
+                                     agent::kMaxResponseBody);
+      if (len && got.size() >= 4 + *len) {
+        auto r = agent::decode_response(std::span(got).subspan(4, *len));
+        ::close(fd);
+        return r && r->type == agent::Type::chain_response;
+      }
+    }
+  }
+  ::close(fd);
+  return false;
+}
+
+TEST_F(AgentTest, HostileClientsDoNotStopTheAgentOrGrowItsMemory) {
+  const std::string policy = write_policy("");  // root only: this test runs as root
+  start_agent(policy);
+  ASSERT_TRUE(chain_request_ok(socket_));
+  const long before = rss_kb(agent_->pid());
+
+  // Garbage, a huge length, a truncated frame, a wrong version, trailing bytes: each answered
+  // (an error) or closed, never a crash.
+  const std::vector<std::vector<std::uint8_t>> hostile = {
+      {'G', 'E', 'T', ' ', '/', '\r', '\n', '\r', '\n'},
+      {0xff, 0xff, 0xff, 0xff, 1, 1},
+      {0, 0, 0, 40, 1, 2, 4, 'h'},
+      {0, 0, 0, 4, 9, 1, 0, 0},
+      {0, 0, 0, 0},
+      {0, 0, 0, 8, 1, 1, 4, 'h', 'o', 's', 't', 0},
+  };
+  for (const auto &bytes : hostile) {
+    const int fd = connect_unix(socket_);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+    ::shutdown(fd, SHUT_WR);
+    char buf[1024];
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 5000), 1);  // an answer or a close, not silence
+    while (::recv(fd, buf, sizeof buf, 0) > 0) {
+    }
+    ::close(fd);
+    ASSERT_TRUE(chain_request_ok(socket_)) << agent_->output();
+  }
+
+  // 1,000 idle connections: legitimate clients are still served meanwhile.
+  std::vector<int> idle;
+  for (int i = 0; i < 1000; ++i) {
+    const int fd = connect_unix(socket_);
+    if (fd >= 0) idle.push_back(fd);
+  }
+  EXPECT_EQ(idle.size(), 1000u);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(chain_request_ok(socket_)) << agent_->output();
+  // 200 connections each sending half a request, then stalling.
+  const std::vector<std::uint8_t> half = {0, 0, 0, 100, 1, 1};
+  for (int i = 0; i < 200; ++i) {
+    const int fd = connect_unix(socket_);
+    if (fd < 0) continue;
+    (void)::send(fd, half.data(), half.size(), MSG_NOSIGNAL);
+    idle.push_back(fd);
+  }
+  EXPECT_TRUE(chain_request_ok(socket_));
+  const long during = rss_kb(agent_->pid());
+  for (int fd : idle) ::close(fd);
+  // Bounded: a connection costs the agent a few KiB, not what a client claims to send.
+  EXPECT_LT(during - before, 32 * 1024) << "RSS " << before << " kB -> " << during << " kB";
+  ASSERT_TRUE(chain_request_ok(socket_));
+  EXPECT_EQ(::kill(agent_->pid(), 0), 0);
+}
+
+}  // namespace
+}  // namespace ssx::test
