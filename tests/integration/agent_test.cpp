@@ -18,8 +18,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -261,6 +264,265 @@ TEST_F(AgentTest, AgentNotRunningIsAClearError) {
   EXPECT_NE(result.output.find("ssx agent at \"" + socket_ + "\" is not available"),
             std::string::npos)
       << result.output;
+}
+
+// wait_until waits (bounded) for |done|; false when kWait passed first.
+template <class F>
+bool wait_until(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+// StopAndJoin stops and joins a load thread on every path out of a test.
+struct StopAndJoin {
+  std::atomic<bool> &stop;
+  std::thread &thread;
+  ~StopAndJoin() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// --- in this process: the library uses the agent key -------------------------------------------
+
+// Masked holds a secret XOR-masked, so that searching memory for it never finds the needle itself.
+struct Masked {
+  static constexpr std::uint8_t kMask = 0xa5;
+  std::vector<std::uint8_t> bytes;
+  std::size_t size() const { return bytes.size(); }
+  std::uint8_t at(std::size_t i) const { return static_cast<std::uint8_t>(bytes[i] ^ kMask); }
+};
+
+// private_scalar reads the EC key's private scalar with the openssl command (another process),
+// big-endian, masked.
+Masked private_scalar(const std::string &key_path) {
+  auto r = run_command({"openssl", "pkey", "-in", key_path, "-text", "-noout"}, kWait);
+  Masked out;
+  const auto priv = r.output.find("priv:");
+  const auto pub = r.output.find("pub:");
+  if (priv == std::string::npos || pub == std::string::npos) return out;
+  std::string hex;
+  for (char c : r.output.substr(priv + 5, pub - priv - 5)) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) hex += c;
+  }
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.bytes.push_back(
+        static_cast<std::uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16) ^ Masked::kMask));
+  }
+  while (out.size() > 32 && out.at(0) == 0) out.bytes.erase(out.bytes.begin());
+  return out;
+}
+
+// memory_contains searches this process's whole readable memory (/proc/self/maps, read through
+// /proc/self/mem) for |secret| in big-endian order or byte-reversed (how a BIGNUM holds it on a
+// little-endian machine).
+bool memory_contains(const Masked &secret) {
+  const std::size_t n = secret.size();
+  if (n == 0) return false;
+  std::ifstream maps("/proc/self/maps");
+  const int mem = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return false;
+  std::vector<std::uint8_t> buf(1 << 20);
+  std::string line;
+  bool found = false;
+  while (!found && std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) != 3 || perms[0] != 'r') continue;
+    if (line.find("[vvar]") != std::string::npos || line.find("[vsyscall]") != std::string::npos) {
+      continue;
+    }
+    for (unsigned long at = lo; !found && at < hi;) {
+      const std::size_t want = std::min<unsigned long>(buf.size(), hi - at);
+      const ssize_t got = ::pread(mem, buf.data(), want, static_cast<off_t>(at));
+      if (got <= 0) break;
+      const auto len = static_cast<std::size_t>(got);
+      for (std::size_t i = 0; !found && i + n <= len; ++i) {
+        if (buf[i] == secret.at(0)) {
+          std::size_t k = 1;
+          while (k < n && buf[i + k] == secret.at(k)) ++k;
+          found = k == n;
+        }
+        if (!found && buf[i] == secret.at(n - 1)) {
+          std::size_t k = 1;
+          while (k < n && buf[i + k] == secret.at(n - 1 - k)) ++k;
+          found = k == n;
+        }
+      }
+      // Overlap the next chunk so a secret across the boundary is seen.
+      at += len > n ? len - n + 1 : len;
+    }
+  }
+  ::close(mem);
+  return found;
+}
+
+// handshake_once connects to |listener| (an ssx listener of this process, served by |accepted|'s
+// thread) and reports the server side's outcome: 0, or its errno with the reason in |why|.
+struct Outcome {
+  int error = 0;
+  int reason = 0;
+  std::string message;
+  std::string peer_chain;  // what the client saw
+};
+
+class InProcessServer {
+ public:
+  InProcessServer() : listener_(ssx_listener(SSX_GUARANTEE_ENCRYPTION, 128)) {
+    port_ = local_port(listener_.get());
+  }
+  // one runs one connection: the client connects from this thread, the server accepts on another.
+  Outcome one() {
+    Outcome server;
+    std::thread accept_thread([&] {
+      const int fd = ssx_accept(listener_.get(), nullptr, nullptr);
+      if (fd < 0) {
+        server.error = errno;
+        server.reason = ssx_last_error_reason();
+        server.message = last_error_text();
+      } else {
+        ssx_close(fd);
+      }
+    });
+    Fd client;
+    const int fd = ssx_client_connect(port_, {"127.0.0.1"}, SSX_GUARANTEE_ENCRYPTION, &client);
+    if (fd >= 0 && server.error == 0) {
+      ssx_security_info *info = nullptr;
+      if (ssx_query_socket_security(fd, nullptr, 0, &info) == 0) {
+        if (info->peer_chain_pem != nullptr) server.peer_chain = info->peer_chain_pem;
+        ssx_free_security_info(info);
+      }
+    }
+    client.reset();
+    accept_thread.join();
+    return server;
+  }
+
+ private:
+  Fd listener_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(AgentTest, ThePrivateKeyNeverEntersTheApplicationsMemory) {
+  const std::string policy = write_policy("");
+  start_agent(policy);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+  const Masked scalar = private_scalar(host_key());
+  ASSERT_EQ(scalar.size(), 32u);
+
+  InProcessServer server;
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = server.one();
+    ASSERT_EQ(o.error, 0) << o.message;
+    EXPECT_NE(o.peer_chain.find("BEGIN CERTIFICATE"), std::string::npos);
+  }
+  EXPECT_FALSE(wait_for_audit("op=sign result=ok").empty());
+  EXPECT_FALSE(memory_contains(scalar)) << "the host's private scalar is in this process";
+
+  // Control: the same search finds the scalar once this process loads the key file itself.
+  FILE *f = std::fopen(host_key().c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  EVP_PKEY *key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  ASSERT_NE(key, nullptr);
+  EXPECT_TRUE(memory_contains(scalar)) << "the search cannot find a key that is loaded";
+  EVP_PKEY_free(key);
+}
+
+// The agent dies (SIGKILL) while handshakes go on: none of them succeeds without the agent's
+// signature, every failure says why, and once a new agent runs the same process handshakes
+// again, without a restart.
+TEST_F(AgentTest, AgentKilledThenRestartedIsUsedWithoutRestartingTheApplication) {
+  const std::string policy = write_policy("");
+  start_agent(policy);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+  InProcessServer server;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(server.one().error, 0);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, unclear{0};
+  std::thread load([&] {
+    InProcessServer s;
+    while (!stop) {
+      const Outcome o = s.one();
+      if (o.error == 0) {
+        ++ok;
+      } else if (o.reason == SSX_REASON_AGENT_UNAVAILABLE || o.reason == SSX_REASON_AGENT_REFUSED) {
+        ++failed;
+      } else {
+        ++unclear;
+        ADD_FAILURE() << "unclear failure: " << o.message;
+      }
+    }
+  });
+  StopAndJoin guard{stop, load};
+  ASSERT_TRUE(wait_until([&] { return ok >= 5; }));
+  agent_->stop();  // SIGKILL, and reaped
+  const int ok_at_kill = ok;
+  ASSERT_TRUE(wait_until([&] { return failed >= 5; }));
+  // With the agent dead, every handshake fails: ok never moves past what finished by the kill
+  // (at most the one under way when it landed).
+  EXPECT_LE(ok - ok_at_kill, 1);
+  const Outcome down = server.one();
+  EXPECT_EQ(down.error, EACCES) << down.message;
+  EXPECT_EQ(down.reason, SSX_REASON_AGENT_UNAVAILABLE) << down.message;
+  EXPECT_NE(down.message.find("ssx agent at"), std::string::npos) << down.message;
+
+  start_agent(policy);
+  const int ok_at_restart = ok;
+  EXPECT_TRUE(wait_until([&] { return ok >= ok_at_restart + 5; }));
+  stop = true;
+  load.join();
+  EXPECT_EQ(unclear, 0);
+  EXPECT_EQ(server.one().error, 0);
+}
+
+// The host's certificate and key are replaced while handshakes go on: none fails, and new
+// handshakes present the new certificate.
+TEST_F(AgentTest, RotationUnderLoadHasNoFailedHandshakes) {
+  const std::string policy = write_policy("");
+  start_agent(policy);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+  const std::string old_cert = read_file(host_cert());
+  const std::string old_leaf = old_cert.substr(0, old_cert.find("END CERTIFICATE"));
+
+  std::atomic<bool> stop{false}, rotated{false};
+  std::atomic<int> ok{0}, ok_new{0};
+  std::vector<std::string> failures;
+  std::string new_leaf;
+  std::mutex mu;
+  std::thread load([&] {
+    InProcessServer s;
+    while (!stop) {
+      const Outcome o = s.one();
+      if (o.error != 0) {
+        std::lock_guard lock(mu);
+        failures.push_back(o.message);
+        continue;
+      }
+      ++ok;
+      if (rotated && o.peer_chain.find(old_leaf) == std::string::npos) ++ok_new;
+    }
+  });
+  StopAndJoin guard{stop, load};
+  ASSERT_TRUE(wait_until([&] { return ok >= 10; }));
+  // The new pair is written by `ssx pki issue --force` (files replaced one after the other),
+  // then the agent is told.
+  run_ssx({"pki", "issue", "--force", pki_, "localhost", "--ip", "127.0.0.1"});
+  ASSERT_NE(read_file(host_cert()), old_cert);
+  rotated = true;
+  ASSERT_EQ(::kill(agent_->pid(), SIGHUP), 0);
+  ASSERT_FALSE(wait_for_audit("reloaded after SIGHUP").empty()) << agent_->output();
+  (void)wait_until([&] { return ok_new >= 10; });
+  stop = true;
+  load.join();
+  EXPECT_GE(ok_new, 10) << "new handshakes do not present the new certificate";
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
 }
 
 // --- hostile clients --------------------------------------------------------------------------
