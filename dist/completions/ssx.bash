@@ -28,13 +28,15 @@ _ssx() {
     --exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
     --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
       --days | --workers | --max-handshakes | --max-handshakes-per-source | --grace | \
-      --setup-timeout | --idle-timeout | --keepalive | --resolve-interval)
+      --setup-timeout | --idle-timeout | --keepalive | --resolve-interval | --socket | \
+      --max-connections)
       return ;;
   esac
 
   local opts
   case $cmd in
-    "") opts="demo connect listen tunnel policy pki --help --version" ;;
+    "") opts="demo connect listen tunnel policy pki agent --help --version" ;;
+    agent) opts="--policy --socket --max-connections --help" ;;
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
     listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;
