@@ -52,7 +52,7 @@ _ssx() {
       case $sub in
         "") opts="init issue --help" ;;
         init) opts="--name --key --days --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
-        issue) opts="--dns --ip --uri --days --key --client --server --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
+        issue) opts="--dns --ip --uri --days --key --client --server --force --public-key --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
       esac
       ;;
   esac

@@ -525,6 +525,80 @@ TEST_F(AgentTest, RotationUnderLoadHasNoFailedHandshakes) {
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
 }
 
+// --- PKCS#11 ----------------------------------------------------------------------------------
+
+constexpr const char *kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
+
+// A SoftHSM2 token made by the test, a non-extractable P-256 key generated in it, a certificate
+// for that key issued with `ssx pki issue --public-key`, and TLS served with it through the agent
+// by an unprivileged user; openssl s_client verifies.
+TEST_F(AgentTest, Pkcs11KeyInSoftHsmServesTlsThroughTheAgent) {
+  if (::access(kSoftHsm, R_OK) != 0 || run_command({"which", "pkcs11-tool"}).exit_code != 0) {
+    GTEST_SKIP() << "needs softhsm2 and opensc (scripts/install-deps)";
+  }
+  const std::string hsm = dir_.file("hsm");
+  ASSERT_EQ(::mkdir(hsm.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((hsm + "/tokens").c_str(), 0700), 0);
+  write_text(hsm + "/softhsm2.conf",
+             "directories.tokendir = " + hsm + "/tokens\nobjectstore.backend = file\n", 0600);
+  write_text(hsm + "/pin", "4321\n", 0600);
+  ASSERT_EQ(::setenv("SOFTHSM2_CONF", (hsm + "/softhsm2.conf").c_str(), 1), 0);
+  struct Unset {
+    ~Unset() { ::unsetenv("SOFTHSM2_CONF"); }
+  } unset;
+  auto check = [](const std::vector<std::string> &argv) {
+    auto r = run_command(argv, kWait);
+    EXPECT_EQ(r.exit_code, 0) << describe(argv, r);
+    return r.output;
+  };
+  check({"softhsm2-util", "--init-token", "--free", "--label", "ssx-test", "--pin", "4321",
+         "--so-pin", "87654321"});
+  check({"pkcs11-tool", "--module", kSoftHsm, "--token-label", "ssx-test", "--login", "--pin",
+         "4321", "--keypairgen", "--key-type", "EC:prime256v1", "--label", "tls", "--id", "42"});
+  const std::string objects =
+      check({"pkcs11-tool", "--module", kSoftHsm, "--token-label", "ssx-test", "--login", "--pin",
+             "4321", "--list-objects", "--type", "privkey"});
+  EXPECT_NE(objects.find("never extractable"), std::string::npos) << objects;
+  check({"pkcs11-tool", "--module", kSoftHsm, "--token-label", "ssx-test", "--read-object",
+         "--type", "pubkey", "--label", "tls", "-o", hsm + "/tls.pub"});
+  run_ssx(
+      {"pki", "issue", pki_, "token-host", "--ip", "127.0.0.1", "--public-key", hsm + "/tls.pub"});
+  EXPECT_NE(::access((pki_ + "/token-host.key").c_str(), F_OK), 0);  // no key file written
+
+  TestUser alice("aghsm");
+  const std::string policy = dir_.file("policy.toml");
+  write_text(policy,
+             "version = 1\nagent_socket = " + toml_quote(socket_) +
+                 "\n[defaults]\ntrust_bundle = " + toml_quote(pki_ + "/ca.crt") +
+                 "\nprivate_key = \"agent:token\"\n[[key]]\nname = \"token\"\ncertificate = " +
+                 toml_quote(pki_ + "/token-host.crt") + "\nprivate_key = " +
+                 toml_quote("pkcs11:token=ssx-test;object=tls?module-path=" +
+                            std::string(kSoftHsm) + "&pin-source=file:" + hsm + "/pin") +
+                 "\nusers = [" + toml_quote(alice.name()) + "]\n",
+             0644);
+  start_agent(policy);
+
+  ChildProcess listen(
+      as_user(alice, ssx_argv({"listen", "--policy", policy, "--once", "127.0.0.1:0"})),
+      ChildProcess::Stdin::pipe);
+  const std::string line = listen.wait_for_line("ssx: listening on ", kWait);
+  ASSERT_FALSE(line.empty()) << listen.output();
+  const std::string port = line.substr(line.rfind(':') + 1);
+  ChildProcess s_client(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + port, "-CAfile", pki_ + "/ca.crt",
+       "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3", "-quiet", "-cert",
+       pki_ + "/peer.crt", "-key", pki_ + "/peer.key"},
+      ChildProcess::Stdin::pipe);
+  ASSERT_TRUE(listen.write_input("signed by the token\n", kWait));
+  listen.close_input();
+  EXPECT_TRUE(s_client.wait_for_output("signed by the token\n", kWait)) << s_client.output();
+  auto status = s_client.wait_exit(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << s_client.output();
+  const std::string audit = wait_for_audit("op=sign result=ok");
+  EXPECT_NE(audit.find("key=\"token\""), std::string::npos) << audit;
+}
+
 // --- hostile clients --------------------------------------------------------------------------
 
 std::string agent_rss_kb(pid_t pid) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "agentd/pkcs11.hpp"
 #include "base/text.hpp"
 #include "policy/policy.hpp"
 #include "policy/values.hpp"
@@ -15,10 +16,6 @@ namespace ssx::cli::agent_daemon {
 namespace {
 
 Result<std::shared_ptr<KeyPair>> load_pair(const policy::KeyEntry &entry) {
-  if (entry.private_key.rfind("pkcs11:", 0) == 0) {
-    return fail(EOPNOTSUPP, "key " + base::quote(entry.name) +
-                                ": PKCS#11 keys are not supported by this ssx agent yet");
-  }
   auto pair = std::make_shared<KeyPair>();
   ossl::UniquePtr<BIO> cert_bio(BIO_new_file(entry.certificate.c_str(), "r"));
   if (!cert_bio) {
@@ -47,6 +44,24 @@ Result<std::shared_ptr<KeyPair>> load_pair(const policy::KeyEntry &entry) {
   if (pair->chain_pem.size() > agent::kMaxChain) {
     return fail(EFBIG, "key " + base::quote(entry.name) + ": certificate chain is larger than " +
                            std::to_string(agent::kMaxChain) + " bytes");
+  }
+  if (entry.private_key.rfind("pkcs11:", 0) == 0) {
+    auto key = load_pkcs11_key(entry.private_key);
+    if (!key)
+      return fail(key.error().code, "key " + base::quote(entry.name) + ": " + key.error().message);
+    pair->key = std::move(*key);
+    // The token's key must be the certificate's: compare the public halves.
+    ossl::UniquePtr<BIO> again(BIO_new_file(entry.certificate.c_str(), "r"));
+    ossl::UniquePtr<X509> leaf(again ? PEM_read_bio_X509(again.get(), nullptr, nullptr, nullptr)
+                                     : nullptr);
+    if (!leaf || X509_check_private_key(leaf.get(), pair->key.get()) != 1) {
+      ERR_clear_error();
+      return fail(EKEYREJECTED, "key " + base::quote(entry.name) + ": the token's key " +
+                                    base::quote(entry.private_key) +
+                                    " does not match certificate " +
+                                    base::quote(entry.certificate));
+    }
+    return pair;
   }
   ossl::UniquePtr<BIO> key_bio(BIO_new_file(entry.private_key.c_str(), "r"));
   if (key_bio) {
