@@ -525,6 +525,62 @@ TEST_F(AgentTest, RotationUnderLoadHasNoFailedHandshakes) {
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
 }
 
+// RSA keys through the agent: TLS 1.3 (RSA-PSS) and TLS 1.2 (RSA-PSS and PKCS#1 v1.5), and
+// TLS 1.2 with the EC key; openssl s_client verifies each handshake.
+TEST_F(AgentTest, RsaPssPkcs1AndTls12SignaturesVerify) {
+  run_ssx({"pki", "issue", pki_, "rsahost", "--ip", "127.0.0.1", "--key", "rsa2048"});
+  const std::string policy = dir_.file("policy.toml");
+  auto write = [&](const std::string &name) {
+    write_text(policy,
+               "version = 1\nagent_socket = " + toml_quote(socket_) +
+                   "\n[defaults]\nmin_tls_version = \"1.2\"\npeer_authentication = \"none\"\n"
+                   "trust_bundle = " +
+                   toml_quote(pki_ + "/ca.crt") +
+                   "\nprivate_key = \"agent:host\"\n[[key]]\nname = \"host\"\ncertificate = " +
+                   toml_quote(pki_ + "/" + name + ".crt") +
+                   "\nprivate_key = " + toml_quote(pki_ + "/" + name + ".key") + "\n",
+               0644);
+  };
+  struct Case {
+    std::string cert;
+    std::vector<std::string> client_args;
+    std::string signature;  // as s_client -brief reports it
+  };
+  const std::vector<Case> cases = {
+      {"rsahost", {"-tls1_3"}, "RSA-PSS"},
+      {"rsahost", {"-tls1_2", "-sigalgs", "RSA-PSS+SHA256"}, "RSA-PSS"},
+      {"rsahost", {"-tls1_2", "-sigalgs", "RSA+SHA384"}, "RSA"},
+      {"localhost", {"-tls1_2", "-sigalgs", "ECDSA+SHA512"}, "ECDSA"},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.cert + " " + c.client_args.back());
+    write(c.cert);
+    start_agent(policy);
+    ChildProcess listen(ssx_argv({"listen", "--policy", policy, "--once", "127.0.0.1:0"}),
+                        ChildProcess::Stdin::pipe);
+    const std::string line = listen.wait_for_line("ssx: listening on ", kWait);
+    ASSERT_FALSE(line.empty()) << listen.output();
+    std::vector<std::string> argv = {"openssl",
+                                     "s_client",
+                                     "-connect",
+                                     "127.0.0.1:" + line.substr(line.rfind(':') + 1),
+                                     "-CAfile",
+                                     pki_ + "/ca.crt",
+                                     "-verify_return_error",
+                                     "-brief"};
+    argv.insert(argv.end(), c.client_args.begin(), c.client_args.end());
+    ASSERT_TRUE(listen.write_input("hello\n", kWait));
+    listen.close_input();
+    auto r = run_command(argv, kWait);
+    EXPECT_EQ(r.exit_code, 0) << r.output << listen.output();
+    EXPECT_NE(r.output.find("Verification: OK"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Signature type: " + c.signature + "\n"), std::string::npos)
+        << r.output;
+    EXPECT_FALSE(wait_for_audit("op=sign result=ok").empty());
+    agent_->stop();
+  }
+}
+
 // --- PKCS#11 ----------------------------------------------------------------------------------
 
 constexpr const char *kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
