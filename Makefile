@@ -74,7 +74,7 @@ tsan-test: deps
 # FUZZ_SECONDS=86400 FUZZ_TARGETS=policy`). New inputs go to $(FUZZ_BUILD)/<target>-corpus (the seeds in
 # tests/fuzz/corpus/<target> stay untouched); a crash, leak, sanitizer report or input slower than
 # 10 s fails the run and leaves the input in $(FUZZ_BUILD)/crash-* etc.
-FUZZ_TARGETS ?= policy target_name security_json cert_name handshake cli_input
+FUZZ_TARGETS ?= policy target_name security_json cert_name handshake cli_input agent_protocol
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_MAX_LEN_policy = 1048576
 FUZZ_MAX_LEN_target_name = 4096
