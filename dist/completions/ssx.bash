@@ -29,14 +29,19 @@ _ssx() {
     --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
       --days | --workers | --max-handshakes | --max-handshakes-per-source | --grace | \
       --setup-timeout | --idle-timeout | --keepalive | --resolve-interval | --socket | \
-      --max-connections)
+      --max-connections | --metrics)
       return ;;
   esac
 
   local opts
   case $cmd in
     "") opts="demo connect listen tunnel policy pki agent --help --version" ;;
-    agent) opts="--policy --socket --max-connections --help" ;;
+    agent)
+      case $sub in
+        "") opts="status --policy --socket --max-connections --metrics --help" ;;
+        status) opts="--socket --policy --help" ;;
+      esac
+      ;;
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
     listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;

@@ -165,4 +165,13 @@ Result<SignResponse> sign(const Endpoint &agent, const SignRequest &request) {
   return std::move(response->sign);
 }
 
+Result<std::string> status(const Endpoint &agent) {
+  auto response = Exchange(agent).run(encode_status_request());
+  if (!response) return response.error();
+  if (response->type != Type::status_response) {
+    return fail(EACCES, SSX_REASON_AGENT_UNAVAILABLE, "ssx agent answered with the wrong message");
+  }
+  return std::move(response->status);
+}
+
 }  // namespace ssx::agent

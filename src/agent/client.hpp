@@ -42,6 +42,8 @@ struct Endpoint {
 
 Result<ChainResponse> fetch_chain(const Endpoint &agent, const ChainRequest &request);
 Result<SignResponse> sign(const Endpoint &agent, const SignRequest &request);
+// status asks for the agent's status text (`ssx agent status`).
+Result<std::string> status(const Endpoint &agent);
 
 }  // namespace ssx::agent
 

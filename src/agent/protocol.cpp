@@ -243,6 +243,23 @@ std::vector<std::uint8_t> encode(const ErrorResponse &response) {
   return w.finish();
 }
 
+std::vector<std::uint8_t> encode_status_request() {
+  Writer w;
+  w.u8(kVersion);
+  w.u8(static_cast<std::uint8_t>(Type::status_request));
+  return w.finish();
+}
+
+std::vector<std::uint8_t> encode_status_response(std::string_view text) {
+  text = text.substr(0, kMaxStatus);
+  Writer w;
+  w.u8(kVersion);
+  w.u8(static_cast<std::uint8_t>(Type::status_response));
+  w.u32(text.size());
+  w.bytes(text.data(), text.size());
+  return w.finish();
+}
+
 Result<std::size_t> frame_length(std::span<const std::uint8_t, kFrameHeader> header,
                                  std::size_t max_body) {
   std::size_t n = 0;
@@ -289,6 +306,9 @@ Result<Request> decode_request(std::span<const std::uint8_t> body) {
     if (n != digest_size(s.hash)) return malformed("digest length does not match the hash");
     std::copy(fp.begin(), fp.end(), s.certificate.begin());
     s.digest.assign(digest.begin(), digest.end());
+  } else if (type == static_cast<std::uint8_t>(Type::status_request)) {
+    if (!r.ok()) return malformed("truncated request");
+    out.type = Type::status_request;
   } else {
     if (!r.ok()) return malformed("truncated request");
     return malformed("unknown request type " + std::to_string(type));
@@ -334,6 +354,13 @@ Result<Response> decode_response(std::span<const std::uint8_t> body) {
     for (char c : out.error.message) {
       if (c < 0x20 || c == 0x7f) return malformed("control character in error message");
     }
+  } else if (type == static_cast<std::uint8_t>(Type::status_response)) {
+    out.type = Type::status_response;
+    const std::size_t n = r.u32();
+    if (n > kMaxStatus) return malformed("status length out of bounds");
+    auto text = r.take(n);
+    if (!r.ok()) return malformed("truncated status response");
+    out.status.assign(text.begin(), text.end());
   } else {
     if (!r.ok()) return malformed("truncated response");
     return malformed("unknown response type " + std::to_string(type));

@@ -33,21 +33,24 @@ namespace ssx::agent {
 
 inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kFrameHeader = 4;
-inline constexpr std::size_t kMaxRequestBody = 1024;         // a request body, header excluded
-inline constexpr std::size_t kMaxResponseBody = 256 * 1024;  // a response body (a chain)
-inline constexpr std::size_t kMaxKeyName = 64;               // [A-Za-z0-9._-]
-inline constexpr std::size_t kMaxRuleName = 128;             // printable ASCII
-inline constexpr std::size_t kMaxDigest = 64;                // SHA-512
-inline constexpr std::size_t kMaxSignature = 1024;           // RSA 8192
-inline constexpr std::size_t kMaxChain = 200 * 1024;         // PEM text
-inline constexpr std::size_t kMaxMessage = 255;              // error text
-inline constexpr std::size_t kFingerprint = 32;              // SHA-256 of the leaf's DER
+inline constexpr std::size_t kMaxRequestBody = 1024;          // a request body, header excluded
+inline constexpr std::size_t kMaxResponseBody = 256U * 1024;  // a response body (a chain)
+inline constexpr std::size_t kMaxKeyName = 64;                // [A-Za-z0-9._-]
+inline constexpr std::size_t kMaxRuleName = 128;              // printable ASCII
+inline constexpr std::size_t kMaxDigest = 64;                 // SHA-512
+inline constexpr std::size_t kMaxSignature = 1024;            // RSA 8192
+inline constexpr std::size_t kMaxChain = 200U * 1024;         // PEM text
+inline constexpr std::size_t kMaxMessage = 255;               // error text
+inline constexpr std::size_t kFingerprint = 32;               // SHA-256 of the leaf's DER
+inline constexpr std::size_t kMaxStatus = 64U * 1024;         // status text
 
 enum class Type : std::uint8_t {
   chain_request = 0x01,
   sign_request = 0x02,
+  status_request = 0x03,  // `ssx agent status`; answered to root and the agent's own uid only
   chain_response = 0x81,
   sign_response = 0x82,
+  status_response = 0x83,
   error_response = 0xff,
 };
 
@@ -115,6 +118,7 @@ struct Response {
   ChainResponse chain;
   SignResponse sign;
   ErrorResponse error;
+  std::string status;  // status_response: text, one line per fact
 };
 
 // valid_key_name reports whether |name| may name a [[key]]: 1 to kMaxKeyName bytes of
@@ -127,6 +131,8 @@ Result<std::vector<std::uint8_t>> encode(const SignRequest &request);
 Result<std::vector<std::uint8_t>> encode(const ChainResponse &response);
 Result<std::vector<std::uint8_t>> encode(const SignResponse &response);
 std::vector<std::uint8_t> encode(const ErrorResponse &response);  // message truncated to bound
+std::vector<std::uint8_t> encode_status_request();
+std::vector<std::uint8_t> encode_status_response(std::string_view text);  // truncated to bound
 
 // frame_length reads a frame header (4 bytes): the body length. 0 or above |max_body| is EINVAL
 // (EMSGSIZE for too large).

@@ -40,7 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       if (r.error().code != EINVAL || r.error().message.size() > 200) std::abort();
       return 0;
     }
-    if (r->type == Type::chain_request) {
+    if (r->type == Type::status_request) {
+      same(encode_status_request(), body);
+    } else if (r->type == Type::chain_request) {
       if (!valid_key_name(r->chain.key) || r->chain.rule.size() > kMaxRuleName) std::abort();
       same(*encode(r->chain), body);
     } else {
@@ -62,6 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     case Type::sign_response:
       if (r->sign.signature.empty() || r->sign.signature.size() > kMaxSignature) std::abort();
       same(*encode(r->sign), body);
+      break;
+    case Type::status_response:
+      if (r->status.size() > kMaxStatus) std::abort();
+      same(encode_status_response(r->status), body);
       break;
     default:
       if (r->error.message.size() > kMaxMessage) std::abort();

@@ -123,9 +123,10 @@ class AgentTest : public ::testing::Test {
     return path;
   }
 
-  void start_agent(const std::string &policy) {
-    agent_ = std::make_unique<ChildProcess>(
-        ssx_argv({"agent", "--policy", policy, "--socket", socket_}));
+  void start_agent(const std::string &policy, const std::vector<std::string> &extra = {}) {
+    std::vector<std::string> args = {"agent", "--policy", policy, "--socket", socket_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    agent_ = std::make_unique<ChildProcess>(ssx_argv(args));
     ASSERT_TRUE(agent_->wait_for_output("ssx agent: serving", kWait)) << agent_->output();
   }
 
@@ -579,6 +580,49 @@ TEST_F(AgentTest, RsaPssPkcs1AndTls12SignaturesVerify) {
     EXPECT_FALSE(wait_for_audit("op=sign result=ok").empty());
     agent_->stop();
   }
+}
+
+TEST_F(AgentTest, StatusAndMetricsReportKeysClientsAndCounters) {
+  TestUser eve("agstat");
+  const std::string policy = write_policy("");
+  start_agent(policy, {"--metrics", "127.0.0.1:0"});
+  const std::string metrics_line = wait_for_audit("metrics on port ");
+  ASSERT_FALSE(metrics_line.empty()) << agent_->output();
+  const std::string port = metrics_line.substr(metrics_line.rfind(' ') + 1);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+  InProcessServer server;
+  ASSERT_EQ(server.one().error, 0);
+  ASSERT_FALSE(wait_for_audit("op=sign result=ok").empty());
+  const int idle = connect_unix(socket_);  // a connected client the status lists
+  ASSERT_GE(idle, 0);
+
+  auto status = run_command(ssx_argv({"agent", "status", "--socket", socket_}), kWait);
+  ::close(idle);
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("keys: 1\n"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("  host certificate=sha256:"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("users=root programs=any signatures=1 refusals=0"),
+            std::string::npos)
+      << status.output;
+  EXPECT_NE(status.output.find("uid 0 (root) pid "), std::string::npos) << status.output;
+
+  // Status is for root: another user is refused, and that is audited too.
+  auto refused =
+      run_command(as_user(eve, ssx_argv({"agent", "status", "--socket", socket_})), kWait);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("may not read the agent's status"), std::string::npos)
+      << refused.output;
+
+  auto scrape = run_command({"curl", "-sf", "http://127.0.0.1:" + port + "/metrics"}, kWait);
+  ASSERT_EQ(scrape.exit_code, 0) << scrape.output;
+  EXPECT_NE(scrape.output.find("ssx_agent_signatures_total{key=\"host\"} 1\n"), std::string::npos)
+      << scrape.output;
+  EXPECT_NE(scrape.output.find("ssx_agent_keys 1\n"), std::string::npos) << scrape.output;
+  EXPECT_NE(scrape.output.find("# TYPE ssx_agent_connections gauge"), std::string::npos);
+  auto missing = run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                              "http://127.0.0.1:" + port + "/other"},
+                             kWait);
+  EXPECT_EQ(missing.output, "404");
 }
 
 // --- PKCS#11 ----------------------------------------------------------------------------------

@@ -26,10 +26,33 @@ void register_agent(CLI::App &app) {
   cmd->add_option("--max-connections", opts->max_connections,
                   "connections served at once (default 4096)")
       ->check(CLI::Range(1, 65536));
+  cmd->add_option("--metrics", opts->metrics,
+                  "serve Prometheus metrics on HOST:PORT (GET /metrics; e.g. 127.0.0.1:9101)")
+      ->type_name("HOST:PORT");
+  auto status_socket = std::make_shared<std::string>();
+  auto status_policy = std::make_shared<std::string>();
+  CLI::App *status = cmd->add_subcommand(
+      "status", "show the running agent's keys, connected clients and counters (root)");
+  status->add_option("--socket", *status_socket, "the agent's socket (default: the policy's)")
+      ->type_name("PATH");
+  status->add_option("--policy", *status_policy, "policy naming agent_socket")->type_name("FILE");
+  set_example(status, "  ssx agent status\n  ssx agent status --socket /run/ssx/agent.sock");
+  status->callback([status_socket, status_policy] {
+    std::string socket = *status_socket;
+    if (socket.empty()) {
+      const std::string path = status_policy->empty() ? policy::policy_path() : *status_policy;
+      auto p = policy::load_policy_file(path);
+      socket = p ? p->agent.socket : policy::AgentSettings{}.socket;
+    }
+    agent_daemon::print_status(socket);
+  });
   set_example(cmd,
               "  ssx agent --policy /etc/ssx/policy.toml\n"
+              "  ssx agent --metrics 127.0.0.1:9101\n"
+              "  ssx agent status\n"
               "  ssx agent --socket /run/ssx/agent.sock");
-  cmd->callback([opts] {
+  cmd->callback([opts, status] {
+    if (status->parsed()) return;
     agent_daemon::ServerOptions o = *opts;
     if (o.policy_path.empty()) o.policy_path = policy::policy_path();
     if (o.socket_path.empty()) {

@@ -29,6 +29,10 @@ namespace {
 constexpr const char *kProviderName = "ssxagent";
 constexpr const char *kDefaultProps = "provider=default";
 constexpr const char *kRefParam = "ssx-agent-ref";
+// The parameter carries the address of a std::shared_ptr<AgentKeyRef> (make_agent_key's).
+using RefHolder = std::shared_ptr<AgentKeyRef> *;
+constexpr std::size_t kRefSize = sizeof(void *);
+static_assert(sizeof(RefHolder) == kRefSize);
 
 thread_local std::optional<Failure> t_failure;
 
@@ -94,10 +98,9 @@ int km_import(void *keydata, int selection, const OSSL_PARAM params[]) {
   key->pub.reset(made);
   // make_agent_key passes the agent reference along with the public key.
   if (const OSSL_PARAM *p = OSSL_PARAM_locate_const(params, kRefParam);
-      p != nullptr && p->data_type == OSSL_PARAM_OCTET_STRING &&
-      p->data_size == sizeof(std::shared_ptr<AgentKeyRef> *)) {
-    std::shared_ptr<AgentKeyRef> *holder = nullptr;
-    std::memcpy(&holder, p->data, sizeof holder);
+      p != nullptr && p->data_type == OSSL_PARAM_OCTET_STRING && p->data_size == kRefSize) {
+    RefHolder holder = nullptr;
+    std::memcpy(static_cast<void *>(&holder), p->data, kRefSize);
     key->ref = *holder;
   }
   return 1;
@@ -525,9 +528,9 @@ Result<ossl::UniquePtr<EVP_PKEY>> make_agent_key(X509 *leaf, std::shared_ptr<Age
   // Our key management receives the public key through import: make it with our provider.
   std::vector<OSSL_PARAM> all;
   for (const OSSL_PARAM *p = params; p->key != nullptr; ++p) all.push_back(*p);
-  std::shared_ptr<AgentKeyRef> *holder = &ref;
+  RefHolder holder = &ref;
   all.push_back(
-      OSSL_PARAM_construct_octet_string(kRefParam, static_cast<void *>(&holder), sizeof holder));
+      OSSL_PARAM_construct_octet_string(kRefParam, static_cast<void *>(&holder), kRefSize));
   all.push_back(OSSL_PARAM_construct_end());
   ossl::UniquePtr<EVP_PKEY_CTX> ctx(
       EVP_PKEY_CTX_new_from_name(libctx, type_name(type), "provider=ssxagent"));

@@ -117,6 +117,26 @@ Result<std::shared_ptr<const KeySet>> KeySet::load(const std::string &path,
   return std::shared_ptr<const KeySet>(std::move(set));
 }
 
+std::vector<std::string> KeySet::describe() const {
+  auto fp = [](const KeyPair *pair) {
+    if (pair == nullptr) return std::string("none");
+    return "sha256:" + ossl::to_hex(pair->certificate.data(), 8) + "..";
+  };
+  auto list = [](const std::vector<std::string> &items, const char *empty) {
+    if (items.empty()) return std::string(empty);
+    std::string out;
+    for (const auto &i : items) out += (out.empty() ? "" : ",") + i;
+    return out;
+  };
+  std::vector<std::string> out;
+  for (const auto &[name, key] : keys_) {
+    out.push_back(name + " certificate=" + fp(key.current.get()) +
+                  " previous=" + fp(key.previous.get()) + " users=" + list(key.user_names, "root") +
+                  " programs=" + list(key.programs, "any"));
+  }
+  return out;
+}
+
 Result<const HeldKey *> KeySet::authorise(const Client &client, const std::string &name) const {
   auto it = keys_.find(name);
   if (it == keys_.end()) {

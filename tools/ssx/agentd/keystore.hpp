@@ -61,6 +61,9 @@ class KeySet {
   // files returns the policy file and every certificate and key file the set was read from.
   const std::vector<std::string> &files() const { return files_; }
   std::size_t size() const { return keys_.size(); }
+  // describe returns one line per key: NAME certificate=sha256:HEX16.. previous=... users=...
+  // programs=...
+  std::vector<std::string> describe() const;
 
   // authorise checks that |client| may use key |name|: the key (EACCES "no key "NAME"" when
   // missing) lists the client's uid (root always may) and, when it lists programs, the client's

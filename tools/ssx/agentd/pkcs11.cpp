@@ -62,21 +62,25 @@ Result<Uri> parse(const std::string &uri) {
     }
   };
   each(rest, ';', [&](std::string_view k, std::string v) {
-    if (k == "token") out.token = std::move(v);
-    if (k == "object") {
+    if (k == "token") {
+      out.token = std::move(v);
+    } else if (k == "object") {
       out.object = std::move(v);
       out.has_object = true;
-    }
-    if (k == "id") {
+    } else if (k == "id") {
       out.id = std::move(v);
       out.has_id = true;
     }
   });
   std::string pin_source;
   each(query, '&', [&](std::string_view k, std::string v) {
-    if (k == "module-path") out.module = std::move(v);
-    if (k == "pin-value") out.pin = std::move(v);
-    if (k == "pin-source") pin_source = std::move(v);
+    if (k == "module-path") {
+      out.module = std::move(v);
+    } else if (k == "pin-value") {
+      out.pin = std::move(v);
+    } else if (k == "pin-source") {
+      pin_source = std::move(v);
+    }
   });
   if (out.module.empty()) {
     return fail(EINVAL, "PKCS#11 URI " + base::quote(uri) +

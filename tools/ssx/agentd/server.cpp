@@ -2,6 +2,8 @@
 #include "agentd/server.hpp"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -22,9 +24,11 @@
 #include <memory>
 #include <vector>
 
+#include "agent/client.hpp"
 #include "agentd/keystore.hpp"
 #include "base/text.hpp"
 #include "command.hpp"
+#include "common/address.hpp"
 
 namespace ssx::cli::agent_daemon {
 namespace {
@@ -107,6 +111,28 @@ struct Connection {
   Clock::time_point request_started;  // first byte of the request being read
 };
 
+struct Counters {
+  std::map<std::string, std::uint64_t> signatures;  // per key
+  std::map<std::string, std::uint64_t> refusals;    // per key ("-" for a malformed request)
+  std::uint64_t malformed = 0;
+  std::uint64_t busy = 0;
+  std::uint64_t reloads = 0;
+  std::uint64_t reload_failures = 0;
+};
+
+std::uint64_t total(const std::map<std::string, std::uint64_t> &m) {
+  std::uint64_t n = 0;
+  for (const auto &[k, v] : m) n += v;
+  return n;
+}
+
+struct MetricsClient {
+  std::string request;
+  std::string response;
+  std::size_t sent = 0;
+  Clock::time_point deadline;
+};
+
 class Server {
  public:
   explicit Server(const ServerOptions &options) : options_(options) {}
@@ -125,8 +151,17 @@ class Server {
   void close_connection(int fd);
   void tick();
   void reload(const char *why);
+  std::string status_text() const;
+  std::string metrics_text() const;
+  void open_metrics();
+  void accept_metrics();
+  void serve_metrics(int fd);
 
   ServerOptions options_;
+  Counters counters_;
+  Clock::time_point started_ = Clock::now();
+  int metrics_ = -1;
+  std::map<int, MetricsClient> metrics_clients_;
   int epoll_ = -1;
   int listener_ = -1;
   int signals_ = -1;
@@ -217,7 +252,9 @@ void Server::run() {
   ::timerfd_settime(timer_, 0, &every, nullptr);
   listen_socket();
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {listener_, signals_, timer_}) {
+  if (!options_.metrics.empty()) open_metrics();
+  for (int fd : {listener_, signals_, timer_, metrics_}) {
+    if (fd < 0) continue;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -237,6 +274,10 @@ void Server::run() {
       const unsigned ev = events[static_cast<std::size_t>(i)].events;
       if (fd == listener_) {
         accept_clients();
+      } else if (fd == metrics_) {
+        accept_metrics();
+      } else if (metrics_clients_.count(fd) != 0) {
+        serve_metrics(fd);
       } else if (fd == signals_) {
         signalfd_siginfo si{};
         while (::read(signals_, &si, sizeof si) == sizeof si) {
@@ -289,6 +330,7 @@ void Server::accept_clients() {
     c->client.user = user_name(cred.uid);
     c->client.program = program_of(cred.pid);
     if (connections_.size() >= options_.max_connections) {
+      ++counters_.busy;
       const auto frame = agent::encode(agent::ErrorResponse{
           agent::ErrorCode::busy, "ssx agent is serving its maximum number of connections"});
       (void)!::send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -352,8 +394,21 @@ void Server::handle_request(Connection &c) {
   c.want = agent::kFrameHeader;
   c.reading_body = false;
   if (!request) {
+    ++counters_.malformed;
     audit(c, "-", "-", "request", "malformed", request.error().message);
     refuse(c, agent::ErrorCode::malformed, "malformed request: " + request.error().message, true);
+    return;
+  }
+  if (request->type == agent::Type::status_request) {
+    if (c.client.uid != 0 && c.client.uid != ::geteuid()) {
+      audit(c, "-", "-", "status", "refused", "status is for root and the agent's own user");
+      refuse(c, agent::ErrorCode::refused,
+             "uid " + std::to_string(c.client.uid) + " (" + c.client.user +
+                 ") may not read the agent's status (root only)",
+             true);
+      return;
+    }
+    respond(c, agent::encode_status_response(status_text()), false);
     return;
   }
   const bool sign = request->type == agent::Type::sign_request;
@@ -362,6 +417,7 @@ void Server::handle_request(Connection &c) {
   const std::string_view op = sign ? "sign" : "chain";
   auto key = keys_->authorise(c.client, name);
   if (!key) {
+    ++counters_.refusals[name];
     audit(c, name, rule, op, "refused", key.error().message);
     refuse(c, agent::ErrorCode::refused, key.error().message, true);
     return;
@@ -385,6 +441,7 @@ void Server::handle_request(Connection &c) {
            signed_.error().message, true);
     return;
   }
+  ++counters_.signatures[name];
   audit(c, name, rule, op, signed_->rotated ? "ok-previous-certificate" : "ok", "");
   auto frame = agent::encode(*signed_);
   if (!frame) {
@@ -464,6 +521,14 @@ void Server::tick() {
     }
   }
   for (int fd : expired) close_connection(fd);
+  std::vector<int> slow;
+  for (const auto &[fd, m] : metrics_clients_) {
+    if (now > m.deadline) slow.push_back(fd);
+  }
+  for (int fd : slow) {
+    ::close(fd);
+    metrics_clients_.erase(fd);
+  }
   // Files changed: reload once they have stopped changing (same stamps at two checks).
   static int counter = 0;
   if (++counter % 4 != 0) return;  // once a second
@@ -492,14 +557,176 @@ void Server::reload(const char *why) {
   }
   keys_ = std::move(*loaded);
   installed_ = stamps(keys_->files());
+  ++counters_.reloads;
   log_line(std::string("reloaded after ") + why + ": serving " + std::to_string(keys_->size()) +
            " key(s)");
+}
+
+std::string Server::status_text() const {
+  const auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_);
+  std::string out = "pid " + std::to_string(::getpid()) + ", up " + std::to_string(up.count()) +
+                    " s, policy " + base::quote(options_.policy_path) + ", socket " +
+                    base::quote(options_.socket_path) + "\n";
+  out += "keys: " + std::to_string(keys_->size()) + "\n";
+  for (const std::string &line : keys_->describe()) {
+    const std::string name = line.substr(0, line.find(' '));
+    auto count = [&](const std::map<std::string, std::uint64_t> &m) {
+      auto it = m.find(name);
+      return std::to_string(it == m.end() ? 0 : it->second);
+    };
+    out += "  " + line + " signatures=" + count(counters_.signatures) +
+           " refusals=" + count(counters_.refusals) + "\n";
+  }
+  out += "connections: " + std::to_string(connections_.size()) + " (max " +
+         std::to_string(options_.max_connections) + ")\n";
+  std::size_t listed = 0;
+  for (const auto &[fd, c] : connections_) {
+    if (++listed > 100) {
+      out += "  ...\n";
+      break;
+    }
+    out += "  uid " + std::to_string(c->client.uid) + " (" + c->client.user + ") pid " +
+           std::to_string(c->client.pid) + " program " + base::quote(c->client.program) + "\n";
+  }
+  out += "signatures: " + std::to_string(total(counters_.signatures)) +
+         ", refusals: " + std::to_string(total(counters_.refusals)) +
+         ", malformed: " + std::to_string(counters_.malformed) +
+         ", busy: " + std::to_string(counters_.busy) +
+         ", reloads: " + std::to_string(counters_.reloads) + " (failed " +
+         std::to_string(counters_.reload_failures) + ")\n";
+  return out;
+}
+
+std::string Server::metrics_text() const {
+  std::string out;
+  auto family = [&](const char *name, const char *type, const char *help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  family("ssx_agent_signatures_total", "counter", "Signatures made, per key.");
+  for (const auto &[k, v] : counters_.signatures) {
+    out += "ssx_agent_signatures_total{key=\"" + k + "\"} " + std::to_string(v) + "\n";
+  }
+  family("ssx_agent_refusals_total", "counter", "Requests refused by the policy, per key.");
+  for (const auto &[k, v] : counters_.refusals) {
+    out += "ssx_agent_refusals_total{key=\"" + k + "\"} " + std::to_string(v) + "\n";
+  }
+  family("ssx_agent_malformed_requests_total", "counter", "Malformed requests.");
+  out += "ssx_agent_malformed_requests_total " + std::to_string(counters_.malformed) + "\n";
+  family("ssx_agent_busy_total", "counter", "Connections refused at --max-connections.");
+  out += "ssx_agent_busy_total " + std::to_string(counters_.busy) + "\n";
+  family("ssx_agent_reloads_total", "counter", "Successful reloads.");
+  out += "ssx_agent_reloads_total " + std::to_string(counters_.reloads) + "\n";
+  family("ssx_agent_reload_failures_total", "counter", "Failed reloads (the keys in force stay).");
+  out += "ssx_agent_reload_failures_total " + std::to_string(counters_.reload_failures) + "\n";
+  family("ssx_agent_connections", "gauge", "Client connections open.");
+  out += "ssx_agent_connections " + std::to_string(connections_.size()) + "\n";
+  family("ssx_agent_keys", "gauge", "Keys loaded.");
+  out += "ssx_agent_keys " + std::to_string(keys_->size()) + "\n";
+  return out;
+}
+
+void Server::open_metrics() {
+  auto where = parse_host_port(options_.metrics, HostPortRules{false, true});
+  if (!where) usage_error("--metrics: " + where.error().message);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo *res = nullptr;
+  if (::getaddrinfo(where->host.c_str(), std::to_string(where->port).c_str(), &hints, &res) != 0 ||
+      res == nullptr) {
+    usage_error("--metrics " + base::quote(options_.metrics) + ": HOST must be an IP address");
+  }
+  metrics_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  ::setsockopt(metrics_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const bool ok = metrics_ >= 0 && ::bind(metrics_, res->ai_addr, res->ai_addrlen) == 0 &&
+                  ::listen(metrics_, 16) == 0;
+  ::freeaddrinfo(res);
+  if (!ok) failure("--metrics " + base::quote(options_.metrics) + ": " + std::strerror(errno));
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(metrics_, reinterpret_cast<sockaddr *>(&bound), &len);
+  const int port = bound.ss_family == AF_INET6
+                       ? ntohs(reinterpret_cast<sockaddr_in6 *>(&bound)->sin6_port)
+                       : ntohs(reinterpret_cast<sockaddr_in *>(&bound)->sin_port);
+  log_line("metrics on port " + std::to_string(port));
+}
+
+void Server::accept_metrics() {
+  for (;;) {
+    const int fd = ::accept4(metrics_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    if (metrics_clients_.size() >= 16) {
+      ::close(fd);
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+    metrics_clients_[fd].deadline = Clock::now() + std::chrono::seconds(2);
+  }
+}
+
+void Server::serve_metrics(int fd) {
+  MetricsClient &m = metrics_clients_[fd];
+  auto done = [&] {
+    ::close(fd);
+    metrics_clients_.erase(fd);
+  };
+  if (m.response.empty()) {
+    char buf[2048];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) {
+      if (n < 0 && errno == EAGAIN) return;
+      done();
+      return;
+    }
+    m.request.append(buf, static_cast<std::size_t>(n));
+    if (m.request.size() > 4096) {
+      done();
+      return;
+    }
+    if (m.request.find("\r\n\r\n") == std::string::npos &&
+        m.request.find("\n\n") == std::string::npos) {
+      return;
+    }
+    const bool metrics = m.request.rfind("GET /metrics ", 0) == 0;
+    const std::string body = metrics ? metrics_text() : "not found\n";
+    m.response = std::string(metrics ? "HTTP/1.0 200 OK\r\n" : "HTTP/1.0 404 Not Found\r\n") +
+                 "Content-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
+  }
+  while (m.sent < m.response.size()) {
+    const ssize_t n = ::send(fd, m.response.data() + m.sent, m.response.size() - m.sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      m.sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) return;
+    break;
+  }
+  done();
 }
 
 }  // namespace
 
 void run(const ServerOptions &options) {
   Server(options).run();
+}
+
+void print_status(const std::string &socket_path) {
+  agent::Endpoint endpoint;
+  endpoint.socket_path = socket_path;
+  endpoint.trusted_uid = ::geteuid();
+  auto text = agent::status(endpoint);
+  if (!text) failure(text.error().message);
+  (void)std::fputs(text->c_str(), stdout);
 }
 
 }  // namespace ssx::cli::agent_daemon

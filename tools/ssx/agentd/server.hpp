@@ -22,6 +22,11 @@
 //   ssx agent: audit time=2026-12-08T02:00:00Z uid=1001 user=alice pid=4242
 //     program="/usr/sbin/nginx" key="host" rule="web" op=sign result=ok
 // (one line; result=refused reason="..." for a refusal). Nothing about key material is logged.
+//
+// Status: a status request (`ssx agent status`) from root or the agent's own uid is answered with
+// the keys loaded, the clients connected and the counters. With --metrics HOST:PORT the same
+// counters are served as Prometheus text on GET /metrics (plain HTTP/1.0, one request per
+// connection, at most 16 clients, 2 s each).
 
 #ifndef SSX_TOOLS_SSX_AGENTD_SERVER_HPP
 #define SSX_TOOLS_SSX_AGENTD_SERVER_HPP
@@ -35,6 +40,7 @@ namespace ssx::cli::agent_daemon {
 struct ServerOptions {
   std::string policy_path;
   std::string socket_path;
+  std::string metrics;  // HOST:PORT for GET /metrics (Prometheus text), "" = none
   std::size_t max_connections = 4096;
   std::chrono::milliseconds request_timeout{2000};
   std::chrono::milliseconds idle_timeout{10000};
@@ -43,6 +49,10 @@ struct ServerOptions {
 // run loads the keys, listens and serves until SIGTERM or SIGINT. Throws CommandError when it
 // cannot start (policy invalid, socket path unusable).
 void run(const ServerOptions &options);
+
+// print_status asks the agent at |socket_path| for its status and prints it on stdout. Throws
+// CommandError when it cannot.
+void print_status(const std::string &socket_path);
 
 }  // namespace ssx::cli::agent_daemon
 
