@@ -136,7 +136,10 @@ Result<Response> Exchange::run(const std::vector<std::uint8_t> &frame) {
   auto response = decode_response(body);
   if (!response) return unavailable("malformed answer: " + response.error().message);
   if (response->type == Type::error_response) {
-    return fail(EACCES, SSX_REASON_AGENT_REFUSED, "ssx agent: " + response->error.message);
+    // ESTALE is for the library itself (the certificate it presents is no longer the key's: it
+    // rebuilds its context); tls::agent_key reports it to the application as EACCES.
+    return fail(response->error.code == ErrorCode::stale ? ESTALE : EACCES,
+                SSX_REASON_AGENT_REFUSED, "ssx agent: " + response->error.message);
   }
   return response;
 }

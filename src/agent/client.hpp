@@ -17,7 +17,8 @@
 //   - it closed the connection before answering (it died): EACCES, AGENT_UNAVAILABLE;
 //   - a malformed answer: EACCES, AGENT_UNAVAILABLE;
 //   - an error response: its errno (agent::to_errno; refusals are EACCES), reason
-//     AGENT_REFUSED, the agent's message, e.g. "uid 1001 (alice) may not use key "host"".
+//     AGENT_REFUSED, the agent's message, e.g. "uid 1001 (alice) may not use key "host""; except
+//     ESTALE when the agent no longer serves the certificate a signature was asked for.
 //
 // Thread safety: every function is safe to call from any thread.
 

@@ -33,16 +33,16 @@ namespace ssx::agent {
 
 inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::size_t kFrameHeader = 4;
-inline constexpr std::size_t kMaxRequestBody = 1024;          // a request body, header excluded
-inline constexpr std::size_t kMaxResponseBody = 256U * 1024;  // a response body (a chain)
-inline constexpr std::size_t kMaxKeyName = 64;                // [A-Za-z0-9._-]
-inline constexpr std::size_t kMaxRuleName = 128;              // printable ASCII
-inline constexpr std::size_t kMaxDigest = 64;                 // SHA-512
-inline constexpr std::size_t kMaxSignature = 1024;            // RSA 8192
-inline constexpr std::size_t kMaxChain = 200U * 1024;         // PEM text
-inline constexpr std::size_t kMaxMessage = 255;               // error text
-inline constexpr std::size_t kFingerprint = 32;               // SHA-256 of the leaf's DER
-inline constexpr std::size_t kMaxStatus = 64U * 1024;         // status text
+inline constexpr std::size_t kMaxRequestBody = 1024;     // a request body, header excluded
+inline constexpr std::size_t kMaxResponseBody = 262144;  // 256 KiB: a response body (a chain)
+inline constexpr std::size_t kMaxKeyName = 64;           // [A-Za-z0-9._-]
+inline constexpr std::size_t kMaxRuleName = 128;         // printable ASCII
+inline constexpr std::size_t kMaxDigest = 64;            // SHA-512
+inline constexpr std::size_t kMaxSignature = 1024;       // RSA 8192
+inline constexpr std::size_t kMaxChain = 204800;         // 200 KiB of PEM text
+inline constexpr std::size_t kMaxMessage = 255;          // error text
+inline constexpr std::size_t kFingerprint = 32;          // SHA-256 of the leaf's DER
+inline constexpr std::size_t kMaxStatus = 65536;         // 64 KiB of status text
 
 enum class Type : std::uint8_t {
   chain_request = 0x01,

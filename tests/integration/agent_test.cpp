@@ -582,6 +582,32 @@ TEST_F(AgentTest, RsaPssPkcs1AndTls12SignaturesVerify) {
   }
 }
 
+// Two rotations between two handshakes of this process: the agent no longer holds the key of
+// the certificate this process presents. That one handshake fails (EACCES, saying so, never a
+// wrong signature), and the next one presents the newest certificate and succeeds.
+TEST_F(AgentTest, TwoRotationsBetweenHandshakesFailOneThenRecover) {
+  const std::string policy = write_policy("");
+  start_agent(policy);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+  InProcessServer server;
+  ASSERT_EQ(server.one().error, 0);
+  for (int i = 0; i < 2; ++i) {
+    run_ssx({"pki", "issue", "--force", pki_, "localhost", "--ip", "127.0.0.1"});
+    ASSERT_EQ(::kill(agent_->pid(), SIGHUP), 0);
+    ASSERT_FALSE(wait_for_audit("reloaded after SIGHUP").empty()) << agent_->output();
+  }
+  const Outcome stale = server.one();
+  EXPECT_EQ(stale.error, EACCES) << stale.message;
+  EXPECT_EQ(stale.reason, SSX_REASON_AGENT_REFUSED) << stale.message;
+  EXPECT_NE(stale.message.find("is not (or no longer) key \"host\"'s"), std::string::npos)
+      << stale.message;
+  const Outcome fresh = server.one();
+  ASSERT_EQ(fresh.error, 0) << fresh.message;
+  const std::string newest = read_file(host_cert());
+  EXPECT_NE(fresh.peer_chain.find(newest.substr(0, newest.find("END CERTIFICATE"))),
+            std::string::npos);
+}
+
 TEST_F(AgentTest, StatusAndMetricsReportKeysClientsAndCounters) {
   TestUser eve("agstat");
   const std::string policy = write_policy("");

@@ -362,7 +362,13 @@ int sign_digest(SignCtx *ctx, unsigned char *sig, size_t *siglen, size_t sigsize
   if (digest_len != agent::digest_size(ctx->hash)) return 0;
   auto answer = agent::sign(ref.endpoint, request);
   if (!answer) {
-    note_failure(std::move(answer).error());
+    Failure f = std::move(answer).error();
+    if (f.code == ESTALE) {
+      // The agent rotated the key twice since this context was built: rebuild it.
+      ref.rotated.store(true, std::memory_order_relaxed);
+      f.code = EACCES;
+    }
+    note_failure(std::move(f));
     return 0;
   }
   if (answer->rotated) ref.rotated.store(true, std::memory_order_relaxed);

@@ -513,12 +513,11 @@ void Server::tick() {
   const auto now = Clock::now();
   std::vector<int> expired;
   for (const auto &[fd, c] : connections_) {
+    // A request under way has request_timeout from its first byte; otherwise idle_timeout.
     const bool mid_request = !c->in.empty();
-    if (mid_request && now - c->request_started > options_.request_timeout) {
-      expired.push_back(fd);
-    } else if (!mid_request && now - c->last_activity > options_.idle_timeout) {
-      expired.push_back(fd);
-    }
+    const bool late = mid_request ? now - c->request_started > options_.request_timeout
+                                  : now - c->last_activity > options_.idle_timeout;
+    if (late) expired.push_back(fd);
   }
   for (int fd : expired) close_connection(fd);
   std::vector<int> slow;
