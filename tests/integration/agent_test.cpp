@@ -608,6 +608,61 @@ TEST_F(AgentTest, TwoRotationsBetweenHandshakesFailOneThenRecover) {
             std::string::npos);
 }
 
+// A process on the agent's socket that never answers, or hangs up mid-request: the handshake
+// fails within agent_timeout_ms with ETIMEDOUT, or at once with EACCES, each saying why.
+TEST_F(AgentTest, SlowOrVanishingAgentFailsTheHandshakeWithinTheBound) {
+  const std::string policy = write_policy("", "", "");
+  {
+    std::string toml = read_file(policy);
+    toml.replace(toml.find("[defaults]"), 10, "agent_timeout_ms = 300\n[defaults]");
+    write_text(policy, toml, 0644);
+  }
+  ASSERT_EQ(::mkdir(dir_.file("run").c_str(), 0755), 0);
+  Fd fake(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, socket_.data(), socket_.size());
+  ASSERT_EQ(::bind(fake.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fake.get(), 16), 0);
+  ASSERT_EQ(ssx_load_policy(policy.c_str()), 0) << last_error_text();
+
+  std::atomic<bool> hang_up{false};
+  std::vector<int> held;
+  // Both ends of the in-process connection use the agent key, so each handshake may ask twice.
+  std::thread fake_agent([&] {
+    for (;;) {
+      const int fd = ::accept4(fake.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      char buf[64];
+      (void)::recv(fd, buf, sizeof buf, 0);  // the request's first bytes, then nothing
+      if (hang_up) {
+        ::close(fd);
+      } else {
+        held.push_back(fd);
+      }
+    }
+  });
+  InProcessServer server;
+  const auto start = std::chrono::steady_clock::now();
+  const Outcome slow = server.one();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(slow.error, ETIMEDOUT) << slow.message;
+  EXPECT_EQ(slow.reason, SSX_REASON_AGENT_UNAVAILABLE);
+  EXPECT_NE(slow.message.find("did not answer within 300 ms"), std::string::npos) << slow.message;
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, seconds(3));  // the bound, plus the client's own share of the failure
+
+  hang_up = true;
+  const Outcome gone = server.one();
+  EXPECT_EQ(gone.error, EACCES) << gone.message;
+  EXPECT_EQ(gone.reason, SSX_REASON_AGENT_UNAVAILABLE);
+  EXPECT_NE(gone.message.find("closed the connection before answering"), std::string::npos)
+      << gone.message;
+  ::shutdown(fake.get(), SHUT_RDWR);
+  fake_agent.join();
+  for (int fd : held) ::close(fd);
+}
+
 TEST_F(AgentTest, StatusAndMetricsReportKeysClientsAndCounters) {
   TestUser eve("agstat");
   const std::string policy = write_policy("");
