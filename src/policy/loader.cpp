@@ -3,8 +3,10 @@
 //
 // Reading order, and so which error is reported when a file has several: toml++'s syntax check,
 // then `version`, the top-level keys, [defaults], each [[rule]] in file order, each [[identity]]
-// in file order. Within a table, keys are read in file order; the checks that combine keys or
-// read files (validate.hpp) run after the table's last key. The first error stops loading.
+// in file order, agent_socket and agent_timeout_ms, each [[key]] in file order, then the
+// private_key = "agent:NAME" references (which may come before the [[key]] they name). Within a
+// table, keys are read in file order; the checks that combine keys or read files (validate.hpp)
+// run after the table's last key. The first error stops loading.
 
 #include <limits.h>
 #include <pwd.h>
