@@ -475,7 +475,7 @@ void Server::on_writable(Connection &c) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
       epoll_event ev{};
-      ev.events = EPOLLOUT | EPOLLRDHUP;
+      ev.events = EPOLLOUT;  // not EPOLLRDHUP: a half-closed peer would wake us in a loop
       ev.data.fd = fd;
       ::epoll_ctl(epoll_, EPOLL_CTL_MOD, fd, &ev);
       c.last_activity = Clock::now();
