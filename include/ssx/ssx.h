@@ -6,8 +6,9 @@
  * asks what security was applied and who the peer is. The administrator's policy file
  * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
  * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
- * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, and AF_UNIX stream
- * sockets with kernel-attested peer credentials (or TLS when encryption is required).
+ * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, connected UDP sockets
+ * (AF_INET, AF_INET6, SOCK_DGRAM) with DTLS 1.2 (see "Datagram sockets" below), and AF_UNIX
+ * stream sockets with kernel-attested peer credentials (or TLS when encryption is required).
  *
  * The life of a client socket:
  *
@@ -61,6 +62,31 @@
  * connection's state to the new socket, but the state's memory is held until then.
  *
  * Signals. ssx never raises SIGPIPE: it sends with MSG_NOSIGNAL and reports EPIPE instead.
+ *
+ * Datagram sockets (UDP, DTLS; docs/datagram.md). A UDP socket is secured like a TCP one:
+ *
+ *   int fd = socket(AF_INET, SOCK_DGRAM, 0);
+ *   ssx_set_socket_security(fd, NULL, 0);               // DTLS (SSX_PROTOCOL_DEFAULT on UDP)
+ *   ssx_set_socket_peer_target_name(fd, "metrics.example", NULL, 0);
+ *   ssx_connect(fd, addr, addr_len);     // connect(2) + DTLS handshake with that one peer
+ *   ssx_send(fd, buf, len, 0);           // one call = one datagram, or EMSGSIZE
+ *   ssx_recv(fd, buf, sizeof buf, 0);    // one datagram (truncated to the buffer)
+ *   ssx_close(fd);                       // close_notify, then close(2)
+ *
+ * The same trust, target names, credentials, CRL, identity mapping and fail-closed rules apply
+ * as for TCP; there is never a cleartext fallback on UDP. DTLS 1.2 is what OpenSSL 3.0 provides
+ * (ssx offers the highest version the OpenSSL in use has, never 1.0; a query reports what was
+ * negotiated). Handshake datagrams lost on the way are sent again when DTLS's timer expires (1 s,
+ * doubling), within handshake_timeout_ms; non-blocking sockets need ssx called at the times
+ * ssx_timeout_ms gives. One ssx_send is one datagram and one DTLS record: the policy's dtls_mtu
+ * (default 1200 bytes of UDP payload) bounds it, and a send that does not fit fails with EMSGSIZE
+ * rather than being split. One ssx_recv returns one datagram; one longer than the buffer is cut
+ * and its rest discarded (MSG_TRUNC returns its full length, as recv(2) does). Records that do not
+ * authenticate (forged, corrupted, replayed: DTLS keeps a replay window) or are not DTLS at all
+ * are dropped and never returned. ssx_recv returns 0 only after the peer's close_notify
+ * (empty datagrams are neither sent nor delivered). MSG_MORE is EOPNOTSUPP on UDP.
+ * Not yet built (EINVAL or ENOTCONN today): unconnected UDP sockets serving many peers
+ * (ssx_sendto / ssx_recvfrom), per-peer target names, and DTLS servers.
  */
 
 #ifndef SSX_SSX_H
@@ -91,10 +117,10 @@ extern "C" {
  * the administrator's policy choose; an explicit protocol is honoured only when the policy allows
  * it. In a query result, SSX_PROTOCOL_NONE means the connection runs in cleartext. */
 enum ssx_protocol {
-  SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP) */
+  SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP, DTLS for UDP) */
   SSX_PROTOCOL_TLS = 1,     /* TLS 1.3 (1.2 where the policy allows it) over OpenSSL */
   SSX_PROTOCOL_LOCAL = 2,   /* AF_UNIX: the kernel attests the peer (SO_PEERCRED), no crypto */
-  SSX_PROTOCOL_DTLS = 3,    /* reserved: DTLS for UDP (not yet built) */
+  SSX_PROTOCOL_DTLS = 3,    /* UDP: DTLS 1.2 (the highest OpenSSL provides; never 1.0) */
   SSX_PROTOCOL_NONE = 4     /* query only: no security protocol, cleartext */
 };
 
@@ -114,7 +140,7 @@ enum ssx_protocol {
  * it whole ("= {0}" or memset) before setting fields, so that a program rebuilt against newer
  * headers asks for nothing it did not mean to. */
 struct ssx_security_settings {
-  enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT or SSX_PROTOCOL_TLS */
+  enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT, SSX_PROTOCOL_TLS (TCP), _DTLS (UDP) */
   uint32_t flags;             /* SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE */
   /* New fields go here, at the end. */
 };
@@ -140,9 +166,9 @@ struct ssx_security_settings {
  * block. A string that does not apply is NULL (never dangling). New fields are only ever added
  * at the end, so callers must never allocate this structure themselves. */
 struct ssx_security_info {
-  enum ssx_protocol protocol;    /* SSX_PROTOCOL_TLS, or SSX_PROTOCOL_NONE for cleartext */
+  enum ssx_protocol protocol;    /* SSX_PROTOCOL_TLS, _DTLS (UDP), _NONE for cleartext */
   uint32_t flags;                /* SSX_INFO_* */
-  const char *version;           /* "TLSv1.3", "TLSv1.2"; NULL in cleartext */
+  const char *version;           /* "TLSv1.3", "TLSv1.2", "DTLSv1.2"; NULL in cleartext */
   const char *cipher;            /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
   const char *group;             /* key-exchange group, e.g. "x25519"; NULL if unknown */
   const char *peer_principal;    /* URI SAN if any, else the first DNS SAN, else the subject DN */
@@ -206,10 +232,13 @@ struct ssx_security_info {
  *   EISCONN       the socket is already connected.
  *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
  *   EINVAL        bad |settings| (unknown protocol or flags, a bad |settings_len| or a non-zero
- *                 byte beyond the known fields, see above), or not SOCK_STREAM (datagram
- *                 sockets are not supported yet).
- *   EPROTONOSUPPORT  an explicit protocol this build cannot provide (SSX_PROTOCOL_DTLS), or
- *                 SSX_PROTOCOL_LOCAL on a socket that is not AF_UNIX.
+ *                 byte beyond the known fields, see above), or neither SOCK_STREAM nor a UDP
+ *                 (AF_INET/AF_INET6 SOCK_DGRAM) socket.
+ *   EPROTONOSUPPORT  an explicit protocol the socket cannot use: SSX_PROTOCOL_DTLS on a stream
+ *                 socket, SSX_PROTOCOL_TLS on a UDP socket, SSX_PROTOCOL_LOCAL on a socket
+ *                 that is not AF_UNIX.
+ * UDP sockets use SSX_PROTOCOL_DTLS by default (see "Datagram sockets" above); call this before
+ * connect and before the first send.
  * AF_UNIX sockets use SSX_PROTOCOL_LOCAL by default; with SSX_GUARANTEE_ENCRYPTION (or
  * SSX_PROTOCOL_TLS) they run TLS instead, as TCP sockets do.
  * Copies |settings|. Thread safety: safe; do not race it against other calls on the same fd.
@@ -229,7 +258,8 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  * A name is at most 2048 bytes (the SPIFFE ID bound), a DNS name at most 253 (RFC 1035); a
  * longer one is EINVAL, and ssx_last_error quotes only a bounded prefix of it.
  * On a listening socket the names apply to the client certificates of accepted connections.
- * |peer| must be NULL and |peer_len| 0 for stream sockets (datagram peers come later).
+ * |peer| must be NULL and |peer_len| 0 (for UDP sockets too: they are connected to one peer;
+ * names per peer of an unconnected UDP socket are not built yet).
  *
  * When: after ssx_set_socket_security, before ssx_connect / listen.
  * Returns 0, or -1 with errno:
@@ -263,6 +293,10 @@ SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr 
  * timer) for a silent peer to fail with ETIMEDOUT.
  * It may also return 0 at once, when connect and handshake could complete without waiting (the
  * peer's whole reply was already there, or an AF_UNIX connection).
+ * UDP sockets: connect(2) fixes the one peer, then the DTLS handshake runs as above (client
+ * side); lost handshake datagrams are sent again on DTLS's timer, which a non-blocking caller
+ * drives by calling ssx_handshake when ssx_timeout_ms says. A peer's ICMP "port unreachable"
+ * surfaces as ECONNREFUSED; a peer that never answers as ETIMEDOUT.
  *
  * Returns 0, or -1 with errno:
  *   EACCES        refused by policy (a `deny` rule, no target name where one is required,
@@ -356,6 +390,25 @@ SSX_EXPORT int ssx_handshake(int fd);
  * looks, in a process that has not claimed the connection (docs/handoff.md). */
 SSX_EXPORT short ssx_wants(int fd);
 
+/* ssx_timeout_ms returns how many milliseconds an event loop may wait before it must call ssx
+ * on |fd| again although no event came: the time left until the handshake's deadline
+ * (handshake_timeout_ms, or a server's client_hello_timeout_ms) or, for a UDP socket (DTLS),
+ * until the retransmission timer expires, whichever is first. 0 means now. -1 when no timer
+ * runs (no handshake in progress, an established or failed socket, or not an ssx socket).
+ *
+ * A non-blocking DTLS handshake only makes progress when ssx is called: a lost datagram is sent
+ * again when the timer expires and ssx_handshake (or ssx_send / ssx_recv) runs. The loop:
+ *
+ *   while (ssx_handshake(fd) == -1 && errno == EAGAIN) {
+ *     struct pollfd p = {fd, ssx_wants(fd), 0};
+ *     poll(&p, 1, ssx_timeout_ms(fd));   // wakes for input or for the timer
+ *   }
+ *
+ * For TCP sockets it gives the handshake deadline, so the same loop makes a silent peer fail
+ * with ETIMEDOUT on time. Never blocks, never sets errno. Thread-safe; takes the socket's lock
+ * briefly. */
+SSX_EXPORT int ssx_timeout_ms(int fd);
+
 /* ssx_pending returns how many bytes of application data ssx_recv can return for |fd| without
  * reading the socket: data ssx has decrypted, plus that of whole TLS records it has read ahead
  * (processing them, never reading more). 0 when there is none, for sockets without TLS (the kernel
@@ -368,6 +421,9 @@ SSX_EXPORT size_t ssx_pending(int fd);
 
 /* ssx_send sends |len| bytes from |buf|, protected. |flags| may hold MSG_DONTWAIT, MSG_NOSIGNAL
  * (always implied) and MSG_MORE; any other flag is EOPNOTSUPP.
+ * UDP sockets (DTLS): the bytes are one datagram, sent whole or not at all: EMSGSIZE (reason
+ * SSX_REASON_DATAGRAM_TOO_LARGE; the association goes on) when they do not fit in one record
+ * under the policy's dtls_mtu; MSG_MORE is EOPNOTSUPP; |len| 0 sends nothing and returns 0.
  * MSG_MORE says more data follows at once: ssx then fills TLS records instead of sending one per
  * call. Bytes sent with MSG_MORE are held by ssx (counted as sent) until a record is full (16 KiB,
  * which is then sent, the rest held again) or until the next ssx_send / ssx_sendmsg on the socket
@@ -386,6 +442,9 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 
 /* ssx_recv receives up to |len| bytes into |buf|. |flags| may hold MSG_DONTWAIT, MSG_PEEK and
  * MSG_WAITALL; any other flag is EOPNOTSUPP.
+ * UDP sockets (DTLS): returns one datagram, the part beyond |len| discarded; with MSG_TRUNC
+ * (allowed on UDP only) it returns the datagram's full length, as recv(2) does. MSG_WAITALL has
+ * no effect. Datagrams that do not authenticate are dropped and the call goes on waiting.
  * Returns the count, 0 only at a clean end of stream (the peer sent close_notify), or -1 with
  * errno: ECONNRESET when the TCP stream ended without close_notify (truncation: the data may be
  * cut short), EAGAIN (non-blocking, nothing yet), EPROTO (corrupt or forged records), ENOTCONN
@@ -394,7 +453,7 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
 
 /* ssx_sendmsg sends the bytes gathered from |msg|'s iovecs, protected, as ssx_send sends one
- * buffer: the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
+ * buffer (on a UDP socket: all the iovecs together are one datagram): the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
  * never one record per iovec). |msg->msg_name| must be NULL (the socket is connected) and
  * |msg->msg_control| NULL or empty: ancillary data is not supported (EOPNOTSUPP). At most 1024
  * iovecs (IOV_MAX on Linux; else EMSGSIZE); the total must fit in ssize_t (else EINVAL). |flags| as

@@ -50,11 +50,15 @@ namespace ssx::base {
     "(docs/handoff.md).")                                                                        \
   X(EINVAL,                                                                                      \
     "A malformed argument: settings, target name, `how`, non-NULL peer address for a "           \
-    "stream socket, a datagram socket (DTLS is not built yet).")                                 \
+    "stream socket, a datagram socket that is not AF_INET or AF_INET6.")                         \
   X(EAFNOSUPPORT, "Not AF_INET, AF_INET6 or AF_UNIX.")                                           \
   X(EPROTONOSUPPORT,                                                                             \
-    "An explicit protocol this build cannot provide: `SSX_PROTOCOL_DTLS`, or "                   \
-    "`SSX_PROTOCOL_LOCAL` on a socket that is not AF_UNIX.")                                     \
+    "An explicit protocol the socket cannot use: `SSX_PROTOCOL_DTLS` on a stream socket, "       \
+    "`SSX_PROTOCOL_TLS` on a datagram socket, `SSX_PROTOCOL_LOCAL` on a socket that is not "     \
+    "AF_UNIX.")                                                                                  \
+  X(EMSGSIZE,                                                                                    \
+    "A datagram socket: the data does not fit in one DTLS record under `dtls_mtu`; also "        \
+    "more than 1024 iovecs.")                                                                    \
   X(EBUSY, "`ssx_impersonate_socket_peer` on a thread that already impersonates.")               \
   X(EOPNOTSUPP, "A flag `ssx_send` / `ssx_recv` does not support.")                              \
   X(ENOTSOCK, "The fd is not a socket.")                                                         \

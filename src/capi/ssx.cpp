@@ -81,7 +81,15 @@ int socket_domain(int fd) {
   return domain;
 }
 
-// check_socket explains why |fd| cannot be an ssx stream socket, if it cannot.
+int socket_type(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  return type;
+}
+
+// check_socket explains why |fd| cannot be an ssx socket, if it cannot: TCP and AF_UNIX stream
+// sockets, UDP sockets (AF_INET, AF_INET6).
 Result<void> check_socket(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fail(EBADF, "fd " + std::to_string(fd) + " is not open");
@@ -93,10 +101,11 @@ Result<void> check_socket(int fd) {
   if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) {
     return fail(EAFNOSUPPORT, "only AF_INET, AF_INET6 and AF_UNIX sockets can be secured");
   }
-  if (type != SOCK_STREAM) {
-    return fail(EINVAL, type == SOCK_DGRAM
-                            ? "datagram sockets are not supported yet (DTLS is planned)"
-                            : "only SOCK_STREAM sockets can be secured");
+  if (type == SOCK_DGRAM && domain == AF_UNIX) {
+    return fail(EINVAL, "AF_UNIX datagram sockets cannot be secured (UDP sockets can)");
+  }
+  if (type != SOCK_STREAM && type != SOCK_DGRAM) {
+    return fail(EINVAL, "only SOCK_STREAM and (UDP) SOCK_DGRAM sockets can be secured");
   }
   return {};
 }
@@ -219,10 +228,8 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
           // range is undefined, so look at the raw integer first.
           std::underlying_type_t<ssx_protocol> raw = 0;
           std::memcpy(&raw, &given.protocol, sizeof raw);
-          if (raw == SSX_PROTOCOL_DTLS) {
-            return failed(fail(EPROTONOSUPPORT, "DTLS is not built yet"), -1);
-          }
-          if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL) {
+          if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL &&
+              raw != SSX_PROTOCOL_DTLS) {
             return failed(fail(EINVAL, "unknown protocol " + std::to_string(raw)), -1);
           }
           if ((given.flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
@@ -234,6 +241,17 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
         if (auto r = check_socket(fd); !r) return failed(r.error(), -1);
         if (app.protocol == SSX_PROTOCOL_LOCAL && socket_domain(fd) != AF_UNIX) {
           return failed(fail(EPROTONOSUPPORT, "SSX_PROTOCOL_LOCAL needs an AF_UNIX socket"), -1);
+        }
+        const bool datagram = socket_type(fd) == SOCK_DGRAM;
+        if (app.protocol == SSX_PROTOCOL_DTLS && !datagram) {
+          return failed(fail(EPROTONOSUPPORT, "SSX_PROTOCOL_DTLS needs a UDP (SOCK_DGRAM) socket"),
+                        -1);
+        }
+        if (app.protocol == SSX_PROTOCOL_TLS && datagram) {
+          return failed(
+              fail(EPROTONOSUPPORT,
+                   "SSX_PROTOCOL_TLS needs a stream socket: UDP sockets use SSX_PROTOCOL_DTLS"),
+              -1);
         }
         if (ssx::core::find_socket(fd)) {
           return failed(fail(EALREADY, "security is already set on this socket"), -1);
@@ -425,6 +443,15 @@ ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags) {
         return static_cast<ssize_t>(total);
       },
       ssize_t{-1});
+}
+
+int ssx_timeout_ms(int fd) {
+  return guarded(
+      [&]() -> int {
+        auto socket = ssx::core::find_socket(fd);
+        return socket ? socket->timeout_ms() : -1;
+      },
+      -1);
 }
 
 int ssx_shutdown(int fd, int how) {

@@ -134,6 +134,12 @@ class SecureSocket {
   // with |settle| it claims it when no other process can any more.
   handoff::Standing standing(bool settle);
 
+  // datagram says whether this is a UDP socket (DTLS).
+  bool datagram() const { return datagram_; }
+  // timeout_ms is ssx_timeout_ms: the milliseconds until a handshake deadline or a DTLS
+  // retransmission needs a call (0: now), or -1 when no timer runs.
+  int timeout_ms();
+
   // Fork support (core/handoff.cpp): the pthread_atfork handlers hold every socket's lock across
   // fork(2); the two *_locked calls are made with it held.
   void lock_for_fork() { mu_.lock(); }
@@ -224,6 +230,11 @@ class SecureSocket {
   bool nonblocking(int flags) const;
   // write_records writes |bytes| as TLS records, waiting unless non-blocking (send_mu_ held).
   Result<size_t> write_records(Lock &lock, const unsigned char *bytes, size_t length, int flags);
+  // send_datagram sends the iovecs as one DTLS datagram (ssx_send on a UDP socket); EMSGSIZE
+  // when it does not fit, which leaves the association usable.
+  Result<size_t> send_datagram(Lock &lock, const iovec *iov, size_t count, int flags);
+  // recv_datagram receives one datagram, truncated to |length| (MSG_TRUNC: returns its length).
+  Result<size_t> recv_datagram(Lock &lock, void *buffer, size_t length, int flags);
   // send_corked is a send with MSG_MORE, or any send while bytes are held (ssx.h, ssx_send).
   Result<size_t> send_corked(Lock &lock, const unsigned char *data, size_t length, int flags);
 
@@ -231,6 +242,7 @@ class SecureSocket {
   std::atomic<ino_t> identity_{0};
   dev_t device_ = 0;
   AppSettings app_;
+  const bool datagram_;    // SOCK_DGRAM: DTLS, one send one datagram
   mutable std::mutex mu_;  // the state below; never held while waiting
   std::mutex send_mu_;     // one ssx_send at a time, across its waits (records must not interleave)
   std::mutex recv_mu_;     // one ssx_recv at a time

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+// UDP sockets secured with DTLS, against peers that are not DTLS servers: what ssx accepts, a
+// silent peer (retransmissions, then ETIMEDOUT within handshake_timeout_ms), a peer that answers
+// in cleartext (never receives an application byte), and ssx_timeout_ms. The interop suite
+// (tests/interop/dtls_interop_test.cpp) has the handshakes with real DTLS servers.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "integration/tls_fixture.hpp"
+
+namespace ssx::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// plain_udp returns a plain UDP socket bound to 127.0.0.1 on a port the kernel picks.
+Fd plain_udp() {
+  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a = loopback_address(0);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  return fd;
+}
+
+// drain returns every datagram waiting on the plain socket |fd|, replying |reply| to each sender
+// when it is not empty.
+std::vector<std::string> drain(int fd, const std::string &reply = "") {
+  std::vector<std::string> got;
+  for (int i = 0; i < 1000; ++i) {  // bounded
+    char buf[4096];
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof from;
+    ssize_t n = ::recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr *>(&from),
+                           &from_len);
+    if (n < 0) break;
+    got.emplace_back(buf, static_cast<size_t>(n));
+    if (!reply.empty()) {
+      (void)::sendto(fd, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr *>(&from),
+                     from_len);
+    }
+  }
+  return got;
+}
+
+// is_dtls12_handshake says whether |datagram| begins with a DTLS handshake record header
+// (content type 22, version 0xfeff or 0xfefd).
+bool is_dtls_handshake(const std::string &datagram) {
+  return datagram.size() >= 13 && static_cast<unsigned char>(datagram[0]) == 22 &&
+         static_cast<unsigned char>(datagram[1]) == 0xfe;
+}
+
+class DatagramTest : public TlsTest {};
+
+TEST_F(DatagramTest, UdpSocketsAreSecuredWithDtlsOnly) {
+  Fd udp(::socket(AF_INET, SOCK_DGRAM, 0));
+  EXPECT_EQ(ssx_set_socket_security(udp.get(), nullptr, 0), 0) << last_error_text();
+  Fd udp6(::socket(AF_INET6, SOCK_DGRAM, 0));
+  ssx_security_settings dtls{SSX_PROTOCOL_DTLS, SSX_GUARANTEE_ENCRYPTION};
+  EXPECT_EQ(ssx_set_socket_security(udp6.get(), &dtls, sizeof dtls), 0) << last_error_text();
+  Fd tls_on_udp(::socket(AF_INET, SOCK_DGRAM, 0));
+  ssx_security_settings tls{SSX_PROTOCOL_TLS, 0};
+  EXPECT_EQ(ssx_set_socket_security(tls_on_udp.get(), &tls, sizeof tls), -1);
+  EXPECT_EQ(errno, EPROTONOSUPPORT);
+  EXPECT_NE(std::string(ssx_last_error()).find("SSX_PROTOCOL_DTLS"), std::string::npos);
+
+  // Before ssx_connect there is no association: data and queries are ENOTCONN, and nothing
+  // changes (a connect still works afterwards).
+  EXPECT_EQ(ssx_send(udp.get(), "x", 1, 0), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  char buf[8];
+  EXPECT_EQ(ssx_recv(udp.get(), buf, sizeof buf, MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  ssx_security_info *info = nullptr;
+  EXPECT_EQ(ssx_query_socket_security(udp.get(), nullptr, 0, &info), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(ssx_timeout_ms(udp.get()), -1);
+  EXPECT_EQ(ssx_timeout_ms(-1), -1);
+}
+
+// A peer that never answers: the ClientHello is sent again when DTLS's timer expires (1 s, then
+// doubling), and the handshake fails with ETIMEDOUT once handshake_timeout_ms has passed, not
+// before and not much after.
+TEST_F(DatagramTest, SilentPeerGetsRetransmissionsThenEtimedout) {
+  use_policy("handshake_timeout_ms = 2500");
+  Fd silent = plain_udp();
+  Fd client;
+  const auto start = Clock::now();
+  EXPECT_EQ(ssx_client_connect(local_port(silent.get()), {"localhost"}, SSX_GUARANTEE_ENCRYPTION,
+                               &client, SOCK_DGRAM),
+            -1);
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_HANDSHAKE_TIMEOUT) << ssx_last_error();
+  EXPECT_GE(elapsed.count(), 2500);
+  EXPECT_LT(elapsed.count(), 3500);
+  const std::vector<std::string> got = drain(silent.get());
+  // The first flight at 0, again at 1 s and at 3 s (timer doubling): two before the deadline.
+  EXPECT_GE(got.size(), 2u);
+  for (const auto &d : got) {
+    EXPECT_TRUE(is_dtls_handshake(d));
+    EXPECT_LE(d.size(), 1200u) << "every datagram fits the default dtls_mtu";
+  }
+  EXPECT_EQ(ssx_send(client.get(), "x", 1, 0), -1) << "the failed socket sends nothing";
+  EXPECT_TRUE(drain(silent.get()).empty());
+}
+
+// A peer that answers in cleartext. DTLS drops what is not a record of the association, so the
+// handshake cannot complete and times out; the peer receives handshake records only, never an
+// application byte, even though the application tries to send during the handshake. Both ends
+// are driven from this thread (non-blocking client).
+TEST_F(DatagramTest, CleartextPeerNeverReceivesAnApplicationByte) {
+  use_policy("handshake_timeout_ms = 1500");
+  Fd peer = plain_udp();
+  Fd client(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  sockaddr_in a = loopback_address(local_port(peer.get()));
+  ASSERT_EQ(ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  std::vector<std::string> received;
+  int final_errno = 0;
+  const std::string secret = "APPLICATION SECRET";
+  for (int turn = 0; turn < 1000; ++turn) {  // bounded; ends at handshake_timeout_ms
+    for (auto &d : drain(peer.get(), "HTTP/1.0 200 OK\r\n\r\ncleartext")) received.push_back(d);
+    if (ssx_send(client.get(), secret.data(), secret.size(), 0) == -1 && errno != EAGAIN) {
+      final_errno = errno;
+      break;
+    }
+    const int timeout = ssx_timeout_ms(client.get());
+    ASSERT_GE(timeout, 0);
+    pollfd p[2] = {{client.get(), POLLIN, 0}, {peer.get(), POLLIN, 0}};
+    ::poll(p, 2, std::min(timeout, 100));
+  }
+  EXPECT_EQ(final_errno, ETIMEDOUT) << ssx_last_error();
+  for (auto &d : drain(peer.get())) received.push_back(d);
+  ASSERT_FALSE(received.empty());
+  for (const auto &d : received) {
+    EXPECT_TRUE(is_dtls_handshake(d));
+    EXPECT_EQ(d.find(secret), std::string::npos);
+  }
+}
+
+// ssx_timeout_ms gives a TCP handshake's deadline too, so one event loop serves both.
+TEST_F(DatagramTest, TimeoutMsGivesATcpHandshakeDeadline) {
+  use_policy("handshake_timeout_ms = 4000");
+  Fd listener = plain_listener();
+  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  sockaddr_in a = loopback_address(local_port(listener.get()));
+  ASSERT_EQ(ssx_connect(client.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), -1);
+  ASSERT_EQ(errno, EINPROGRESS);
+  for (int i = 0; i < 100 && ssx_handshake(client.get()) == -1 && errno == EAGAIN; ++i) {
+    if (ssx_timeout_ms(client.get()) >= 0) break;  // the TCP connect is done: handshaking
+    pollfd p{client.get(), ssx_wants(client.get()), 0};
+    ::poll(&p, 1, 100);
+  }
+  const int left = ssx_timeout_ms(client.get());
+  EXPECT_GT(left, 3000);
+  EXPECT_LE(left, 4000);
+}
+
+}  // namespace
+}  // namespace ssx::test
