@@ -7,7 +7,7 @@
  * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
  * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
  * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, connected UDP sockets
- * (AF_INET, AF_INET6, SOCK_DGRAM) with DTLS 1.2 (see "Datagram sockets" below), and AF_UNIX
+ * (AF_INET, AF_INET6, SOCK_DGRAM), connected or serving many peers, with DTLS 1.2 (see "Datagram sockets" below), and AF_UNIX
  * stream sockets with kernel-attested peer credentials (or TLS when encryption is required).
  *
  * The life of a client socket:
@@ -85,8 +85,8 @@
  * authenticate (forged, corrupted, replayed: DTLS keeps a replay window) or are not DTLS at all
  * are dropped and never returned. ssx_recv returns 0 only after the peer's close_notify
  * (empty datagrams are neither sent nor delivered). MSG_MORE is EOPNOTSUPP on UDP.
- * Not yet built (EINVAL or ENOTCONN today): unconnected UDP sockets serving many peers
- * (ssx_sendto / ssx_recvfrom), per-peer target names, and DTLS servers.
+ * Unconnected UDP sockets serve many peers, as clients and servers: see ssx_sendto and
+ * ssx_recvfrom below.
  */
 
 #ifndef SSX_SSX_H
@@ -258,23 +258,32 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  * A name is at most 2048 bytes (the SPIFFE ID bound), a DNS name at most 253 (RFC 1035); a
  * longer one is EINVAL, and ssx_last_error quotes only a bounded prefix of it.
  * On a listening socket the names apply to the client certificates of accepted connections.
- * |peer| must be NULL and |peer_len| 0 (for UDP sockets too: they are connected to one peer;
- * names per peer of an unconnected UDP socket are not built yet).
+ * |peer| must be NULL and |peer_len| 0 for stream sockets and connected UDP sockets. On an
+ * unconnected UDP socket (ssx_sendto / ssx_recvfrom) |peer| names one peer (address and port,
+ * neither zero, of the socket's family: else EINVAL) and the name applies to that peer only;
+ * calling it again with another |peer| adds names for that one. |peer| NULL sets the names
+ * every peer without names of its own must satisfy (on a server: the names acceptable client
+ * certificates must carry). A peer's names must be set before the first exchange with it;
+ * afterwards EISCONN for that peer.
  *
  * When: after ssx_set_socket_security, before ssx_connect / listen.
  * Returns 0, or -1 with errno:
  *   EINVAL    malformed or too long name (ssx_last_error says why), or non-NULL |peer|.
  *   EFAULT    |name| is NULL.
  *   EPERM     ssx_set_socket_security was not called on |fd| first.
- *   EISCONN   the socket is already connected: names can no longer change.
+ *   EISCONN   the socket is already connected: names can no longer change (for |peer|: an
+ *             association with that peer exists).
  *   EBADF, ENOTSOCK  as for ssx_set_socket_security.
  * Copies |name|. Never blocks. */
 SSX_EXPORT int ssx_set_socket_peer_target_name(int fd, const char *name,
                                                const struct sockaddr *peer, socklen_t peer_len);
 
 /* ssx_delete_socket_peer_target_name removes every target name set on |fd|. |peer| must be NULL
- * for stream sockets. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not set),
- * EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer|). */
+ * for stream sockets. On an unconnected UDP socket a |peer| forgets that peer's names: an
+ * association with it that is already established continues, and the next handshake with it
+ * uses the socket-wide names. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not
+ * set), EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer| on a stream
+ * socket, or a bad address). */
 SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer,
                                                   socklen_t peer_len);
 
@@ -470,6 +479,61 @@ SSX_EXPORT ssize_t ssx_sendmsg(int fd, const struct msghdr *msg, int flags);
  * for ssx_recv. */
 SSX_EXPORT ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags);
 
+/* Unconnected UDP sockets: one socket, many peers (docs/datagram.md).
+ *
+ * A UDP socket secured with ssx_set_socket_security and never connected talks to many peers,
+ * one DTLS association per peer address, with ssx_sendto and ssx_recvfrom. A server binds it
+ * (after ssx_set_socket_security, before its first ssx_recvfrom) and calls ssx_recvfrom in a
+ * loop; a client sends to each peer with ssx_sendto. ssx_recvfrom's address plus
+ * ssx_query_socket_security(fd, that address, ...) give the verified principal of every
+ * datagram, so a UDP service can authorise per datagram. A client of many servers may set
+ * different target names per server (ssx_set_socket_peer_target_name with |peer|).
+ *
+ *   int fd = socket(AF_INET, SOCK_DGRAM, 0);
+ *   ssx_set_socket_security(fd, NULL, 0);
+ *   bind(fd, (struct sockaddr *)&any_4433, sizeof any_4433);
+ *   for (;;) {
+ *     struct sockaddr_storage from; socklen_t from_len = sizeof from;
+ *     ssize_t n = ssx_recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_len);
+ *     ...ssx_query_socket_security(fd, (struct sockaddr *)&from, from_len, &info)...
+ *     ssx_sendto(fd, reply, reply_len, 0, (struct sockaddr *)&from, from_len);
+ *   }
+ *
+ * New peers (server side): a datagram from an address without an association is answered with
+ * a stateless cookie (HelloVerifyRequest, HMAC-SHA256 under a secret that rotates every 60 s);
+ * ssx keeps state for the peer only once it returns a valid cookie, so spoofed source addresses
+ * cost no memory. At most the policy's max_peers (default 1024) associations exist at once
+ * (beyond it new peers are refused, and counted); one that carried nothing for
+ * peer_idle_timeout_ms (default 5 minutes) is dropped (with a close_notify). A socket that was
+ * not bound before its first exchange only talks to the peers it sent to first. */
+
+/* ssx_sendto sends |len| bytes from |buf| as one datagram to |addr|, protected: on an
+ * unconnected UDP socket, the first send to a new peer runs the DTLS handshake with it as client
+ * (with the names set for that peer, else the socket's); a blocking socket waits for it (bounded
+ * by handshake_timeout_ms and SO_SNDTIMEO) while datagrams from other peers are taken in for
+ * ssx_recvfrom; a non-blocking one gets EAGAIN until the handshake, driven by later ssx calls,
+ * is done. |addr| NULL with |addr_len| 0 is ssx_send (connected sockets). |flags|:
+ * MSG_DONTWAIT, MSG_NOSIGNAL. Returns |len|, or -1 with errno: EMSGSIZE (does not fit under
+ * dtls_mtu), EINVAL (an address of another family, a zero address or port), EFAULT, EISCONN (a
+ * connected UDP socket, or a stream socket, with an address), EAGAIN (non-blocking; also
+ * max_peers associations exist), the handshake's failures as for ssx_connect (the association
+ * is then forgotten: the next send tries again). Threads: as ssx_send. */
+SSX_EXPORT ssize_t ssx_sendto(int fd, const void *buf, size_t len, int flags,
+                              const struct sockaddr *addr, socklen_t addr_len);
+
+/* ssx_recvfrom returns the next application datagram from any established peer of an
+ * unconnected UDP socket, and its address in |addr| (as recvfrom(2): |*addr_len| in, the
+ * address's length out; both may be NULL). Meanwhile it drives every handshake and, on a socket
+ * bound before its first exchange, accepts new peers as server (cookie first). A datagram longer
+ * than |len| is cut, the rest discarded; MSG_TRUNC returns its full length; MSG_PEEK leaves it.
+ * Datagrams that are not DTLS records of an association (forged, replayed, cleartext, from a
+ * peer without an association) are dropped, never returned. On a connected UDP socket it is
+ * ssx_recv and |addr| gets the peer's address. |flags|: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC.
+ * Returns the length, or -1 with errno: EAGAIN (non-blocking and nothing ready, or SO_RCVTIMEO
+ * passed), EFAULT, EOPNOTSUPP, or as recvfrom(2) reports. Threads: as ssx_recv. */
+SSX_EXPORT ssize_t ssx_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                                socklen_t *addr_len);
+
 /* ssx_shutdown ends one or both directions. SHUT_WR (or SHUT_RDWR) sends close_notify and then
  * shuts the TCP write side, so the peer's ssx_recv returns 0; the socket can still receive.
  * Returns 0, or -1 with errno EINVAL (bad |how|), ENOTCONN, or as send(2) reports. */
@@ -552,9 +616,12 @@ SSX_EXPORT int ssx_release(int fd);
 
 /* ssx_query_socket_security reports the security applied to the established connection |fd|.
  * On success |*out| owns a newly allocated ssx_security_info; free it with
- * ssx_free_security_info. |peer| must be NULL for stream sockets.
- * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished), EPERM
- * (not an ssx socket), EINVAL (non-NULL |peer|), ENOMEM.
+ * ssx_free_security_info. |peer| must be NULL for stream sockets and connected UDP sockets; on
+ * an unconnected UDP socket it names the peer to report on (ssx_recvfrom's address), and NULL
+ * is EINVAL there.
+ * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished; for
+ * |peer|: no established association with it), EPERM (not an ssx socket), EINVAL (non-NULL
+ * |peer| on a stream socket, NULL |peer| on an unconnected UDP socket), ENOMEM.
  * Blocks only to read the account database (an [[identity]] mapping; NSS may ask LDAP or SSSD),
  * and not under the socket's lock: other calls on |fd| go on meanwhile. */
 SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t peer_len,
@@ -568,8 +635,8 @@ SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
 /* ssx_impersonate_socket_peer makes the calling thread — and only the calling thread — act as the
  * local account the peer of |fd| maps to (see SSX_INFO_IMPERSONATION_AVAILABLE): its effective
  * gid, supplementary groups and uid become the peer's, so the kernel's own access checks
- * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| must be NULL for
- * stream sockets. Pair every success with ssx_revert_impersonation once the access checks are
+ * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| as for
+ * ssx_query_socket_security (an unconnected UDP socket: the peer to act as). Pair every success with ssx_revert_impersonation once the access checks are
  * done; the thread must not impersonate across calls that expect the process's identity.
  *
  * Returns 0, or -1 with errno:

@@ -60,6 +60,12 @@ bool is_listening(int fd) {
   return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
 }
 
+bool is_connected(int fd) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof peer;
+  return ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &length) == 0;
+}
+
 ino_t inode_of(int fd, dev_t *device) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return 0;
@@ -172,6 +178,11 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
     switch (state_) {
       case State::configured:
         if (is_listening(fd_)) return fail(EINVAL, "cannot connect a listening socket");
+        if (peers_) {
+          return fail(EISCONN,
+                      "the UDP socket already exchanges datagrams unconnected "
+                      "(ssx_sendto / ssx_recvfrom)");
+        }
         return {};
       case State::connecting:
       case State::cleartext_connecting:
@@ -863,6 +874,7 @@ Result<void> SecureSocket::shutdown(int how) {
 void SecureSocket::close_notify_best_effort() {
   Lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
+  if (peers_) close_notify_peers();
   if (state_ == State::established && session_ && !write_shut_ &&
       claim_.standing(true) == handoff::Standing::own) {  // never on a connection forked away
     if (!corked_.empty()) {  // held by MSG_MORE: one try, without waiting
@@ -889,6 +901,7 @@ tls::Session::Buffered SecureSocket::buffered_input() {
 
 int SecureSocket::timeout_ms() {
   Lock lock(mu_);
+  if (peers_) return peers_timeout_ms();
   if (state_ != State::handshaking && state_ != State::sniffing) return -1;
   const auto now = net::Clock::now();
   auto until = [&now](net::Clock::time_point t) -> long {
@@ -956,6 +969,12 @@ Result<Report> SecureSocket::query(bool with_chain) {
     }
     if (effective_) snapshot = effective_->snapshot;
   }
+  complete_report(report, snapshot, attested, with_chain);
+  return report;
+}
+
+void complete_report(Report &report, const std::shared_ptr<PolicySnapshot> &snapshot,
+                     std::optional<uid_t> attested, bool with_chain) {
   // Without the lock: PEM encoding, and the account database, which NSS may look up over the
   // network (LDAP, SSSD). The snapshot and the certificates are held by reference.
   if (with_chain) report.tls.peer_chain_pem = tls::chain_pem(report.tls.peer_chain);
@@ -969,7 +988,6 @@ Result<Report> SecureSocket::query(bool with_chain) {
   } else {
     report.unmapped_reason = "the peer is not authenticated";
   }
-  return report;
 }
 
 Result<identity::Account> SecureSocket::peer_account() {

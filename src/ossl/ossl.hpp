@@ -46,6 +46,7 @@ SSX_OSSL_DELETER(EVP_PKEY_CTX, EVP_PKEY_CTX_free);
 SSX_OSSL_DELETER(EVP_MD_CTX, EVP_MD_CTX_free);
 SSX_OSSL_DELETER(BIO, BIO_free_all);
 SSX_OSSL_DELETER(BIO_METHOD, BIO_meth_free);
+SSX_OSSL_DELETER(BIO_ADDR, BIO_ADDR_free);
 SSX_OSSL_DELETER(BIGNUM, BN_free);
 // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING, ASN1_IA5STRING, … are all typedefs of
 // ASN1_STRING, so one deleter serves them all (a second specialisation would be a redefinition).

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,196 @@ TEST_F(DatagramTest, TimeoutMsGivesATcpHandshakeDeadline) {
   const int left = ssx_timeout_ms(client.get());
   EXPECT_GT(left, 3000);
   EXPECT_LE(left, 4000);
+}
+
+// An ssx server (unconnected, bound) and an ssx client (unconnected, ssx_sendto), both
+// non-blocking and driven from this thread.
+class DatagramServerTest : public TlsTest {
+ protected:
+  void SetUp() override {
+    use_policy("handshake_timeout_ms = 5000", "peer_authentication = \"optional\"");
+  }
+
+  static Fd bound_server() {
+    Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
+    sockaddr_in a = loopback_address(0);
+    EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+    return fd;
+  }
+
+  static Fd unbound_client() {
+    Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
+    return fd;
+  }
+
+  // pump makes one round: the server and the client each take what arrived (ssx_recvfrom,
+  // which drives handshakes). Returns what the server received, if anything.
+  static std::optional<std::string> pump(int server, int client, sockaddr_storage *from = nullptr) {
+    char buf[2048];
+    sockaddr_storage ignored{};
+    sockaddr_storage *where = from != nullptr ? from : &ignored;
+    socklen_t len = sizeof *where;
+    std::optional<std::string> got;
+    ssize_t n = ssx_recvfrom(server, buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(where), &len);
+    if (n >= 0) got = std::string(buf, static_cast<size_t>(n));
+    (void)ssx_recvfrom(client, buf, sizeof buf, 0, nullptr, nullptr);
+    pollfd p[2] = {{server, POLLIN, 0}, {client, POLLIN, 0}};
+    ::poll(p, 2, 20);
+    return got;
+  }
+
+  // send_when_ready sends |data| from |client| to |to| once the handshake allows (bounded).
+  static ssize_t send_when_ready(int server, int client, const sockaddr_in &to,
+                                 const std::string &data) {
+    for (int i = 0; i < 500; ++i) {
+      ssize_t n = ssx_sendto(client, data.data(), data.size(), 0,
+                             reinterpret_cast<const sockaddr *>(&to), sizeof to);
+      if (n >= 0 || errno != EAGAIN) return n;
+      pump(server, client);
+    }
+    errno = ETIMEDOUT;
+    return -1;
+  }
+};
+
+TEST_F(DatagramServerTest, ClientAndServerOnUnconnectedSocketsExchangeAndQueryPerPeer) {
+  Fd server = bound_server();
+  Fd client = unbound_client();
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  const sockaddr_in to = loopback_address(local_port(server.get()));
+  ASSERT_EQ(send_when_ready(server.get(), client.get(), to, "first"), 5) << last_error_text();
+  sockaddr_storage from{};
+  std::optional<std::string> got;
+  for (int i = 0; i < 100 && !got; ++i) got = pump(server.get(), client.get(), &from);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "first");
+  EXPECT_EQ(ntohs(reinterpret_cast<sockaddr_in &>(from).sin_port), local_port(client.get()));
+
+  // The server's query names the client by its address; the client's, the server.
+  ssx_security_info *info = nullptr;
+  ASSERT_EQ(ssx_query_socket_security(server.get(), reinterpret_cast<sockaddr *>(&from),
+                                      sizeof(sockaddr_in), &info),
+            0)
+      << last_error_text();
+  Info server_view(info);
+  EXPECT_EQ(server_view->protocol, SSX_PROTOCOL_DTLS);
+  EXPECT_STREQ(server_view->peer_principal, "spiffe://ssx.test/client");
+  EXPECT_STREQ(server_view->policy_rule, "server");
+  ASSERT_EQ(ssx_query_socket_security(client.get(), reinterpret_cast<const sockaddr *>(&to),
+                                      sizeof to, &info),
+            0)
+      << last_error_text();
+  Info client_view(info);
+  EXPECT_STREQ(client_view->peer_principal, "localhost");
+  EXPECT_NE(client_view->flags & SSX_INFO_PEER_NAME_VERIFIED, 0u);
+
+  // The server answers; the client's ssx_recvfrom returns it with the server's address.
+  ASSERT_EQ(ssx_sendto(server.get(), "reply", 5, 0, reinterpret_cast<sockaddr *>(&from),
+                       sizeof(sockaddr_in)),
+            5)
+      << last_error_text();
+  char buf[64];
+  sockaddr_in reply_from{};
+  socklen_t reply_len = sizeof reply_from;
+  ssize_t n = -1;
+  for (int i = 0; i < 100 && n < 0; ++i) {
+    n = ssx_recvfrom(client.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr *>(&reply_from),
+                     &reply_len);
+    if (n < 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      pollfd p{client.get(), POLLIN, 0};
+      ::poll(&p, 1, 20);
+    }
+  }
+  ASSERT_EQ(n, 5);
+  EXPECT_EQ(std::string(buf, 5), "reply");
+  EXPECT_EQ(ntohs(reply_from.sin_port), local_port(server.get()));
+
+  // Target names of a peer with an association can no longer change.
+  EXPECT_EQ(ssx_set_socket_peer_target_name(client.get(), "other.example",
+                                            reinterpret_cast<const sockaddr *>(&to), sizeof to),
+            -1);
+  EXPECT_EQ(errno, EISCONN);
+  // A connected-socket call on an unconnected one.
+  EXPECT_EQ(ssx_connect(client.get(), reinterpret_cast<const sockaddr *>(&to), sizeof to), -1);
+  EXPECT_EQ(errno, EISCONN);
+
+  // ssx_close sends close_notify to every peer: the server forgets the client.
+  ASSERT_EQ(ssx_close(client.release()), 0);
+  bool forgotten = false;
+  for (int i = 0; i < 100 && !forgotten; ++i) {
+    char b[16];
+    (void)ssx_recvfrom(server.get(), b, sizeof b, 0, nullptr, nullptr);
+    forgotten = ssx_query_socket_security(server.get(), reinterpret_cast<sockaddr *>(&from),
+                                          sizeof(sockaddr_in), &info) == -1 &&
+                errno == ENOTCONN;
+    if (!forgotten) {
+      pollfd p{server.get(), POLLIN, 0};
+      ::poll(&p, 1, 20);
+    }
+  }
+  EXPECT_TRUE(forgotten);
+}
+
+// A stranger's datagrams never reach the application: cleartext, and a ClientHello without the
+// cookie (answered with a HelloVerifyRequest, no association kept).
+TEST_F(DatagramServerTest, StrangersGetACookieAndNothingElse) {
+  Fd server = bound_server();
+  Fd stranger = plain_udp();
+  const sockaddr_in to = loopback_address(local_port(server.get()));
+  // A DTLS 1.2 ClientHello record header followed by junk, and cleartext.
+  std::string hello("\x16\xfe\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x30", 13);
+  hello += std::string(48, '\x01');
+  for (const std::string &d : {std::string("GET / HTTP/1.0\r\n\r\n"), hello}) {
+    ASSERT_EQ(::sendto(stranger.get(), d.data(), d.size(), 0,
+                       reinterpret_cast<const sockaddr *>(&to), sizeof to),
+              static_cast<ssize_t>(d.size()));
+  }
+  char buf[64];
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(ssx_recvfrom(server.get(), buf, sizeof buf, 0, nullptr, nullptr), -1);
+    EXPECT_EQ(errno, EAGAIN);
+  }
+  const sockaddr_in stranger_address = loopback_address(local_port(stranger.get()));
+  ssx_security_info *info = nullptr;
+  EXPECT_EQ(
+      ssx_query_socket_security(server.get(), reinterpret_cast<const sockaddr *>(&stranger_address),
+                                sizeof stranger_address, &info),
+      -1);
+  EXPECT_EQ(errno, ENOTCONN);
+}
+
+TEST_F(DatagramServerTest, PeerAddressesAreChecked) {
+  Fd client = unbound_client();
+  sockaddr_in zero_port = loopback_address(0);
+  EXPECT_EQ(ssx_sendto(client.get(), "x", 1, 0, reinterpret_cast<sockaddr *>(&zero_port),
+                       sizeof zero_port),
+            -1);
+  EXPECT_EQ(errno, EINVAL);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(4433);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost",
+                                            reinterpret_cast<sockaddr *>(&any), sizeof any),
+            -1);
+  EXPECT_EQ(errno, EINVAL);
+  sockaddr_in6 six{};
+  six.sin6_family = AF_INET6;
+  six.sin6_port = htons(4433);
+  six.sin6_addr = in6addr_loopback;
+  EXPECT_EQ(ssx_sendto(client.get(), "x", 1, 0, reinterpret_cast<sockaddr *>(&six), sizeof six),
+            -1);
+  EXPECT_EQ(errno, EINVAL) << "an IPv6 peer on an IPv4 socket";
+  // A stream socket takes no peer address.
+  Fd tcp(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_EQ(ssx_set_socket_security(tcp.get(), nullptr, 0), 0);
+  sockaddr_in peer = loopback_address(4433);
+  EXPECT_EQ(ssx_set_socket_peer_target_name(tcp.get(), "localhost",
+                                            reinterpret_cast<sockaddr *>(&peer), sizeof peer),
+            -1);
+  EXPECT_EQ(errno, EINVAL);
 }
 
 }  // namespace

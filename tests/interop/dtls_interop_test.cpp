@@ -227,5 +227,69 @@ TEST_F(DtlsInteropTest, Dtls10OnlyServerIsRefused) {
   refused(server.port, {"localhost"}, EPROTO, SSX_REASON_VERSION_MISMATCH, "version");
 }
 
+// One unconnected client socket, two servers with different certificates, a target name for
+// each (ssx_set_socket_peer_target_name with the peer's address): each must match its own; with
+// the names swapped, the handshake is refused (EKEYREJECTED) and nothing is sent.
+TEST_F(DtlsInteropTest, PerPeerTargetNamesOnOneUnconnectedSocket) {
+  interop_policy();
+  pki::LeafRequest other = TestPki::server_request();
+  other.common_name = "b.example";
+  other.dns = {"b.example"};
+  other.ips = {};
+  const CredentialFiles b_creds = pki_.issue("b-server", other);
+  auto names_for = [](int fd, const sockaddr_in &peer, const char *name) {
+    return ssx_set_socket_peer_target_name(fd, name, reinterpret_cast<const sockaddr *>(&peer),
+                                           sizeof peer);
+  };
+  {
+    ForeignServer a = start_openssl_server(server_creds_, {"-dtls1_2"});
+    ForeignServer b = start_openssl_server(b_creds, {"-dtls1_2"});
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(b);
+    const sockaddr_in to_a = loopback_address(a.port);
+    const sockaddr_in to_b = loopback_address(b.port);
+    Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0);
+    set_io_timeouts(fd.get());
+    ASSERT_EQ(names_for(fd.get(), to_a, "localhost"), 0) << last_error_text();
+    ASSERT_EQ(names_for(fd.get(), to_b, "b.example"), 0) << last_error_text();
+    const std::string to_each[2] = {"to a\n", "to b\n"};
+    EXPECT_EQ(ssx_sendto(fd.get(), to_each[0].data(), to_each[0].size(), 0,
+                         reinterpret_cast<const sockaddr *>(&to_a), sizeof to_a),
+              5)
+        << last_error_text();
+    EXPECT_EQ(ssx_sendto(fd.get(), to_each[1].data(), to_each[1].size(), 0,
+                         reinterpret_cast<const sockaddr *>(&to_b), sizeof to_b),
+              5)
+        << last_error_text();
+    EXPECT_TRUE(a.process->wait_for_output("to a", kPeerTimeout)) << a.process->output();
+    EXPECT_TRUE(b.process->wait_for_output("to b", kPeerTimeout)) << b.process->output();
+    ssx_security_info *info = nullptr;
+    ASSERT_EQ(ssx_query_socket_security(fd.get(), reinterpret_cast<const sockaddr *>(&to_b),
+                                        sizeof to_b, &info),
+              0);
+    Info b_view(info);
+    EXPECT_STREQ(b_view->peer_principal, "b.example");
+  }
+  ForeignServer a = start_openssl_server(server_creds_, {"-dtls1_2"});
+  ASSERT_TRUE(a);
+  const sockaddr_in to_a = loopback_address(a.port);
+  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0);
+  set_io_timeouts(fd.get());
+  ASSERT_EQ(names_for(fd.get(), to_a, "b.example"), 0);  // swapped
+  EXPECT_EQ(ssx_sendto(fd.get(), "secret\n", 7, 0, reinterpret_cast<const sockaddr *>(&to_a),
+                       sizeof to_a),
+            -1);
+  EXPECT_EQ(errno, EKEYREJECTED) << last_error_text();
+  EXPECT_EQ(ssx_last_error_reason(), SSX_REASON_NAME_MISMATCH);
+  EXPECT_EQ(a.process->output().find("secret"), std::string::npos);
+  // Forgetting the peer's names: the next handshake uses the socket-wide ones.
+  ASSERT_EQ(ssx_delete_socket_peer_target_name(fd.get(), reinterpret_cast<const sockaddr *>(&to_a),
+                                               sizeof to_a),
+            0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(fd.get(), "localhost", nullptr, 0), 0);
+}
+
 }  // namespace
 }  // namespace ssx::test

@@ -692,6 +692,34 @@ Details Session::details() {
   return d;
 }
 
+void Session::retarget(const sockaddr *peer, socklen_t peer_len, std::string *inbox) {
+  if (!datagram_peer_ || peer_len > sizeof(sockaddr_storage)) return;
+  std::memcpy(datagram_peer_.get(), peer, peer_len);
+  bio_state_.peer_len = peer_len;
+  bio_state_.inbox = inbox;
+  bio_state_.bytes_in = 0;
+  bio_state_.first_byte = -1;
+}
+
+Result<bool> Session::listen() {
+  ossl::ErrorQueueGuard::clear_errors();
+  bio_state_.last_errno = 0;
+  ossl::UniquePtr<BIO_ADDR> client(BIO_ADDR_new());
+  if (!client) return with_detail(ENOMEM, "cannot allocate an address");
+  const int ret = DTLSv1_listen(ssl_.get(), client.get());
+  if (ret > 0) return true;
+  if (ret == 0) return false;
+  return with_detail(EPROTO, SSX_REASON_PROTOCOL_ERROR, "DTLS listen failed");
+}
+
+void Session::set_requirements(PeerRequirements requirements) {
+  requirements_ = std::move(requirements);
+  const bool names = !requirements_.app_names.empty() || !requirements_.policy_names.empty();
+  if (context_->role() == Role::server && (names || requirements_.require_certificate)) {
+    SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_callback);
+  }
+}
+
 long Session::timer_ms() const {
   if (!datagram() || established_) return -1;
   timeval left{};

@@ -110,6 +110,16 @@ class Session {
   // |*full_length| (recvfrom's MSG_TRUNC).
   Result<IoResult> read_datagram(void *buffer, std::size_t length, bool peek,
                                  std::size_t *full_length);
+
+  // Unconnected DTLS servers (core/datagram.cpp). One server session reused for every datagram
+  // from an unknown address: retarget() points it at that address and inbox, then listen() runs
+  // DTLSv1_listen: false (nothing kept; a HelloVerifyRequest was sent, or the datagram was not
+  // a ClientHello) until a ClientHello carries a valid cookie (cookie.hpp): true, and the
+  // session goes on as that peer's association (handshake()).
+  void retarget(const sockaddr *peer, socklen_t peer_len, std::string *inbox);
+  Result<bool> listen();
+  // set_requirements replaces the names the peer must satisfy (before the handshake needs them).
+  void set_requirements(PeerRequirements requirements);
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
