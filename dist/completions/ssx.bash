@@ -43,7 +43,7 @@ _ssx() {
       case $sub in
         "") opts="check explain --help" ;;
         check) opts="--help"; [[ $cur != -* ]] && { _filedir toml; return; } ;;
-        explain) opts="--policy --connect --accept --program --json --help" ;;
+        explain) opts="--policy --connect --accept --program --udp --json --help" ;;
       esac
       ;;
     pki)

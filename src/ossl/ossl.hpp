@@ -92,6 +92,10 @@ class ErrorQueueGuard {
 // SSL_MODE_RELEASE_BUFFERS. Computed once; thread-safe.
 bool free_buffers_is_safe();
 
+// dtls13_available says whether this OpenSSL provides DTLS 1.3 (OpenSSL 3.0 does not): the
+// policy accepts min_dtls_version = "1.3" only then.
+bool dtls13_available();
+
 // free_buffers_is_safe_in is the version rule behind free_buffers_is_safe, for tests.
 bool free_buffers_is_safe_in(unsigned major, unsigned minor, unsigned patch);
 

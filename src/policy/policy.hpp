@@ -79,6 +79,9 @@ struct Settings {
   // included, fits in one datagram of at most this many bytes (1200 fits every path, as QUIC
   // assumes); an ssx_send whose record would not fit fails with EMSGSIZE.
   std::uint32_t dtls_mtu = 1200;
+  // The lowest DTLS version accepted: 1.2 (1.0 is always refused; 1.3 only where the OpenSSL
+  // in use provides it).
+  TlsVersion min_dtls_version = TlsVersion::v1_2;
   // Unconnected server sockets: at most this many peers with an association at once.
   std::uint32_t max_peers = 1024;
   // An association that carried nothing for this long is dropped (unconnected sockets).

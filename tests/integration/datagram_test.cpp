@@ -188,6 +188,7 @@ class DatagramServerTest : public TlsTest {
   static Fd unbound_client() {
     Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     EXPECT_EQ(ssx_set_socket_security(fd.get(), nullptr, 0), 0) << last_error_text();
+    EXPECT_EQ(ssx_set_socket_peer_target_name(fd.get(), "localhost", nullptr, 0), 0);
     return fd;
   }
 
@@ -357,6 +358,66 @@ TEST_F(DatagramServerTest, PeerAddressesAreChecked) {
                                             reinterpret_cast<sockaddr *>(&peer), sizeof peer),
             -1);
   EXPECT_EQ(errno, EINVAL);
+}
+
+// Policy keys for datagrams: transport matches, protocol "dtls" refuses TCP sockets.
+TEST_F(DatagramTest, PolicyTransportAndProtocolRules) {
+  install_policy(dir_, "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) +
+                           "\n[[rule]]\nname = \"no-udp\"\ntransport = \"udp\"\n"
+                           "port = 9\ndeny = true\n"
+                           "[[rule]]\nname = \"dtls-only\"\nport = 7\nprotocol = \"dtls\"\n");
+  Fd udp;
+  EXPECT_EQ(ssx_client_connect(9, {"localhost"}, SSX_GUARANTEE_ENCRYPTION, &udp, SOCK_DGRAM), -1);
+  EXPECT_EQ(errno, EACCES);
+  EXPECT_NE(std::string(ssx_last_error()).find("\"no-udp\""), std::string::npos)
+      << ssx_last_error();
+  Fd tcp;
+  EXPECT_EQ(ssx_client_connect(7, {"localhost"}, SSX_GUARANTEE_ENCRYPTION, &tcp), -1);
+  EXPECT_EQ(errno, EACCES);
+  EXPECT_NE(std::string(ssx_last_error()).find("cannot provide for TCP sockets"), std::string::npos)
+      << ssx_last_error();
+}
+
+// max_peers and peer_idle_timeout_ms, with values small enough to see them act.
+TEST_F(DatagramServerTest, MaxPeersRefusesANewPeerAndIdlePeersAreDropped) {
+  use_policy("handshake_timeout_ms = 1000\nmax_peers = 1\npeer_idle_timeout_ms = 2500",
+             "peer_authentication = \"optional\"");
+  Fd server = bound_server();
+  Fd first = unbound_client();
+  Fd second = unbound_client();
+  const sockaddr_in to = loopback_address(local_port(server.get()));
+  ASSERT_EQ(send_when_ready(server.get(), first.get(), to, "one"), 3) << last_error_text();
+  std::optional<std::string> got;
+  for (int i = 0; i < 100 && !got; ++i) got = pump(server.get(), first.get());
+  ASSERT_TRUE(got);
+  // The second peer's handshake gets no association: the server is full.
+  EXPECT_EQ(send_when_ready(server.get(), second.get(), to, "two"), -1);
+  EXPECT_EQ(errno, ETIMEDOUT) << last_error_text();
+  // Left idle, the first peer's association is dropped after peer_idle_timeout_ms.
+  const sockaddr_in first_address = loopback_address(local_port(first.get()));
+  ssx_security_info *still = nullptr;
+  ASSERT_EQ(
+      ssx_query_socket_security(server.get(), reinterpret_cast<const sockaddr *>(&first_address),
+                                sizeof first_address, &still),
+      0)
+      << "the first peer is still there: " << last_error_text();
+  ssx_free_security_info(still);
+  bool dropped = false;
+  const auto start = Clock::now();
+  while (!dropped && Clock::now() - start < milliseconds(5000)) {
+    char b[16];
+    (void)ssx_recvfrom(server.get(), b, sizeof b, 0, nullptr, nullptr);
+    ssx_security_info *info = nullptr;
+    dropped =
+        ssx_query_socket_security(server.get(), reinterpret_cast<const sockaddr *>(&first_address),
+                                  sizeof first_address, &info) == -1 &&
+        errno == ENOTCONN;
+    if (!dropped) {
+      pollfd p{server.get(), POLLIN, 0};
+      ::poll(&p, 1, 50);
+    }
+  }
+  EXPECT_TRUE(dropped);
 }
 
 }  // namespace

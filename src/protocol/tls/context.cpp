@@ -223,9 +223,14 @@ Result<std::shared_ptr<Context>> Context::build_datagram(const Context &stream,
       SSL_CTX_new(c->role_ == Role::client ? DTLS_client_method() : DTLS_server_method()));
   SSL_CTX *ctx = c->ctx_.get();
   if (ctx == nullptr) return config_error("cannot create DTLS context");
-  // DTLS 1.0 is refused; the highest version is whatever this OpenSSL provides (3.0: DTLS 1.2),
-  // so ssx never claims a version the library cannot run.
-  SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
+    // DTLS 1.0 is refused; the highest version is whatever this OpenSSL provides (3.0: DTLS 1.2),
+    // so ssx never claims a version the library cannot run.
+#ifdef DTLS1_3_VERSION
+  SSL_CTX_set_min_proto_version(
+      ctx, s.min_dtls_version == policy::TlsVersion::v1_3 ? DTLS1_3_VERSION : DTLS1_2_VERSION);
+#else
+  SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);  // the loader refuses "1.3" here
+#endif
   SSL_CTX_set_max_proto_version(ctx, 0);
   // No resumption for DTLS yet (docs/datagram.md): no tickets, no cache. The MTU is ours to set
   // (Session::create), never the kernel's guess.
