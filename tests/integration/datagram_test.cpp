@@ -8,14 +8,17 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "integration/tls_fixture.hpp"
+#include "ssx/ssx.hpp"
 
 namespace ssx::test {
 namespace {
@@ -418,6 +421,51 @@ TEST_F(DatagramServerTest, MaxPeersRefusesANewPeerAndIdlePeersAreDropped) {
     }
   }
   EXPECT_TRUE(dropped);
+}
+
+// The C++ API: ssx::DatagramSocket, a blocking client and a server thread.
+TEST_F(DatagramServerTest, CxxDatagramSocketSendsReceivesAndQueriesPerPeer) {
+  sockaddr_in local = loopback_address(0);
+  auto server =
+      ssx::DatagramSocket::open(AF_INET, {}, reinterpret_cast<sockaddr *>(&local), sizeof local);
+  ASSERT_TRUE(server) << server.error().message;
+  const timeval five{5, 0};
+  ASSERT_EQ(::setsockopt(server->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five), 0);
+  const sockaddr_in to = loopback_address(local_port(server->native_handle()));
+  std::string principal;
+  BackgroundThread serving([&] {
+    std::array<std::byte, 256> buf{};
+    auto got = server->receive_from(buf);
+    if (!got) {
+      ADD_FAILURE() << got.error().message;
+      return;
+    }
+    auto info = server->query_security(got->peer_address(), got->peer_length);
+    if (info) principal = info->peer_principal;
+    const std::string reply =
+        "re: " + std::string(reinterpret_cast<char *>(buf.data()), got->length);
+    (void)server->send_to(std::as_bytes(std::span(reply)), got->peer_address(), got->peer_length);
+  });
+  ssx::SecuritySettings settings;
+  settings.target_names = {"localhost"};
+  auto client = ssx::DatagramSocket::open(AF_INET, settings);
+  ASSERT_TRUE(client) << client.error().message;
+  ASSERT_EQ(::setsockopt(client->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five), 0);
+  const std::string hello = "hi";
+  auto sent = client->send_to(std::as_bytes(std::span(hello)),
+                              reinterpret_cast<const sockaddr *>(&to), sizeof to);
+  ASSERT_TRUE(sent) << sent.error().message;
+  EXPECT_EQ(*sent, 2u);
+  std::array<std::byte, 256> buf{};
+  auto reply = client->receive_from(buf);
+  ASSERT_TRUE(reply) << reply.error().message;
+  EXPECT_EQ(std::string(reinterpret_cast<char *>(buf.data()), reply->length), "re: hi");
+  auto info = client->query_security(reinterpret_cast<const sockaddr *>(&to), sizeof to);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->protocol, SSX_PROTOCOL_DTLS);
+  EXPECT_EQ(info->peer_principal, "localhost");
+  serving.join();
+  EXPECT_EQ(principal, "spiffe://ssx.test/client");
 }
 
 }  // namespace
