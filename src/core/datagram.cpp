@@ -365,7 +365,12 @@ Result<void> SecureSocket::wait_for_peers(Lock &lock, net::Deadline limit, int f
     transition(state_, POLLIN);
     return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
   }
-  auto waited = wait_unlocked(lock, POLLIN, peers_wake(limit));
+  // At most kMaxPeerWait at a time: another thread's ssx_sendto may take in (and queue for us)
+  // the datagram this poll would have woken for, while the lock is released.
+  constexpr auto kMaxPeerWait = std::chrono::milliseconds(250);
+  net::Deadline wake = peers_wake(limit);
+  wake = std::min(*wake, net::Clock::now() + kMaxPeerWait);
+  auto waited = wait_unlocked(lock, POLLIN, wake);
   if (!waited && waited.error().code != ETIMEDOUT) return waited.error();
   if (limit && net::Clock::now() >= *limit) return fail(EAGAIN, "timed out (SO_RCVTIMEO)");
   return {};

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -312,6 +313,78 @@ TEST_F(DatagramStressTest, SpoofedClientHelloFloodLeavesMemoryFlatAndServesLegit
   // No per-spoofer state: memory stays within 2 MiB (one association, the legit client's, is
   // well under that; 20,000 kept sessions would be tens of MiB).
   EXPECT_LT(after, before + 2048) << "RSS grew from " << before << " KiB to " << after << " KiB";
+}
+
+// 1,000 peers at once on one server socket (under the default max_peers, 1024): every client
+// completes its handshake and the server application gets one datagram from each, from 1,000
+// distinct addresses, each queried as its own association.
+TEST_F(DatagramStressTest, AThousandConcurrentPeersOnOneServerSocket) {
+  use_policy("handshake_timeout_ms = 30000", "peer_authentication = \"optional\"");
+  // 1,000 client sockets: make room where the soft limit is the usual 1024.
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_cur < 4096) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, 4096);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+  }
+  ASSERT_GE(files.rlim_cur, 1100u) << "RLIMIT_NOFILE's hard limit is too low for 1,000 peers";
+  Fd server = ssx_udp(true);
+  const int big = 4 << 20;
+  (void)::setsockopt(server.get(), SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  const sockaddr_in to = loopback_address(local_port(server.get()));
+  constexpr int kPeers = 1000;
+  std::vector<Fd> clients;
+  for (int i = 0; i < kPeers; ++i) clients.push_back(ssx_udp(false));
+  std::vector<bool> done(kPeers, false);
+  int completed = 0;
+  std::vector<std::string> got;
+  std::set<std::uint16_t> from_ports;
+  const auto start = Clock::now();
+  while ((completed < kPeers || got.size() < static_cast<size_t>(kPeers)) &&
+         Clock::now() - start < milliseconds(60000)) {
+    for (int i = 0; i < kPeers; ++i) {
+      if (!done[i]) {
+        const std::string d = "peer " + std::to_string(i);
+        ssize_t n = ssx_sendto(clients[i].get(), d.data(), d.size(), 0,
+                               reinterpret_cast<const sockaddr *>(&to), sizeof to);
+        if (n >= 0) {
+          done[i] = true;
+          ++completed;
+        } else {
+          ASSERT_EQ(errno, EAGAIN) << i << ": " << last_error_text();
+          char b[64];
+          (void)ssx_recvfrom(clients[i].get(), b, sizeof b, 0, nullptr, nullptr);
+        }
+      }
+      if (i % 50 == 0) {
+        for (int k = 0; k < 512; ++k) {
+          char buf[256];
+          sockaddr_in from{};
+          socklen_t from_len = sizeof from;
+          ssize_t n = ssx_recvfrom(server.get(), buf, sizeof buf, 0,
+                                   reinterpret_cast<sockaddr *>(&from), &from_len);
+          if (n < 0) break;
+          got.emplace_back(buf, static_cast<size_t>(n));
+          from_ports.insert(ntohs(from.sin_port));
+        }
+      }
+    }
+    wait_any({server.get()}, 5);
+  }
+  EXPECT_EQ(completed, kPeers);
+  EXPECT_EQ(got.size(), static_cast<size_t>(kPeers));
+  EXPECT_EQ(from_ports.size(), static_cast<size_t>(kPeers));
+  int queried = 0;
+  for (std::uint16_t port : from_ports) {
+    const sockaddr_in peer = loopback_address(port);
+    ssx_security_info *info = nullptr;
+    if (ssx_query_socket_security(server.get(), reinterpret_cast<const sockaddr *>(&peer),
+                                  sizeof peer, &info) == 0) {
+      ++queried;
+      ssx_free_security_info(info);
+    }
+  }
+  EXPECT_EQ(queried, kPeers);
 }
 
 }  // namespace
