@@ -11,14 +11,17 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "integration/cli_support.hpp"
 #include "integration/tls_fixture.hpp"
 #include "ssx/ssx.hpp"
+#include "testlib/run_command.hpp"
 
 namespace ssx::test {
 namespace {
@@ -466,6 +469,48 @@ TEST_F(DatagramServerTest, CxxDatagramSocketSendsReceivesAndQueriesPerPeer) {
   EXPECT_EQ(info->peer_principal, "localhost");
   serving.join();
   EXPECT_EQ(principal, "spiffe://ssx.test/client");
+}
+
+// `ssx connect --udp`: each line of standard input is one datagram; what the server sends back
+// is printed.
+TEST_F(DatagramServerTest, CliConnectUdpSendsEachLineAsADatagram) {
+  const std::string policy = install_policy(
+      dir_, "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) +
+                "\n[[rule]]\nname = \"server\"\ndirection = \"inbound\"\ncertificate = " +
+                toml_quote(server_creds_.cert) +
+                "\nprivate_key = " + toml_quote(server_creds_.key) +
+                "\n[[rule]]\nname = \"client\"\ndirection = \"outbound\"\ncertificate = " +
+                toml_quote(client_creds_.cert) +
+                "\nprivate_key = " + toml_quote(client_creds_.key) + "\n");
+  Fd server(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(server.get(), nullptr, 0), 0);
+  sockaddr_in local = loopback_address(0);
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr *>(&local), sizeof local), 0);
+  const timeval ten{10, 0};
+  ASSERT_EQ(::setsockopt(server.get(), SOL_SOCKET, SO_RCVTIMEO, &ten, sizeof ten), 0);
+  std::vector<std::string> got;
+  BackgroundThread serving([&] {
+    for (int i = 0; i < 2; ++i) {
+      char buf[256];
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof from;
+      ssize_t n = ssx_recvfrom(server.get(), buf, sizeof buf, 0,
+                               reinterpret_cast<sockaddr *>(&from), &from_len);
+      if (n < 0) return;
+      got.emplace_back(buf, static_cast<size_t>(n));
+      const std::string reply = "echo: " + got.back();
+      (void)ssx_sendto(server.get(), reply.data(), reply.size(), 0,
+                       reinterpret_cast<sockaddr *>(&from), from_len);
+    }
+  });
+  const std::string bin = ssx_binary();
+  CommandResult r = run_command({bin, "connect", "--udp", "--policy", policy,
+                                 "127.0.0.1:" + std::to_string(local_port(server.get()))},
+                                std::chrono::seconds(20), "one\ntwo\n");
+  serving.join();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(got, (std::vector<std::string>{"one\n", "two\n"}));
+  EXPECT_NE(r.output.find("echo: one\necho: two\n"), std::string::npos) << r.output;
 }
 
 }  // namespace
