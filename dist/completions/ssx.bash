@@ -37,7 +37,7 @@ _ssx() {
     "") opts="demo connect listen tunnel policy pki --help --version" ;;
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --udp --help" ;;
-    listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;
+    listen) opts="--policy --name --encrypt --allow-insecure --json --udp --once --exec --idle-timeout --keepalive --impersonate --help" ;;
     tunnel) opts="--config --policy --mode --listen --to --name --metrics --workers --max-handshakes --max-handshakes-per-source --idle-timeout --keepalive --grace --setup-timeout --reuseport --log-format --log-level --proxy-protocol --resolve-interval --help" ;;
     policy)
       case $sub in

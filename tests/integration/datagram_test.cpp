@@ -28,6 +28,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 // plain_udp returns a plain UDP socket bound to 127.0.0.1 on a port the kernel picks.
 Fd plain_udp() {
@@ -511,6 +512,46 @@ TEST_F(DatagramServerTest, CliConnectUdpSendsEachLineAsADatagram) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(got, (std::vector<std::string>{"one\n", "two\n"}));
   EXPECT_NE(r.output.find("echo: one\necho: two\n"), std::string::npos) << r.output;
+}
+
+// `ssx listen --udp --json`: one object per datagram with the peer and its verified principal;
+// a line of standard input goes back to that peer.
+TEST_F(DatagramServerTest, CliListenUdpPrintsEachDatagramWithItsPeer) {
+  const std::string policy = install_policy(
+      dir_, "[defaults]\ntrust_bundle = " + toml_quote(pki_.ca_cert()) +
+                "\n[[rule]]\nname = \"server\"\ndirection = \"inbound\"\ncertificate = " +
+                toml_quote(server_creds_.cert) +
+                "\nprivate_key = " + toml_quote(server_creds_.key) +
+                "\n[[rule]]\nname = \"client\"\ndirection = \"outbound\"\ncertificate = " +
+                toml_quote(client_creds_.cert) +
+                "\nprivate_key = " + toml_quote(client_creds_.key) + "\n");
+  ChildProcess listener(
+      {ssx_binary(), "listen", "--udp", "--json", "--policy", policy, "127.0.0.1:0"},
+      ChildProcess::Stdin::pipe);
+  const std::string line = listener.wait_for_line("listening on UDP 127.0.0.1:", seconds(10));
+  ASSERT_FALSE(line.empty()) << listener.output();
+  const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+  Fd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  const timeval ten{10, 0};
+  ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &ten, sizeof ten), 0);
+  const sockaddr_in to = loopback_address(port);
+  ASSERT_EQ(
+      ssx_sendto(client.get(), "hello\n", 6, 0, reinterpret_cast<const sockaddr *>(&to), sizeof to),
+      6)
+      << last_error_text();
+  ASSERT_TRUE(listener.wait_for_output("\"data\":\"hello\\n\"", seconds(10))) << listener.output();
+  const std::string &out = listener.output();
+  EXPECT_NE(out.find("\"peer\":\"127.0.0.1:" + std::to_string(local_port(client.get())) + "\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("spiffe://ssx.test/client"), std::string::npos) << out;
+  ASSERT_TRUE(listener.write_input("back to you\n"));
+  char buf[64];
+  ssize_t n = ssx_recvfrom(client.get(), buf, sizeof buf, 0, nullptr, nullptr);
+  ASSERT_EQ(n, 12) << last_error_text();
+  EXPECT_EQ(std::string(buf, 12), "back to you\n");
 }
 
 }  // namespace
