@@ -4,7 +4,10 @@
 // certificates; two clients with different certificates at once, each queried by its own
 // address. The server runs on the test's thread; the clients are child processes.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -190,6 +193,45 @@ TEST_F(DtlsServerTest, GnutlsUdpClientTalksToOurServer) {
   EXPECT_EQ(got[0].data, "hello from gnutls\n");
   EXPECT_TRUE(client.wait_for_output("echo: hello from gnutls", kPeerTimeout)) << client.output();
   EXPECT_NE(client.output().find("DTLS1.2"), std::string::npos) << client.output();
+}
+
+// Per-peer impersonation on one server socket: each client's datagram is handled as the local
+// account its own certificate maps to, and the kernel says so (the owner of a file created while
+// impersonating). Needs root (CI runs as root); uids need no passwd entry for the kernel.
+TEST_F(DtlsServerTest, EachPeerIsImpersonatedAsItsOwnAccount) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
+  interop_policy("", "peer_authentication = \"required\"",
+                 "\n[[identity]]\npeer = \"spiffe://ssx.test/alice\"\nuid = 61100\ngid = 61100\n"
+                 "[[identity]]\npeer = \"spiffe://ssx.test/bob\"\nuid = 61101\ngid = 61101\n");
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 01777), 0);
+  Fd server = dtls_server();
+  const CredentialFiles alice = client_named("alice");
+  const CredentialFiles bob = client_named("bob");
+  ChildProcess a(s_client_dtls(local_port(server.get()), &alice), ChildProcess::Stdin::pipe);
+  ChildProcess b(s_client_dtls(local_port(server.get()), &bob), ChildProcess::Stdin::pipe);
+  ASSERT_TRUE(a.write_input("alice\n"));
+  ASSERT_TRUE(b.write_input("bob\n"));
+  auto got = serve(server.get(), 2);
+  ASSERT_EQ(got.size(), 2u) << a.output() << b.output();
+  std::map<std::string, uid_t> owner;
+  for (const auto &r : got) {
+    ASSERT_EQ(ssx_impersonate_socket_peer(server.get(), reinterpret_cast<const sockaddr *>(&r.from),
+                                          r.from_len),
+              0)
+        << last_error_text();
+    const std::string path = dir_.file("made-for-" + r.data.substr(0, r.data.size() - 1));
+    const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    struct stat st {};
+    const bool made = fd >= 0 && ::fstat(fd, &st) == 0;
+    if (fd >= 0) ::close(fd);
+    ASSERT_EQ(ssx_revert_impersonation(), 0);
+    ASSERT_TRUE(made) << std::strerror(errno);
+    owner[r.data] = st.st_uid;
+    ::unlink(path.c_str());
+  }
+  EXPECT_EQ(owner["alice\n"], 61100u);
+  EXPECT_EQ(owner["bob\n"], 61101u);
+  EXPECT_EQ(::geteuid(), 0u);
 }
 
 }  // namespace
