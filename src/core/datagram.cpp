@@ -66,6 +66,13 @@ Result<void> check_peer_address(int fd, const sockaddr *address, socklen_t lengt
   return {};
 }
 
+// is_initial_client_hello says whether |datagram| starts with a DTLS record of epoch 0 holding a
+// ClientHello (record type 22, version 0xfeXX, epoch 0, handshake type 1).
+bool is_initial_client_hello(const char *datagram, std::size_t length) {
+  const auto *b = reinterpret_cast<const unsigned char *>(datagram);
+  return length >= 14 && b[0] == 22 && b[1] == 0xfe && b[3] == 0 && b[4] == 0 && b[13] == 1;
+}
+
 void copy_address(const sockaddr_storage &from, socklen_t from_len, sockaddr *to,
                   socklen_t *to_len) {
   if (to == nullptr || to_len == nullptr) return;
@@ -234,16 +241,25 @@ Result<bool> SecureSocket::receive_one() {
   }
   const auto *source = reinterpret_cast<const sockaddr *>(&from);
   const std::string key = peer_key(source);
+  bool replacing = false;
   if (auto it = peers_->associations.find(key); it != peers_->associations.end()) {
     Association &a = *it->second;
     if (a.failure) {
       ++peers_->dropped;
       return true;
     }
-    a.inbox.assign(peers_->buffer.data(), static_cast<std::size_t>(n));
-    step(a);
-    if (a.failure && !a.client) peers_->associations.erase(it);  // servers just forget it
-    return true;
+    // A new ClientHello from an established client's address: the client restarted on the same
+    // port (its old association would otherwise swallow everything until it idles out). It goes
+    // through the cookie exchange like a stranger's, and replaces the old association only once
+    // it returns a valid cookie (RFC 6347 §4.2.8), so a forger cannot end one.
+    replacing = !a.client && a.established && peers_->server &&
+                is_initial_client_hello(peers_->buffer.data(), static_cast<std::size_t>(n));
+    if (!replacing) {
+      a.inbox.assign(peers_->buffer.data(), static_cast<std::size_t>(n));
+      step(a);
+      if (a.failure && !a.client) peers_->associations.erase(it);  // servers just forget it
+      return true;
+    }
   }
   // A new peer: only a server takes one, and only after it returned our cookie.
   if (!peers_->server) {
@@ -275,8 +291,9 @@ Result<bool> SecureSocket::receive_one() {
     return true;
   }
   if (!*listened) return true;  // a HelloVerifyRequest went out (or junk): nothing kept
+  if (replacing) peers_->associations.erase(key);  // the client proved the address is its own
   if (peers_->associations.size() >= server.settings->max_peers) {
-    ++peers_->refused_peers;  // the listener is reused as it is
+    ++peers_->refused_peers;
     peers_->listener.reset();
     return true;
   }

@@ -308,6 +308,31 @@ TEST_F(DatagramServerTest, ClientAndServerOnUnconnectedSocketsExchangeAndQueryPe
   EXPECT_TRUE(forgotten);
 }
 
+// A client that restarts on the same address and port (its old association lost without a
+// close_notify) is served again: its new ClientHello replaces the old association once it has
+// returned the cookie.
+TEST_F(DatagramServerTest, AClientRestartedOnTheSamePortIsServedAgain) {
+  Fd server = bound_server();
+  const sockaddr_in to = loopback_address(local_port(server.get()));
+  std::uint16_t port = 0;
+  for (const char *message : {"before", "after"}) {
+    Fd client = unbound_client();
+    sockaddr_in local = loopback_address(port);
+    ASSERT_EQ(::bind(client.get(), reinterpret_cast<sockaddr *>(&local), sizeof local), 0)
+        << std::strerror(errno);
+    port = local_port(client.get());
+    const std::string m(message);
+    ASSERT_EQ(send_when_ready(server.get(), client.get(), to, m), static_cast<ssize_t>(m.size()))
+        << message << ": " << last_error_text();
+    std::optional<std::string> got;
+    for (int i = 0; i < 100 && !got; ++i) got = pump(server.get(), client.get());
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, m);
+    // A crash: the state goes without a close_notify.
+    ASSERT_EQ(ssx_release(client.get()), 0);
+  }
+}
+
 // A stranger's datagrams never reach the application: cleartext, and a ClientHello without the
 // cookie (answered with a HelloVerifyRequest, no association kept).
 TEST_F(DatagramServerTest, StrangersGetACookieAndNothingElse) {
