@@ -42,8 +42,12 @@ namespace ssx::base {
   X(EALREADY,                                                                                    \
     "`ssx_set_socket_security` called twice, or a second `ssx_connect` while one is in "         \
     "progress.")                                                                                 \
-  X(EISCONN, "Security or target names set on a socket that is already connected or listening.") \
-  X(ENOTCONN, "Data, shutdown or query on a socket whose connection is not established.")        \
+  X(EISCONN,                                                                                     \
+    "Security or target names set on a socket that is already connected or listening (or a "     \
+    "peer's names once it has an association); an address given to a connected socket.")         \
+  X(ENOTCONN,                                                                                    \
+    "Data, shutdown or query on a socket whose connection is not established (for a peer of an " \
+    "unconnected UDP socket: no established association with it).")                              \
   X(EPERM,                                                                                       \
     "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first, or it was " \
     "released with `ssx_release`); or, after `fork()`, another process uses the connection "     \
