@@ -69,10 +69,12 @@ tsan-test: deps
 
 # libFuzzer targets (tests/fuzz, docs/fuzzing.md), built with clang, ASan and UBSan in their own
 # build directory. fuzz-smoke runs each for $(FUZZ_SMOKE_SECONDS) s (CI); fuzz-long for
-# $(FUZZ_SECONDS) s each. New inputs go to $(FUZZ_BUILD)/<target>-corpus (the seeds in
+# $(FUZZ_SECONDS) s each, or until $(FUZZ_RUNS) executions when that is set (e.g. the
+# 10-million-execution runs docs/fuzzing.md records: `make fuzz-long FUZZ_RUNS=10000000
+# FUZZ_SECONDS=86400 FUZZ_TARGETS=policy`). New inputs go to $(FUZZ_BUILD)/<target>-corpus (the seeds in
 # tests/fuzz/corpus/<target> stay untouched); a crash, leak, sanitizer report or input slower than
 # 10 s fails the run and leaves the input in $(FUZZ_BUILD)/crash-* etc.
-FUZZ_TARGETS ?= policy target_name security_json cert_name handshake cli_input
+FUZZ_TARGETS ?= policy target_name security_json cert_name handshake cli_input agent_protocol
 FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_MAX_LEN_policy = 1048576
 FUZZ_MAX_LEN_target_name = 4096
@@ -91,12 +93,13 @@ fuzz-smoke: fuzz-build
 	$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 fuzz-long: fuzz-build
-	$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS)
+	$(MAKE) --no-print-directory fuzz-run FUZZ_RUN_SECONDS=$(FUZZ_SECONDS) \
+	  FUZZ_RUN_LIMIT=$(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS))
 
 fuzz-run:
 	$(foreach t,$(FUZZ_TARGETS),mkdir -p $(FUZZ_BUILD)/$(t)-corpus && \
 	  $(FUZZ_BUILD)/tests/fuzz/$(t)_fuzz $(FUZZ_BUILD)/$(t)-corpus tests/fuzz/corpus/$(t) \
-	    $(FUZZ_DICT_$(t)) -max_len=$(FUZZ_MAX_LEN_$(t)) -max_total_time=$(FUZZ_RUN_SECONDS) \
+	    $(FUZZ_DICT_$(t)) -max_len=$(FUZZ_MAX_LEN_$(t)) -max_total_time=$(FUZZ_RUN_SECONDS) $(FUZZ_RUN_LIMIT) \
 	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$(t)- && ) true
 
 # Only the library and the command it runs: a newcomer sees the demo before any test is compiled.

@@ -28,13 +28,20 @@ _ssx() {
     --exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
     --listen | --to | --metrics | --connect | --accept | --name | --dns | --ip | --uri | \
       --days | --workers | --max-handshakes | --max-handshakes-per-source | --grace | \
-      --setup-timeout | --idle-timeout | --keepalive | --resolve-interval)
+      --setup-timeout | --idle-timeout | --keepalive | --resolve-interval | --socket | \
+      --max-connections | --metrics)
       return ;;
   esac
 
   local opts
   case $cmd in
-    "") opts="demo connect listen tunnel policy pki --help --version" ;;
+    "") opts="demo connect listen tunnel policy pki agent --help --version" ;;
+    agent)
+      case $sub in
+        "") opts="status --policy --socket --max-connections --metrics --help" ;;
+        status) opts="--socket --policy --help" ;;
+      esac
+      ;;
     demo) opts="--help" ;;
     connect) opts="--policy --name --encrypt --allow-insecure --json --udp --help" ;;
     listen) opts="--policy --name --encrypt --allow-insecure --json --udp --once --exec --idle-timeout --keepalive --impersonate --help" ;;
@@ -50,7 +57,7 @@ _ssx() {
       case $sub in
         "") opts="init issue --help" ;;
         init) opts="--name --key --days --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
-        issue) opts="--dns --ip --uri --days --key --client --server --force --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
+        issue) opts="--dns --ip --uri --days --key --client --server --force --public-key --help"; [[ $cur != -* ]] && { _filedir -d; return; } ;;
       esac
       ;;
   esac

@@ -36,6 +36,8 @@
   X(PEER_UNMAPPED, 23, "EACCES", "Impersonation: the peer maps to no local account.") \
   X(NO_PRIVILEGE, 24, "EPERM", "Impersonation: the process lacks CAP_SETUID / CAP_SETGID, or the kernel refused to change credentials.") \
   X(ALREADY_IMPERSONATING, 25, "EBUSY", "Impersonation: this thread already impersonates a peer.") \
+  X(AGENT_REFUSED, 26, "EACCES", "`ssx agent` refused to use a key for this program (the policy's `[[key]]` users/programs), has no such key, or could not sign; ssx_last_error() has its reason.") \
+  X(AGENT_UNAVAILABLE, 27, "EACCES, ETIMEDOUT", "A policy key lives in `ssx agent` (`private_key = \"agent:NAME\"`) and the agent is not running, closed the connection, answered nonsense, or did not answer within `agent_timeout_ms`.") \
   X(UNTRUSTED_ISSUER, 40, "EKEYREJECTED", "The peer's certificate chain does not lead to a trusted CA (unknown or missing issuer, self-signed).") \
   X(NAME_MISMATCH, 41, "EKEYREJECTED", "The peer's certificate (or kernel-attested uid) matches none of the target names, or not the policy's `peer_names`.") \
   X(PIN_MISMATCH, 42, "EKEYREJECTED", "The peer's key matches none of the `sha256:` key pins set as target names.") \

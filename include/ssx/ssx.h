@@ -363,7 +363,14 @@ SSX_EXPORT int ssx_accept(int listen_fd, struct sockaddr *addr, socklen_t *addr_
 /* ssx_handshake advances the connect or handshake of a non-blocking socket. Returns 0 once it is
  * established (and every later call), or -1 with EAGAIN (wait for ssx_wants(fd) then call again)
  * or with a failure as for ssx_connect. On a blocking socket it completes the handshake.
- * ENOTCONN, changing nothing, before ssx_connect or on a listening socket. */
+ * ENOTCONN, changing nothing, before ssx_connect or on a listening socket.
+ *
+ * Agent keys: when the policy's private_key is "agent:NAME" (docs/agent.md), the step of the
+ * handshake that needs our signature asks `ssx agent` and blocks the calling thread for at most
+ * the policy's agent_timeout_ms (default 2000 ms), on a non-blocking socket too; the first
+ * connection that uses the key also fetches its certificate chain, bounded the same way. Agent
+ * failures are EACCES (reason SSX_REASON_AGENT_REFUSED or SSX_REASON_AGENT_UNAVAILABLE) or
+ * ETIMEDOUT (SSX_REASON_AGENT_UNAVAILABLE), with the agent's reason in ssx_last_error(). */
 SSX_EXPORT int ssx_handshake(int fd);
 
 /* SSX_POLLPENDING is set in what ssx_wants returns when ssx already holds input for |fd| that
@@ -383,7 +390,10 @@ SSX_EXPORT int ssx_handshake(int fd);
  *
  * Event loops. ssx reads the socket ahead (a whole TCP segment may carry several TLS records),
  * so after ssx_recv returned data, or after ssx_handshake completed, more data may already sit in
- * ssx while the kernel reports the socket idle. Two rules, either of which suffices:
+ * ssx while the kernel reports the socket idle. That includes a connection a non-blocking
+ * ssx_accept has just returned: its first handshake step may finish the handshake and read the
+ * client's first data with its last flight (ssx_wants then returns SSX_POLLPENDING alone, never
+ * POLLIN). Two rules, either of which suffices:
  *   - Edge-triggered epoll (EPOLLET), and any loop that can: on readiness, call ssx_recv until it
  *     fails with EAGAIN (or returns 0). EAGAIN means ssx holds nothing complete; the next input
  *     arrives through the socket and wakes the loop.

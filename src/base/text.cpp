@@ -1,43 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "base/text.hpp"
 
+#include <algorithm>
+
 namespace ssx::base {
 
 std::string quote(std::string_view text, std::size_t max_bytes) {
-  bool cut = false;
-  if (text.size() > max_bytes) {
-    std::size_t end = max_bytes;
-    // Back off UTF-8 continuation bytes (10xxxxxx) so the cut never splits a character.
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    text = text.substr(0, end);
-    cut = true;
-  }
   static constexpr char kHex[] = "0123456789abcdef";
+  // The bound is on what the message gets, escapes included: a value of control bytes would
+  // otherwise grow fourfold (\xNN) past it.
+  const std::size_t limit = max_bytes + 1;  // + the opening quote
   std::string out = "\"";
+  out.reserve(std::min(text.size(), max_bytes) + 5);
+  std::size_t char_start = out.size();  // where the current UTF-8 character began in |out|
+  bool cut = false;
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
+    const bool continuation = (u & 0xC0) == 0x80;
+    if (!continuation) char_start = out.size();
+    char escaped[4];
+    std::size_t n = 0;
     switch (c) {
       case '"':
-        out += "\\\"";
-        break;
       case '\\':
-        out += "\\\\";
+        escaped[n++] = '\\';
+        escaped[n++] = c;
         break;
       case '\n':
-        out += "\\n";
+        escaped[n++] = '\\';
+        escaped[n++] = 'n';
         break;
       case '\t':
-        out += "\\t";
+        escaped[n++] = '\\';
+        escaped[n++] = 't';
         break;
       default:
         if (u < 0x20 || u == 0x7f) {
-          out += "\\x";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 0xf]);
+          escaped[n++] = '\\';
+          escaped[n++] = 'x';
+          escaped[n++] = kHex[u >> 4];
+          escaped[n++] = kHex[u & 0xf];
         } else {
-          out.push_back(c);
+          escaped[n++] = c;
         }
     }
+    if (out.size() + n > limit) {
+      // Never split a character: drop the part of it already copied.
+      if (continuation) out.resize(char_start);
+      cut = true;
+      break;
+    }
+    out.append(escaped, n);
   }
   out += cut ? "...\"" : "\"";
   return out;

@@ -16,7 +16,8 @@ inline constexpr std::size_t kQuotedPrefix = 64;
 // outside (a file, an application, a peer) into a message, so that no value can make a message
 // unbounded. Quotes, backslashes and control characters
 // are escaped (\", \\, \n, \t, \xNN), so a value read from a file cannot forge extra lines in a
-// log; text longer than |max_bytes| is cut at a UTF-8 character boundary and ends in "...".
+// log. The bound counts the escapes: when the quoted text would pass |max_bytes| it is cut at a
+// UTF-8 character boundary and ends in "...", so the result is at most |max_bytes| + 5 bytes.
 std::string quote(std::string_view text, std::size_t max_bytes = 200);
 
 // file_mode returns the permission bits of |mode| as chmod spells them, e.g. "0644".

@@ -357,6 +357,9 @@ Result<std::shared_ptr<PolicySnapshot>> PolicySnapshot::build(policy::Policy pol
     // protocol "dtls" too: a DTLS context is derived from the TLS context of the same settings
     // (its credentials and trust store), so that one must hold the files as they are now.
     if (s.deny || s.protocol == policy::Protocol::local) return {};
+    // An agent key's contexts ask the agent: built on first use, so that an agent that is down
+    // when the policy loads fails those handshakes (and is asked again), not the whole policy.
+    if (!policy::agent_key_name(s).empty()) return {};
     // Only the system store to read: nothing that rotates, and ~100 ms per context to load it,
     // so these are built on first use.
     if (s.certificate.empty() && s.trust_bundle == "system" && s.crl.empty()) return {};
@@ -388,10 +391,30 @@ Result<std::shared_ptr<tls::Context>> PolicySnapshot::tls_context(const policy::
                                                                   tls::Role role) {
   std::lock_guard lock(contexts_mu_);
   auto key = std::make_pair(&settings, role);
-  if (auto it = contexts_.find(key); it != contexts_.end()) return it->second;
-  auto built = tls::Context::build(settings, role);
-  if (!built) return built.error();
-  contexts_.emplace(key, *built);
+  auto it = contexts_.find(key);
+  // A context whose agent key's certificate was rotated is rebuilt, to present the new one; the
+  // agent still signs for the old certificate meanwhile, so if the rebuild fails the old context
+  // goes on serving.
+  if (it != contexts_.end() && !it->second->stale()) return it->second;
+  Result<std::shared_ptr<tls::Context>> built = fail(EIO, "");
+  if (!policy::agent_key_name(settings).empty()) {
+    tls::AgentUse use;
+    use.endpoint.socket_path = policy_.agent.socket;
+    use.endpoint.timeout = std::chrono::milliseconds(policy_.agent.timeout_ms);
+    use.endpoint.trusted_uid = policy_.owner;
+    use.rule = "defaults";
+    for (const auto &rule : policy_.rules) {
+      if (&rule.settings == &settings) use.rule = rule.name;
+    }
+    built = tls::Context::build(settings, role, &use);
+  } else {
+    built = tls::Context::build(settings, role);
+  }
+  if (!built) {
+    if (it != contexts_.end()) return it->second;
+    return built.error();
+  }
+  contexts_[key] = *built;
   return *built;
 }
 
@@ -424,7 +447,7 @@ std::vector<std::string> PolicySnapshot::files() const {
   };
   auto add_settings = [&](const policy::Settings &s) {
     add(s.certificate);
-    add(s.private_key);
+    if (policy::agent_key_name(s).empty()) add(s.private_key);
     if (s.trust_bundle != "system") add(s.trust_bundle);
     add(s.crl);
   };

@@ -409,7 +409,22 @@ Result<Credential> Authority::issue(const LeafRequest &request) const {
   auto ca_key = parse_key(key_pem_);
   if (!ca_key) return std::move(ca_key).error();
 
-  auto key = generate_key(request.key);
+  Result<ossl::UniquePtr<EVP_PKEY>> key = fail(EINVAL, "");
+  if (!request.public_key.empty()) {
+    ossl::UniquePtr<BIO> bio(
+        BIO_new_mem_buf(request.public_key.data(), static_cast<int>(request.public_key.size())));
+    ossl::UniquePtr<EVP_PKEY> pub(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr)
+                                      : nullptr);
+    if (!pub) {
+      const auto *der = reinterpret_cast<const unsigned char *>(request.public_key.data());
+      pub.reset(d2i_PUBKEY(nullptr, &der, static_cast<long>(request.public_key.size())));
+    }
+    ERR_clear_error();
+    if (!pub) return fail(EINVAL, "the public key is not a PEM or DER SubjectPublicKeyInfo");
+    key = std::move(pub);
+  } else {
+    key = generate_key(request.key);
+  }
   if (!key) return std::move(key).error();
   auto cert = new_cert(request.common_name, request.validity, key->get());
   if (!cert) return std::move(cert).error();
@@ -422,7 +437,7 @@ Result<Credential> Authority::issue(const LeafRequest &request) const {
   X509V3_set_ctx(&ctx, ca_cert->get(), x, nullptr, nullptr, 0);
   // RSA key exchange (TLS 1.2 and before) encrypts to the key, so RSA leaves also carry
   // keyEncipherment; EC and Ed25519 keys only ever sign.
-  const char *key_usage = request.key == KeyType::rsa2048
+  const char *key_usage = EVP_PKEY_is_a(key->get(), "RSA") == 1
                               ? "critical,digitalSignature,keyEncipherment"
                               : "critical,digitalSignature";
   std::string eku;
@@ -440,12 +455,14 @@ Result<Credential> Authority::issue(const LeafRequest &request) const {
 
   auto leaf_pem = cert_to_pem(x);
   if (!leaf_pem) return std::move(leaf_pem).error();
-  auto key_pem = key_to_pem(key->get());
-  if (!key_pem) return std::move(key_pem).error();
   Credential credential;
+  if (request.public_key.empty()) {
+    auto key_pem = key_to_pem(key->get());
+    if (!key_pem) return std::move(key_pem).error();
+    credential.key_pem = std::move(*key_pem);
+  }
   credential.chain_pem = *leaf_pem + cert_pem_;
   credential.cert_pem = std::move(*leaf_pem);
-  credential.key_pem = std::move(*key_pem);
   return credential;
 }
 

@@ -52,6 +52,9 @@ struct LeafRequest {
   KeyType key = KeyType::ec_p256;
   bool client = true;  // extendedKeyUsage clientAuth
   bool server = true;  // extendedKeyUsage serverAuth
+  // When set: the leaf's public key (a PEM or DER SubjectPublicKeyInfo), e.g. of a key that
+  // lives in a PKCS#11 token; |key| is then ignored and the credential has no key_pem.
+  std::string public_key;
 };
 
 // validate_request checks |request| the way Authority::issue does before signing anything: a

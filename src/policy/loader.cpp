@@ -3,10 +3,13 @@
 //
 // Reading order, and so which error is reported when a file has several: toml++'s syntax check,
 // then `version`, the top-level keys, [defaults], each [[rule]] in file order, each [[identity]]
-// in file order. Within a table, keys are read in file order; the checks that combine keys or
-// read files (validate.hpp) run after the table's last key. The first error stops loading.
+// in file order, agent_socket and agent_timeout_ms, each [[key]] in file order, then the
+// private_key = "agent:NAME" references (which may come before the [[key]] they name). Within a
+// table, keys are read in file order; the checks that combine keys or read files (validate.hpp)
+// run after the table's last key. The first error stops loading.
 
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <toml++/toml.h>
 
@@ -16,8 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "agent/protocol.hpp"
 #include "base/text.hpp"
 #include "identity/target_name.hpp"
+#include "ossl/credentials.hpp"
 #include "ossl/names.hpp"
 #include "ossl/ossl.hpp"
 #include "policy/policy.hpp"
@@ -29,6 +34,7 @@
 namespace ssx::policy {
 namespace {
 
+using agent::valid_key_name;
 using base::kQuotedPrefix;
 using base::quote;
 using Entry = std::pair<const toml::key *, const toml::node *>;
@@ -43,7 +49,10 @@ constexpr std::int64_t kMaxId = 4294967294;              // (uid_t)-1 means "no 
 constexpr std::size_t kMaxString = PATH_MAX - 1;
 constexpr std::size_t kMaxRuleName = 128;
 
-constexpr std::string_view kTopKeys[] = {"version", "defaults", "rule", "identity"};
+constexpr std::string_view kTopKeys[] = {
+    "version", "defaults", "rule", "identity", "key", "agent_socket", "agent_timeout_ms"};
+constexpr std::string_view kKeyKeys[] = {"name", "certificate", "private_key", "users", "programs"};
+constexpr std::int64_t kMaxAgentTimeoutMs = 60000;
 constexpr std::string_view kMatchKeys[] = {"name",  "direction", "transport", "port",
                                            "ports", "address",   "program"};
 // Datagram settings' bounds (docs/policy.md).
@@ -80,7 +89,8 @@ bool contains(std::span<const std::string_view> names, std::string_view name) {
 
 class Loader {
  public:
-  explicit Loader(std::string_view source) : source_(source), base_dir_(base_directory(source)) {}
+  Loader(std::string_view source, const LoadOptions &options)
+      : source_(source), base_dir_(base_directory(source)), options_(options) {}
 
   Result<Policy> load(std::string_view text);
 
@@ -149,6 +159,7 @@ class Loader {
                                            Settings &s);
   Result<void> set_idle_timeout_ms(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_peer_names(std::string_view key, const toml::node &node, Settings &s);
+  Result<void> set_private_key(std::string_view key, const toml::node &node, Settings &s);
   // set_bool sets a boolean member of Settings.
   template <bool Settings::*Field>
   Result<void> set_bool(std::string_view key, const toml::node &node, Settings &s);
@@ -174,12 +185,20 @@ class Loader {
   Result<void> load_match_key(std::string_view key, const toml::node &node, Rule &rule);
   Result<void> load_identities(const toml::node &node, Policy &policy);
   Result<void> load_identity(const toml::table &table, Policy &policy);
+  Result<void> load_agent_settings(const toml::table &root, Policy &policy) const;
+  Result<void> load_keys(const toml::node &node, Policy &policy);
+  Result<void> load_key(const toml::table &table, Policy &policy);
+  Result<void> check_key_files(const KeyEntry &key, const toml::table &table) const;
+  Result<void> check_agent_references(const Policy &policy) const;
 
   std::string_view source_;
   std::string base_dir_;
   ossl::TlsNameChecker names_;
   std::map<std::string, std::uint32_t, std::less<>> rule_lines_;      // name → line
   std::map<std::string, std::uint32_t, std::less<>> identity_lines_;  // peer → line
+  LoadOptions options_;
+  // Each private_key = "agent:NAME" as written, with where, checked once [[key]] tables are read.
+  std::vector<std::pair<std::string, toml::source_position>> agent_references_;
 };
 
 // In the order docs/policy.md lists them.
@@ -190,7 +209,7 @@ const Loader::SettingKey Loader::kSettingKeys[] = {
     {"tls12_ciphers", &Loader::set_tls12_ciphers},
     {"groups", &Loader::set_groups},
     {"certificate", &Loader::set_file<&Settings::certificate>},
-    {"private_key", &Loader::set_file<&Settings::private_key>},
+    {"private_key", &Loader::set_private_key},
     {"trust_bundle", &Loader::set_trust_bundle},
     {"crl", &Loader::set_file<&Settings::crl>},
     {"peer_authentication", &Loader::set_peer_authentication},
@@ -227,6 +246,8 @@ Failure Loader::unknown_key(const toml::key &key, std::string_view table,
     home = "in [[rule]]";
   } else if (contains(kIdentityKeys, name)) {
     home = "in [[identity]]";
+  } else if (contains(kKeyKeys, name)) {
+    home = "in [[key]]";
   } else if (contains(kTopKeys, name)) {
     home = "at the top level";
   }
@@ -491,6 +512,23 @@ Result<void> Loader::set_peer_names(std::string_view key, const toml::node &node
   return {};
 }
 
+Result<void> Loader::set_private_key(std::string_view key, const toml::node &node, Settings &s) {
+  auto text = string_value(key, node);
+  if (!text) return std::move(text).error();
+  if (text->substr(0, kAgentKeyPrefix.size()) == kAgentKeyPrefix) {
+    const std::string_view name = text->substr(kAgentKeyPrefix.size());
+    if (!valid_key_name(name)) {
+      return error(node, "private_key " + quote(*text) +
+                             " must name a [[key]]: \"agent:\" then 1 to 64 letters, digits, '.', "
+                             "'_' or '-'");
+    }
+    agent_references_.emplace_back(std::string(name), node.source().begin);
+    s.private_key = std::string(*text);
+    return {};
+  }
+  return set_file<&Settings::private_key>(key, node, s);
+}
+
 Result<bool> Loader::apply_setting(std::string_view key, const toml::node &node,
                                    Settings &settings) {
   for (const SettingKey &k : kSettingKeys) {
@@ -533,12 +571,12 @@ Result<void> Loader::check_top_level(const toml::table &root) const {
     const std::string_view name = key->str();
     if (name == "defaults") {
       if (!node->is_table()) return type_error("defaults", *node, "a table ([defaults])");
-    } else if (name == "rule" || name == "identity") {
+    } else if (name == "rule" || name == "identity" || name == "key") {
       if (!node->is_array_of_tables()) {
         return type_error(name, *node,
                           "an array of tables ([[" + std::string(name) + "]] for each one)");
       }
-    } else if (name != "version") {
+    } else if (name != "version" && name != "agent_socket" && name != "agent_timeout_ms") {
       return unknown_key(*key, "at the top level", kTopKeys);
     }
   }
@@ -754,6 +792,156 @@ Result<void> Loader::load_identity(const toml::table &table, Policy &policy) {
   return {};
 }
 
+Result<void> Loader::load_agent_settings(const toml::table &root, Policy &policy) const {
+  if (const toml::node *node = root.get("agent_socket")) {
+    auto path = path_value("agent_socket", *node, /*empty_means_none=*/false);
+    if (!path) return std::move(path).error();
+    // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+    if (path->size() > 107) {
+      return error(*node, "agent_socket is longer than 107 bytes (the AF_UNIX limit): " +
+                              quote(*path, kQuotedPrefix));
+    }
+    policy.agent.socket = std::move(*path);
+  }
+  if (const toml::node *node = root.get("agent_timeout_ms")) {
+    auto value = int_value("agent_timeout_ms", *node);
+    if (!value) return std::move(value).error();
+    if (*value < 1 || *value > kMaxAgentTimeoutMs) {
+      return error(*node, "agent_timeout_ms must be between 1 and " +
+                              std::to_string(kMaxAgentTimeoutMs) + ", not " +
+                              std::to_string(*value));
+    }
+    policy.agent.timeout_ms = static_cast<std::uint32_t>(*value);
+  }
+  return {};
+}
+
+Result<void> Loader::load_keys(const toml::node &node, Policy &policy) {
+  for (const toml::node &element : *node.as_array()) {
+    if (auto r = load_key(*element.as_table(), policy); !r) return r;
+  }
+  return {};
+}
+
+Result<void> Loader::load_key(const toml::table &table, Policy &policy) {
+  KeyEntry entry;
+  entry.line = table.source().begin.line;
+  for (const auto &[key, value] : in_file_order(table)) {
+    const std::string_view name = key->str();
+    if (name == "name") {
+      auto text = string_value(name, *value);
+      if (!text) return std::move(text).error();
+      if (!valid_key_name(*text)) {
+        return error(*value, "key name " + quote(*text) +
+                                 " must be 1 to 64 letters, digits, '.', '_' or '-'");
+      }
+      if (const KeyEntry *other = policy.key(*text)) {
+        return error(*value, "duplicate key name " + quote(*text) + " (first used on line " +
+                                 std::to_string(other->line) + ")");
+      }
+      entry.name = std::string(*text);
+    } else if (name == "certificate") {
+      auto path = path_value(name, *value, /*empty_means_none=*/false);
+      if (!path) return std::move(path).error();
+      entry.certificate = std::move(*path);
+    } else if (name == "private_key") {
+      auto text = string_value(name, *value);
+      if (!text) return std::move(text).error();
+      if (text->substr(0, 7) == "pkcs11:") {
+        if (auto ok = check_pkcs11_uri(*text); !ok) return error(*value, ok.error().message);
+        entry.private_key = std::string(*text);
+      } else if (text->substr(0, kAgentKeyPrefix.size()) == kAgentKeyPrefix) {
+        return error(
+            *value, "a [[key]]'s private_key must be a file or a PKCS#11 URI, not " + quote(*text));
+      } else {
+        auto path = path_value(name, *value, /*empty_means_none=*/false);
+        if (!path) return std::move(path).error();
+        entry.private_key = std::move(*path);
+      }
+    } else if (name == "users") {
+      const auto *array = value->as_array();
+      if (array == nullptr) {
+        return type_error(name, *value, "an array of account names and uids");
+      }
+      for (const toml::node &element : *array) {
+        std::string user;
+        if (const auto *number = element.as_integer()) {
+          if (number->get() < 0 || number->get() > kMaxId) {
+            return error(element, "uid must be between 0 and " + std::to_string(kMaxId) + ", not " +
+                                      std::to_string(number->get()));
+          }
+          user = std::to_string(number->get());
+        } else {
+          auto text = string_value("each element of users", element, "an account name or a uid");
+          if (!text) return std::move(text).error();
+          user = std::string(*text);
+        }
+        if (auto ok = check_key_user(user, options_.check_keys); !ok) {
+          return error(element, ok.error().message);
+        }
+        entry.users.push_back(std::move(user));
+      }
+    } else if (name == "programs") {
+      auto r = string_array(
+          name, *value, [&](std::string_view program, const toml::node &at) -> Result<void> {
+            if (program.empty() || program.front() != '/') {
+              return error(
+                  at, "each element of programs must be an absolute path, not " + quote(program));
+            }
+            std::string resolved_path(program);
+            char resolved[PATH_MAX];
+            if (::realpath(resolved_path.c_str(), resolved) != nullptr) resolved_path = resolved;
+            entry.programs.push_back(std::move(resolved_path));
+            return {};
+          });
+      if (!r) return r;
+    } else {
+      return unknown_key(*key, "in [[key]]", kKeyKeys);
+    }
+  }
+  if (entry.name.empty()) return error(table, "[[key]] has no name");
+  if (entry.certificate.empty()) {
+    return error(table, "[[key]] " + quote(entry.name) + " has no certificate");
+  }
+  if (entry.private_key.empty()) {
+    return error(table, "[[key]] " + quote(entry.name) + " has no private_key");
+  }
+  if (options_.check_keys) {
+    if (auto r = check_key_files(entry, table); !r) return r;
+  }
+  policy.keys.push_back(std::move(entry));
+  return {};
+}
+
+Result<void> Loader::check_key_files(const KeyEntry &key, const toml::table &table) const {
+  const toml::node *cert_node = table.get("certificate");
+  const toml::node *key_node = table.get("private_key");
+  if (key.private_key.substr(0, 7) == "pkcs11:") {
+    if (auto r = ossl::check_certificate_file(key.certificate); !r) {
+      return error(*cert_node, r.error().message);
+    }
+    return {};  // the token is opened by the agent, which reports a missing object itself
+  }
+  ossl::KeyPairPart part = ossl::KeyPairPart::both;
+  if (auto r = ossl::check_key_pair(key.certificate, key.private_key, &part); !r) {
+    return error(part == ossl::KeyPairPart::certificate ? *cert_node : *key_node,
+                 r.error().message);
+  }
+  return {};
+}
+
+Result<void> Loader::check_agent_references(const Policy &policy) const {
+  for (const auto &[name, where] : agent_references_) {
+    if (policy.key(name) != nullptr) continue;
+    std::string known;
+    for (const KeyEntry &k : policy.keys) known += (known.empty() ? "" : ", ") + quote(k.name);
+    return error_at(where, "private_key \"agent:" + name + "\" names no [[key]] table" +
+                               (known.empty() ? std::string(" (the policy has none)")
+                                              : " (the policy's keys: " + known + ")"));
+  }
+  return {};
+}
+
 Result<Policy> Loader::load(std::string_view text) {
   // Size and nesting are bounded before toml++ sees a byte: it recurses once per level.
   if (auto r = prescan_policy(text, source_); !r) return std::move(r).error();
@@ -780,13 +968,19 @@ Result<Policy> Loader::load(std::string_view text) {
   if (const toml::node *identities = root.get("identity")) {
     if (auto r = load_identities(*identities, policy); !r) return std::move(r).error();
   }
+  if (auto r = load_agent_settings(root, policy); !r) return std::move(r).error();
+  if (const toml::node *keys = root.get("key")) {
+    if (auto r = load_keys(*keys, policy); !r) return std::move(r).error();
+  }
+  if (auto r = check_agent_references(policy); !r) return std::move(r).error();
   return policy;
 }
 
 }  // namespace
 
-Result<Policy> parse_policy(std::string_view text, std::string_view source) {
-  return Loader(source).load(text);
+Result<Policy> parse_policy(std::string_view text, std::string_view source,
+                            const LoadOptions &options) {
+  return Loader(source, options).load(text);
 }
 
 }  // namespace ssx::policy

@@ -87,7 +87,24 @@ std::string policy_path() {
   return "/etc/ssx/policy.toml";
 }
 
-Result<Policy> load_policy_file(const std::string &path) {
+std::string_view agent_key_name(const Settings &settings) {
+  std::string_view key = settings.private_key;
+  if (key.substr(0, kAgentKeyPrefix.size()) != kAgentKeyPrefix) return {};
+  return key.substr(kAgentKeyPrefix.size());
+}
+
+bool has_credentials(const Settings &settings) {
+  return !settings.certificate.empty() || !agent_key_name(settings).empty();
+}
+
+const KeyEntry *Policy::key(std::string_view name) const {
+  for (const KeyEntry &k : keys) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+Result<Policy> load_policy_file(const std::string &path, const LoadOptions &options) {
   // O_NONBLOCK so that a FIFO at the path cannot hang the process; it is rejected below.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
@@ -134,7 +151,9 @@ Result<Policy> load_policy_file(const std::string &path) {
   }
   ::close(fd);
   if (code != 0) return file_failure(code, path, why);
-  return parse_policy(text, path);
+  auto policy = parse_policy(text, path, options);
+  if (policy) policy->owner = st.st_uid;
+  return policy;
 }
 
 }  // namespace ssx::policy

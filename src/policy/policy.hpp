@@ -48,9 +48,11 @@ struct Settings {
   std::string tls12_ciphers;               // OpenSSL cipher string; empty = our safe default
   std::vector<std::string> groups;         // "X25519", "P-256", …; empty = OpenSSL's defaults
   std::string certificate;                 // PEM path (leaf first, then chain); empty = none
-  std::string private_key;                 // PEM path, unencrypted, mode 0600; empty = none
-  std::string trust_bundle = "system";     // file, directory, or "system"
-  std::string crl;                         // PEM path; empty = revocation not checked
+  // PEM path, unencrypted, mode 0600; or "agent:NAME", a [[key]] that `ssx agent` holds (the
+  // library then never opens a key file; see agent_key_name); empty = none.
+  std::string private_key;
+  std::string trust_bundle = "system";  // file, directory, or "system"
+  std::string crl;                      // PEM path; empty = revocation not checked
   PeerAuthentication peer_authentication = PeerAuthentication::none;  // server side
   // The file says peer_authentication for this table (or, for a rule, in [defaults]). Programs
   // that want client certificates unless the administrator decided otherwise read this (see
@@ -86,6 +88,38 @@ struct Settings {
   std::uint32_t max_peers = 1024;
   // An association that carried nothing for this long is dropped (unconnected sockets).
   std::uint32_t peer_idle_timeout_ms = 300000;
+};
+
+// kAgentKeyPrefix starts a private_key that names a [[key]] held by `ssx agent`.
+inline constexpr std::string_view kAgentKeyPrefix = "agent:";
+
+// agent_key_name returns NAME when |settings| say private_key = "agent:NAME", else "".
+std::string_view agent_key_name(const Settings &settings);
+
+// has_credentials reports whether |settings| give this end a certificate to present: a
+// certificate file, or an agent key (whose certificate the agent serves when none is set).
+bool has_credentials(const Settings &settings);
+
+// KeyEntry is one [[key]] table: a private key that `ssx agent` holds and signs with for the
+// programs it names (docs/agent.md). Applications read the same policy file but never open
+// |private_key|; only the agent (and `ssx policy check`) does.
+struct KeyEntry {
+  std::string name;         // agent_key_name() of the settings that use it
+  std::string certificate;  // absolute PEM path: leaf first, then its chain
+  std::string private_key;  // absolute PEM path, or a PKCS#11 URI ("pkcs11:...")
+  // Who may use the key: account names or decimal uids as written; empty = root only. Names are
+  // resolved by the agent when it loads the policy (and checked by load options check_keys).
+  std::vector<std::string> users;
+  // Executables (absolute, symbolic links resolved as for a rule's program) allowed to use the
+  // key; empty = any program of an allowed user.
+  std::vector<std::string> programs;
+  std::uint32_t line = 0;  // where the table starts, for messages
+};
+
+// AgentSettings are the top-level keys that say where the agent is.
+struct AgentSettings {
+  std::string socket = "/run/ssx/agent.sock";  // agent_socket
+  std::uint32_t timeout_ms = 2000;             // agent_timeout_ms: one request's whole exchange
 };
 
 // PortRange is an inclusive range; a single port has lo == hi.
@@ -151,6 +185,12 @@ struct Policy {
   Settings defaults;
   std::vector<Rule> rules;
   std::vector<IdentityMapping> identities;
+  std::vector<KeyEntry> keys;  // [[key]] tables, in file order
+  AgentSettings agent;
+  uid_t owner = 0;  // the policy file's owner: the agent may run as root or as this user
+
+  // key returns the [[key]] called |name|, or null.
+  const KeyEntry *key(std::string_view name) const;
 
   // match returns the first rule whose match keys all hold for |query|, else the defaults.
   // The port compared is the remote port outbound and the local port inbound.
@@ -168,14 +208,23 @@ Policy builtin_policy();
 // error found; docs/policy.md gives the order in which tables are checked. Before any parsing,
 // a text above 1 MiB fails with EFBIG ("SOURCE: policy is larger than 1 MiB (N bytes)") and one
 // nested deeper than the limit with EINVAL at the offending character (policy/prescan.hpp).
-Result<Policy> parse_policy(std::string_view text, std::string_view source);
+//
+// |options| decide what is checked beyond the text: see LoadOptions.
+struct LoadOptions {
+  // check_keys: also check each [[key]] the way `ssx agent` will use it: its users exist, its
+  // certificate file holds a certificate and its private key file (not a PKCS#11 URI) is a key
+  // that matches it. Applications leave this off: they never read [[key]] private keys.
+  bool check_keys = false;
+};
+Result<Policy> parse_policy(std::string_view text, std::string_view source,
+                            const LoadOptions &options = {});
 
 // load_policy_file reads and parses the file at |path|. A missing file is ENOENT; an unreadable
 // one its errno (EISDIR for a directory); an invalid one EINVAL with the first error as
 // "PATH:LINE:COLUMN: message". A file that others may write is refused with EACCES (anyone could
 // otherwise rewrite every program's security), one above 1 MiB with EFBIG. Messages of file-level
 // failures read "PATH: reason".
-Result<Policy> load_policy_file(const std::string &path);
+Result<Policy> load_policy_file(const std::string &path, const LoadOptions &options = {});
 
 // policy_path returns $SSX_POLICY when set and non-empty, else "/etc/ssx/policy.toml". The
 // variable is read with secure_getenv, so a set-user-ID or set-group-ID program always uses the

@@ -30,6 +30,13 @@ std::optional<SettingsProblem> problem(std::string_view key, Result<void> result
 
 std::optional<SettingsProblem> check_credentials(const Settings &s, const KeySet &here) {
   if (!here.has("certificate") && !here.has("private_key")) return std::nullopt;
+  if (!agent_key_name(s).empty()) {
+    // The agent holds the key (and serves the certificate when none is set here): only a
+    // certificate named here is read, and the agent checks that it matches its key.
+    if (s.certificate.empty()) return std::nullopt;
+    return problem(here.blame("certificate", "private_key"),
+                   ossl::check_certificate_file(s.certificate));
+  }
   if (s.certificate.empty() != s.private_key.empty()) {
     const std::string_view missing = s.certificate.empty() ? "certificate" : "private_key";
     const std::string_view present = s.certificate.empty() ? "private_key" : "certificate";

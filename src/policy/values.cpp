@@ -2,9 +2,11 @@
 #include "policy/values.hpp"
 
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -137,6 +139,129 @@ Result<void> check_account_name(std::string_view what, std::string_view name) {
   if (std::all_of(body.begin(), body.end(), is_digit)) {
     return fail(EINVAL, std::string(what) + " " + quote(name) +
                             " is all digits; put numeric ids in uid or gid");
+  }
+  return {};
+}
+
+namespace {
+
+bool all_digits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), is_digit);
+}
+
+}  // namespace
+
+Result<void> check_key_user(std::string_view user, bool resolve) {
+  if (all_digits(user)) {
+    if (user.size() > 10 || std::stoull(std::string(user)) > 4294967294ULL) {
+      return fail(EINVAL, "uid " + quote(user) + " is out of range (0 to 4294967294)");
+    }
+    return {};
+  }
+  if (auto ok = check_account_name("user", user); !ok) return ok;
+  if (resolve && !resolve_key_user(user)) {
+    return fail(EINVAL, "unknown user " + quote(user) + " (no such account)");
+  }
+  return {};
+}
+
+Result<uid_t> resolve_key_user(std::string_view user) {
+  if (all_digits(user)) return static_cast<uid_t>(std::stoull(std::string(user)));
+  const std::string name(user);
+  passwd pw{};
+  passwd *found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return fail(ENOENT, "unknown user " + quote(user));
+  }
+  return found->pw_uid;
+}
+
+Result<void> check_pkcs11_uri(std::string_view uri) {
+  static constexpr std::string_view kPathAttributes[] = {"token",
+                                                         "manufacturer",
+                                                         "serial",
+                                                         "model",
+                                                         "library-manufacturer",
+                                                         "library-description",
+                                                         "library-version",
+                                                         "slot-description",
+                                                         "slot-manufacturer",
+                                                         "slot-id",
+                                                         "object",
+                                                         "id",
+                                                         "type"};
+  static constexpr std::string_view kQueryAttributes[] = {"pin-value", "pin-source", "module-name",
+                                                          "module-path"};
+  constexpr std::string_view kScheme = "pkcs11:";
+  if (uri.substr(0, kScheme.size()) != kScheme) {
+    return fail(EINVAL, "PKCS#11 URI " + quote(uri) + " must start with \"pkcs11:\"");
+  }
+  std::string_view rest = uri.substr(kScheme.size());
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  bool names_object = false;
+  auto check_part = [&](std::string_view part, std::span<const std::string_view> known,
+                        bool is_path) -> Result<void> {
+    const auto eq = part.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return fail(EINVAL,
+                  "PKCS#11 URI " + quote(uri) + ": " + quote(part) + " is not ATTRIBUTE=VALUE");
+    }
+    const std::string_view attribute = part.substr(0, eq);
+    const std::string_view value = part.substr(eq + 1);
+    if (std::find(known.begin(), known.end(), attribute) == known.end()) {
+      return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": unknown attribute " + quote(attribute));
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      const char c = value[i];
+      if (c == '%') {
+        if (i + 2 >= value.size()) {
+          return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": truncated %-escape");
+        }
+        if (!std::isxdigit(static_cast<unsigned char>(value[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
+          return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": bad %-escape");
+        }
+        i += 2;
+        continue;
+      }
+      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f ||
+          c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' || c == '{' ||
+          c == '|' || c == '}' || (is_path && (c == '/' || c == '?' || c == '#'))) {
+        return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": character " +
+                                quote(std::string_view(&value[i], 1)) + " must be %-escaped");
+      }
+    }
+    if (is_path && (attribute == "object" || attribute == "id") && !value.empty()) {
+      names_object = true;
+    }
+    if (is_path && attribute == "type" && value != "private") {
+      return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": type must be \"private\" for a key");
+    }
+    return {};
+  };
+  auto split = [&](std::string_view text, char sep, std::span<const std::string_view> known,
+                   bool is_path) -> Result<void> {
+    while (!text.empty()) {
+      const auto end = text.find(sep);
+      const std::string_view part = text.substr(0, end);
+      if (auto r = check_part(part, known, is_path); !r) return r;
+      if (end == std::string_view::npos) break;
+      text = text.substr(end + 1);
+      if (text.empty()) {
+        return fail(EINVAL, "PKCS#11 URI " + quote(uri) + ": empty attribute");
+      }
+    }
+    return {};
+  };
+  if (auto r = split(rest, ';', kPathAttributes, true); !r) return r;
+  if (auto r = split(query, '&', kQueryAttributes, false); !r) return r;
+  if (!names_object) {
+    return fail(EINVAL, "PKCS#11 URI " + quote(uri) + " must name the key with object= or id=");
   }
   return {};
 }

@@ -10,6 +10,8 @@
 #ifndef SSX_POLICY_VALUES_HPP
 #define SSX_POLICY_VALUES_HPP
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -44,6 +46,23 @@ Result<std::string> check_peer_name(std::string_view name);
 // '.', '_' and '-', not starting with '-', optionally ending in '$', and not all digits (a number
 // belongs in uid or gid). |what| ("user", "group") starts the EINVAL message.
 Result<void> check_account_name(std::string_view what, std::string_view name);
+
+// check_key_user checks one element of a [[key]]'s users: a decimal uid (0 to 4294967294) or an
+// account name (check_account_name). With |resolve| a name must also exist (getpwnam_r):
+// EINVAL "unknown user "NAME"".
+Result<void> check_key_user(std::string_view user, bool resolve);
+
+// resolve_key_user returns the uid |user| (a checked element of users) stands for: ENOENT when
+// the account does not exist (any more).
+Result<uid_t> resolve_key_user(std::string_view user);
+
+// check_pkcs11_uri checks the syntax of an RFC 7512 PKCS#11 URI naming a private key:
+// "pkcs11:" then ';'-separated path attributes ATTR=VALUE (token, manufacturer, serial, model,
+// library-manufacturer, library-description, library-version, slot-description,
+// slot-manufacturer, slot-id, object, id, type), at least one of object and id, type (if any)
+// "private", values percent-encoded where needed, then optionally '?' and query attributes
+// (pin-value, pin-source, module-name, module-path). EINVAL naming the first problem.
+Result<void> check_pkcs11_uri(std::string_view uri);
 
 // closest_name returns the candidate |name| is most likely a typo of, or "" when none is close
 // (always "" for a name longer than 64 bytes, which no typo of a key is).

@@ -9,7 +9,7 @@ ssx=$1
 src=$2
 files=("$src/man/ssx.1.scd" "$src/dist/completions/ssx.bash" "$src/dist/completions/_ssx")
 missing=0
-for sub in connect listen tunnel; do
+for sub in connect listen tunnel agent; do
   for opt in $("$ssx" "$sub" --help | grep -oE '^ +(-[a-z],)?--[a-z][a-z-]*' | sed -E 's/^ +(-[a-z],)?//'); do
     [ "$opt" = --help ] && continue
     for f in "${files[@]}"; do

@@ -241,6 +241,35 @@ TEST_F(CliPki, ExistingLeafIsKeptWithoutForce) {
   EXPECT_NE(read_text(file("server.ssx.test.crt")), before);
 }
 
+// --public-key certifies a key made elsewhere (in a PKCS#11 token, by openssl): only NAME.crt is
+// written, its key is that key, and a file that is not a public key is refused, writing nothing.
+TEST_F(CliPki, PublicKeyOptionCertifiesAKeyMadeElsewhere) {
+  auto init = ssx({"pki", "init", pki_});
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  const std::string key = tmp_.file("outside.key");
+  const std::string pub = tmp_.file("outside.pub");
+  ASSERT_EQ(run_command({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                         "ec_paramgen_curve:P-256", "-out", key})
+                .exit_code,
+            0);
+  ASSERT_EQ(run_command({"openssl", "pkey", "-in", key, "-pubout", "-out", pub}).exit_code, 0);
+  auto issue = ssx({"pki", "issue", pki_, "outside.ssx.test", "--public-key", pub});
+  ASSERT_EQ(issue.exit_code, 0) << issue.output;
+  EXPECT_NE(access(file("outside.ssx.test.key").c_str(), F_OK), 0);
+  auto openssl = openssl_verify(file("ca.crt"), file("outside.ssx.test.crt"), "sslserver");
+  EXPECT_EQ(openssl.exit_code, 0) << openssl.output;
+  auto cert_pub =
+      run_command({"openssl", "x509", "-in", file("outside.ssx.test.crt"), "-pubkey", "-noout"});
+  auto key_pub = run_command({"openssl", "pkey", "-in", key, "-pubout"});
+  EXPECT_EQ(cert_pub.output, key_pub.output);
+
+  auto bad = ssx({"pki", "issue", pki_, "bad.ssx.test", "--public-key", file("ca.crt")});
+  expect_one_line_error(bad, 1, "a certificate is not a public key");
+  EXPECT_NE(bad.output.find("is not a PEM or DER SubjectPublicKeyInfo"), std::string::npos)
+      << bad.output;
+  EXPECT_NE(access(file("bad.ssx.test.crt").c_str(), F_OK), 0);
+}
+
 TEST_F(CliPki, IssueWithoutCaFailsWithExitOne) {
   auto result = ssx({"pki", "issue", tmp_.file("no-such-dir"), "server.ssx.test"});
   expect_one_line_error(result, 1, "issue without a CA");

@@ -54,6 +54,7 @@
 #include "common/address.hpp"
 #include "common/handshake_budget.hpp"
 #include "common/log_sink.hpp"
+#include "common/next_wait.hpp"
 #include "common/policy_option.hpp"
 #include "common/relay.hpp"
 #include "common/security_json.hpp"
@@ -480,11 +481,11 @@ std::string Server::run() {
       if (c.relay && c.idle_timeout.count() > 0)
         timeout = timeout < 0 ? 200 : std::min(timeout, 200);
       if (!c.established) {
-        short wants = ssx_wants(c.socket.native_handle());
-        if (wants == 0) wants = POLLIN;
+        const NextWait wait = next_wait(c.socket.native_handle(), POLLIN);
         c.sock_index = static_cast<int>(fds.size());
-        fds.push_back(pollfd{c.socket.native_handle(), wants, 0});
-        timeout = kTickMs;
+        fds.push_back(pollfd{c.socket.native_handle(), wait.events, 0});
+        // Finished already, with input held (poll cannot see it): step it without waiting.
+        timeout = wait.now || timeout == 0 ? 0 : kTickMs;
         continue;
       }
       if (c.relay && !c.relay->done()) c.relay->add_pollfds(fds);

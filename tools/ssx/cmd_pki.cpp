@@ -44,6 +44,7 @@ struct IssueOptions {
   bool client = false;
   bool server = false;
   bool force = false;
+  std::string public_key;  // --public-key FILE
 };
 
 std::string join_path(const std::string &dir, const std::string &file) {
@@ -143,6 +144,7 @@ pki::LeafRequest build_request(const IssueOptions &opts) {
   request.uris = opts.uris;
   request.key = check(pki::parse_key_type(opts.key), kExitUsage);
   request.validity = validity_for_days(opts.days);
+  if (!opts.public_key.empty()) request.public_key = check(pki::read_file(opts.public_key));
   // Neither flag means both: most certificates made here serve both ends of a test connection.
   request.server = opts.server || !opts.client;
   request.client = opts.client || !opts.server;
@@ -193,10 +195,12 @@ void run_issue(const IssueOptions &opts) {
 
   std::string cert_path = join_path(opts.dir, opts.name + ".crt");
   std::string key_path = join_path(opts.dir, opts.name + ".key");
-  refuse_to_replace({cert_path, key_path}, opts.force,
-                    "pass --force to replace it (to renew the certificate)");
+  const bool own_key = opts.public_key.empty();
+  refuse_to_replace(
+      own_key ? std::vector<std::string>{cert_path, key_path} : std::vector<std::string>{cert_path},
+      opts.force, "pass --force to replace it (to renew the certificate)");
   pki::Credential credential = check(ca->issue(request));
-  write(key_path, credential.key_pem, 0600);
+  if (own_key) write(key_path, credential.key_pem, 0600);
   write(cert_path, credential.chain_pem, 0644);
 
   std::string usage = request.server && request.client ? "serverAuth+clientAuth"
@@ -206,7 +210,11 @@ void run_issue(const IssueOptions &opts) {
               opts.days, usage.c_str());
   std::printf("  subjectAltName: %s\n", describe_sans(request).c_str());
   std::printf("  %-28s certificate followed by the CA certificate\n", cert_path.c_str());
-  std::printf("  %-28s private key (mode 0600)\n", key_path.c_str());
+  if (own_key) {
+    std::printf("  %-28s private key (mode 0600)\n", key_path.c_str());
+  } else {
+    std::printf("  (for the public key in %s; no private key written)\n", opts.public_key.c_str());
+  }
 }
 
 CLI::Option *add_key_option(CLI::App *app, std::string &key) {
@@ -269,6 +277,11 @@ void register_pki(CLI::App &app) {
   issue->add_flag("--client", issue_opts->client, "For TLS clients (extendedKeyUsage clientAuth)");
   issue->add_flag("--server", issue_opts->server, "For TLS servers (extendedKeyUsage serverAuth)");
   issue->add_flag("--force", issue_opts->force, "Replace an existing NAME.crt/NAME.key");
+  issue
+      ->add_option("--public-key", issue_opts->public_key,
+                   "Certify this public key (PEM or DER SubjectPublicKeyInfo, e.g. of a key in a "
+                   "PKCS#11 token) instead of making a key: only NAME.crt is written")
+      ->type_name("FILE");
   issue->footer(
       "\nWith neither --client nor --server the certificate allows both.\n"
       "\nExamples:\n"

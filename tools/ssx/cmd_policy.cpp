@@ -72,9 +72,13 @@ bool invalid_file(const Failure &failure, const std::string &path) {
 }
 
 // load reads |path| as a policy or fails the command: positioned errors are printed as they are,
-// "FILE:LINE:COLUMN: message", before the one-line summary.
+// "FILE:LINE:COLUMN: message", before the one-line summary. `ssx policy check` (the
+// |print_diagnostic| caller) also checks [[key]] tables as `ssx agent` will use them: users that
+// exist, key files that match their certificates.
 policy::Policy load(const std::string &path, bool print_diagnostic) {
-  auto loaded = policy::load_policy_file(path);
+  policy::LoadOptions options;
+  options.check_keys = print_diagnostic;
+  auto loaded = policy::load_policy_file(path, options);
   if (loaded) return std::move(*loaded);
   const Failure &f = loaded.error();
   const int code = invalid_file(f, path) ? kExitUsage : kExitFailure;

@@ -62,6 +62,7 @@ void register_demo(CLI::App &app);
 void register_connect(CLI::App &app);
 void register_listen(CLI::App &app);
 void register_tunnel(CLI::App &app);
+void register_agent(CLI::App &app);
 
 }  // namespace ssx::cli
 

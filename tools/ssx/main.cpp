@@ -41,6 +41,7 @@ constexpr Command kCommands[] = {
     {"demo", ssx::cli::register_demo},     {"connect", ssx::cli::register_connect},
     {"listen", ssx::cli::register_listen}, {"pki", ssx::cli::register_pki},
     {"policy", ssx::cli::register_policy}, {"tunnel", ssx::cli::register_tunnel},
+    {"agent", ssx::cli::register_agent},
 };
 
 // help_hint names the --help of the deepest subcommand the user reached, e.g. "ssx pki issue

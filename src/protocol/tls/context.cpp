@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "protocol/tls/agent_key.hpp"
 #include "protocol/tls/cookie.hpp"
 #include "protocol/tls/peer_names.hpp"
 #include "ssx/ssx.h"
@@ -134,15 +135,89 @@ Result<void> load_credentials(SSL_CTX *ctx, const policy::Settings &s, std::stri
   return settle_chain(ctx, s.certificate);
 }
 
+// read_chain parses a PEM chain (leaf first) into certificates of |libctx|.
+Result<std::vector<ossl::UniquePtr<X509>>> read_chain(std::string_view pem, OSSL_LIB_CTX *libctx,
+                                                      const std::string &what) {
+  std::vector<ossl::UniquePtr<X509>> out;
+  ossl::UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  for (;;) {
+    ossl::UniquePtr<X509> cert(X509_new_ex(libctx, nullptr));
+    X509 *raw = cert.get();
+    if (!bio || !cert || PEM_read_bio_X509(bio.get(), &raw, nullptr, nullptr) == nullptr) break;
+    out.push_back(std::move(cert));
+  }
+  ERR_clear_error();
+  if (out.empty()) return config_error(what + ": no certificate");
+  return out;
+}
+
+// load_agent_credentials sets the chain (from the agent, or the policy's certificate file) and an
+// agent key for it.
+Result<void> load_agent_credentials(SSL_CTX *ctx, const policy::Settings &s, const AgentUse &use,
+                                    std::shared_ptr<AgentKeyRef> &out_ref, std::string &principal) {
+  auto ref = std::make_shared<AgentKeyRef>();
+  ref->endpoint = use.endpoint;
+  ref->key = std::string(policy::agent_key_name(s));
+  ref->rule = use.rule.substr(0, agent::kMaxRuleName);
+  std::string what;
+  X509 *leaf = nullptr;
+  if (!s.certificate.empty()) {
+    what = "certificate " + s.certificate;
+    if (SSL_CTX_use_certificate_chain_file(ctx, s.certificate.c_str()) != 1) {
+      return config_error(what + ": cannot load");
+    }
+    leaf = SSL_CTX_get0_certificate(ctx);
+  } else {
+    what = "certificate of agent key \"" + ref->key + "\"";
+    auto fetched = agent::fetch_chain(use.endpoint, agent::ChainRequest{ref->key, ref->rule});
+    if (!fetched) return fetched.error();
+    auto chain = read_chain(fetched->chain_pem, agent_libctx(), what);
+    if (!chain) return chain.error();
+    if (SSL_CTX_use_certificate(ctx, (*chain)[0].get()) != 1)
+      return config_error(what + ": cannot use");
+    for (std::size_t i = 1; i < chain->size(); ++i) {
+      if (SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) != 1) {
+        return config_error(what + ": cannot use its chain");
+      }
+    }
+    leaf = SSL_CTX_get0_certificate(ctx);
+  }
+  if (leaf == nullptr) return config_error(what + ": no certificate");
+  ref->certificate = fingerprint(leaf);
+  auto key = make_agent_key(leaf, ref);
+  if (!key) return key.error();
+  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    return config_error("agent key \"" + ref->key + "\" cannot be used with " + what);
+  }
+  principal = principal_of(certificate_names(leaf));
+  out_ref = std::move(ref);
+  return settle_chain(ctx, what);
+}
+
 int on_new_session(SSL *ssl, SSL_SESSION *session);
 
 }  // namespace
 
-Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role role) {
+bool Context::stale() const {
+  return agent_key_ && agent_key_->rotated.load(std::memory_order_relaxed);
+}
+
+Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role role,
+                                                const AgentUse *agent) {
   ossl::ErrorQueueGuard guard;
   std::shared_ptr<Context> c(new Context());
   c->role_ = role;
-  c->ctx_.reset(SSL_CTX_new(role == Role::client ? TLS_client_method() : TLS_server_method()));
+  const bool agent_key = !policy::agent_key_name(s).empty();
+  OSSL_LIB_CTX *libctx = nullptr;
+  if (agent_key) {
+    if (agent == nullptr) {
+      return fail(EACCES, SSX_REASON_INTERNAL, "agent key without an agent to ask");
+    }
+    libctx = agent_libctx();
+    if (libctx == nullptr) return config_error("cannot set up the provider for agent keys");
+  }
+  c->ctx_.reset(SSL_CTX_new_ex(libctx, nullptr,
+                               role == Role::client ? TLS_client_method() : TLS_server_method()));
   SSL_CTX *ctx = c->ctx_.get();
   if (ctx == nullptr) return config_error("cannot create TLS context");
 
@@ -184,7 +259,13 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   }
   if (auto r = load_trust(ctx, s); !r) return r.error();
   if (auto r = load_crl(ctx, s); !r) return r.error();
-  if (auto r = load_credentials(ctx, s, c->local_principal_); !r) return r.error();
+  if (agent_key) {
+    if (auto r = load_agent_credentials(ctx, s, *agent, c->agent_key_, c->local_principal_); !r) {
+      return r.error();
+    }
+  } else if (auto r = load_credentials(ctx, s, c->local_principal_); !r) {
+    return r.error();
+  }
 
   int verify_mode = SSL_VERIFY_PEER;  // a client always verifies the server
   if (role == Role::server) {
@@ -196,7 +277,7 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
   SSL_CTX_set_verify(ctx, verify_mode, nullptr);
 
   if (role == Role::server) {
-    if (s.certificate.empty()) {
+    if (!policy::has_credentials(s)) {
       return fail(EACCES, SSX_REASON_NO_LOCAL_CERTIFICATE,
                   "no server certificate: set certificate and private_key in the policy");
     }
@@ -213,6 +294,13 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
 Result<std::shared_ptr<Context>> Context::build_datagram(const Context &stream,
                                                          const policy::Settings &s) {
   ossl::ErrorQueueGuard guard;
+  if (!policy::agent_key_name(s).empty()) {
+    // The agent's key lives in ssx's own OpenSSL library context (agent_key.hpp); DTLS contexts
+    // are not made there yet. Fail closed rather than handshake without the key.
+    return fail(EACCES, SSX_REASON_POLICY_INVALID,
+                "private_key " + s.private_key +
+                    ": agent keys are not supported for DTLS (UDP) sockets yet");
+  }
   std::shared_ptr<Context> c(new Context());
   c->role_ = stream.role_;
   c->datagram_ = true;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "agent/client.hpp"
 #include "ossl/ossl.hpp"
 #include "policy/policy.hpp"
 
@@ -25,11 +26,31 @@ enum class Role { client, server };
 // (SSL_CTX_set_max_cert_list; OpenSSL's default is 100 KiB). docs/limits.md.
 inline constexpr long kMaxHandshakeMessage = 65536;
 
+struct AgentKeyRef;
+
+// AgentUse says how to reach the agent when the settings name an agent key
+// (private_key = "agent:NAME").
+struct AgentUse {
+  agent::Endpoint endpoint;
+  std::string rule;  // the rule whose settings these are ("defaults" for [defaults])
+};
+
 class Context {
  public:
   // build makes a context for |settings| in |role|. A server without a certificate is EACCES;
   // unreadable or inconsistent credentials, trust or CRL files are EACCES naming the file.
-  static Result<std::shared_ptr<Context>> build(const policy::Settings &settings, Role role);
+  //
+  // With an agent key, |agent| must be given: the certificate chain comes from the agent (or
+  // from |settings.certificate| when set) and the private key is an agent key
+  // (protocol/tls/agent_key.hpp); the context then lives in the agent library context. The
+  // agent's failures are its errno and reason (agent/client.hpp): EACCES AGENT_UNAVAILABLE,
+  // ETIMEDOUT AGENT_UNAVAILABLE, EACCES AGENT_REFUSED.
+  static Result<std::shared_ptr<Context>> build(const policy::Settings &settings, Role role,
+                                                const AgentUse *agent = nullptr);
+
+  // stale reports whether the agent said our certificate was rotated: a context built now would
+  // present the new one (core::PolicySnapshot rebuilds it).
+  bool stale() const;
 
   // build_datagram makes the DTLS context for |settings| in |stream|'s role, taking from
   // |stream| (a context build() made for the same settings) its certificate, key, chain and
@@ -67,6 +88,7 @@ class Context {
   bool datagram_ = false;
   std::uint32_t mtu_ = 0;
   std::string local_principal_;
+  std::shared_ptr<AgentKeyRef> agent_key_;
   std::mutex sessions_mu_;
   std::map<std::string, ossl::UniquePtr<SSL_SESSION>> sessions_;
 };

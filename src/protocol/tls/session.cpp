@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/text.hpp"
+#include "protocol/tls/agent_key.hpp"
 #include "protocol/tls/peer_names.hpp"
 #include "ssx/ssx.h"
 
@@ -289,6 +290,7 @@ Result<Want> Session::handshake() {
   if (established_) return Want::nothing;
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
+  clear_agent_failure();      // likewise for an agent key's signature (agent_key.hpp)
   if (datagram() && DTLSv1_handle_timeout(ssl_.get()) < 0) {
     // Too many retransmissions without an answer (OpenSSL's own limit); our deadline
     // (handshake_timeout_ms) usually comes first.
@@ -338,6 +340,8 @@ std::string Session::recheck_resumed_names() {
 Failure Session::handshake_failure(int ssl_error) {
   const bool client = context_->role() == Role::client;
   if (flooded_) return flood_failure();
+  // Our own signature failed: the agent holding our key refused, is gone or too slow.
+  if (auto agent = take_agent_failure()) return *std::move(agent);
   if (!name_mismatch_.empty()) {
     return with_detail(EKEYREJECTED, name_mismatch_reason_, name_mismatch_);
   }

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "next_wait.hpp"
 #include "ssx/ssx.h"
 
 namespace ssx::cli {
@@ -97,8 +98,7 @@ bool Relay::send_to_peer() {
   if (errno == EINTR) return true;
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
     sock_send_ready_ = false;
-    short wants = ssx_wants(sock_);
-    send_wants_ = wants != 0 ? wants : POLLOUT;
+    send_wants_ = next_wait(sock_, POLLOUT).events;
     return false;
   }
   fail(peer_error("cannot send to the peer"));
@@ -145,8 +145,8 @@ bool Relay::receive_from_peer() {
   if (errno == EINTR) return true;
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
     sock_recv_ready_ = false;
-    short wants = ssx_wants(sock_);
-    recv_wants_ = wants != 0 ? wants : POLLIN;
+    // After EAGAIN nothing is held for reading (ssx_recv would have returned it).
+    recv_wants_ = next_wait(sock_, POLLIN).events;
     return false;
   }
   fail(peer_error("connection failed"));

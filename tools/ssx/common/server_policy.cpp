@@ -29,7 +29,7 @@ void check_server_policy(const sockaddr *local, const std::string &where, bool n
     usage_error("the policy refuses inbound sockets on " + where + " (" + table +
                 " says deny = true)");
   }
-  if (s.certificate.empty()) {
+  if (!policy::has_credentials(s)) {
     usage_error("no server certificate for " + where + ": the policy's " + table + " (" + p.source +
                 ") has no certificate and private_key, so every handshake would fail");
   }

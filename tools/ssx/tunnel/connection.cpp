@@ -13,6 +13,7 @@
 
 #include "address.hpp"
 #include "common/connection_failure.hpp"
+#include "common/next_wait.hpp"
 #include "errno_name.hpp"
 #include "listener.hpp"
 #include "log.hpp"
@@ -32,9 +33,11 @@ void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-short wants_or(int fd, short fallback) {
-  short w = ssx_wants(fd);
-  return w != 0 ? w : fallback;
+// What a setup step waits for: nothing when ssx already holds input (the handshake finished and
+// read application data with its last flight; epoll would never report it).
+short setup_wait_for(int fd, short fallback) {
+  const NextWait w = next_wait(fd, fallback);
+  return w.now ? short{0} : w.events;
 }
 
 }  // namespace
@@ -59,8 +62,9 @@ void Connection::start(int fd) {
   set_nodelay(fd);
   accepted_.keepalive(host_.options().keepalive);
   if (!server) accepted_.reset_on_close(true);  // the application's side: a crash resets it
-  // ssx_accept already took the first handshake step; wait for what it asked.
-  if (server) accepted_.setup_wait = ssx_wants(fd);
+  // ssx_accept already took the first handshake step (it may even have finished it, with the
+  // client's first data read along): wait for what it asked, or go on at once.
+  if (server) accepted_.setup_wait = setup_wait_for(fd, 0);
   if (!host_.watch(accepted_)) {
     int err = errno;
     end(CloseReason::cleartext_error, false, err, std::string("epoll: ") + std::strerror(err));
@@ -167,7 +171,7 @@ void Connection::start_dial() {
   }
   int err = errno;
   if (err == EINPROGRESS || err == EINTR) {
-    dialled_.setup_wait = secured ? wants_or(fd, POLLOUT) : POLLOUT;
+    dialled_.setup_wait = secured ? setup_wait_for(fd, POLLOUT) : POLLOUT;
     return;
   }
   dial_failed(err, secured ? std::string(ssx_last_error()) : std::string(std::strerror(err)));
@@ -180,7 +184,7 @@ bool Connection::step_handshake(Endpoint &e) {
     return true;
   }
   if (errno == EAGAIN) {
-    e.setup_wait = wants_or(e.fd, POLLIN);
+    e.setup_wait = setup_wait_for(e.fd, POLLIN);
     return true;
   }
   const int err = errno;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/next_wait.hpp"
 #include "ssx/ssx.h"
 
 namespace ssx::cli::tunnel {
@@ -34,9 +35,12 @@ IoResult failure_of(int error, bool secured, int fd, bool for_write) {
   r.error = error;
   if (error == EAGAIN || error == EWOULDBLOCK) {
     r.error = EAGAIN;
-    r.wants = secured ? ssx_wants(fd) : for_write ? POLLOUT : POLLIN;
     // Never "wait for nothing" after EAGAIN: that would spin. Assume the direction's own event.
-    if (r.wants == 0) r.wants = for_write ? POLLOUT : POLLIN;
+    // SSX_POLLPENDING is not waited for: after EAGAIN from ssx_recv nothing is held (it would
+    // have been returned), and held input does not concern a write; the read side reads until
+    // EAGAIN, so nothing held is ever left behind an edge that already fired.
+    const short fallback = for_write ? POLLOUT : POLLIN;
+    r.wants = secured ? cli::next_wait(fd, fallback).events : fallback;
   } else {
     r.message = secured ? ssx_last_error() : std::strerror(error);
   }
