@@ -43,14 +43,14 @@ _ssx() {
       esac
       ;;
     demo) opts="--help" ;;
-    connect) opts="--policy --name --encrypt --allow-insecure --json --help" ;;
-    listen) opts="--policy --name --encrypt --allow-insecure --json --once --exec --idle-timeout --keepalive --impersonate --help" ;;
+    connect) opts="--policy --name --encrypt --allow-insecure --json --udp --help" ;;
+    listen) opts="--policy --name --encrypt --allow-insecure --json --udp --once --exec --idle-timeout --keepalive --impersonate --help" ;;
     tunnel) opts="--config --policy --mode --listen --to --name --metrics --workers --max-handshakes --max-handshakes-per-source --idle-timeout --keepalive --grace --setup-timeout --reuseport --log-format --log-level --proxy-protocol --resolve-interval --help" ;;
     policy)
       case $sub in
         "") opts="check explain --help" ;;
         check) opts="--help"; [[ $cur != -* ]] && { _filedir toml; return; } ;;
-        explain) opts="--policy --connect --accept --program --json --help" ;;
+        explain) opts="--policy --connect --accept --program --udp --json --help" ;;
       esac
       ;;
     pki)

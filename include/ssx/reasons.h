@@ -57,6 +57,7 @@
   X(PROTOCOL_ERROR, 84, "EPROTO", "Another TLS protocol violation by the peer.") \
   X(MESSAGE_TOO_LARGE, 85, "EPROTO", "The peer sent a handshake message larger than ssx accepts (docs/limits.md).") \
   X(PEER_FLOOD, 86, "EPROTO", "The peer sent too many records, alerts or post-handshake messages for the data it sent (docs/limits.md).") \
+  X(DATAGRAM_TOO_LARGE, 87, "EMSGSIZE", "A datagram socket: the data does not fit in one DTLS record under the policy's `dtls_mtu` (ssx never splits a datagram).") \
   X(HANDSHAKE_TIMEOUT, 100, "ETIMEDOUT", "The handshake did not finish within `handshake_timeout_ms`.") \
   X(HELLO_TIMEOUT, 101, "ETIMEDOUT", "Server side: the client sent no ClientHello (or nothing) within `client_hello_timeout_ms`.") \
   X(TRUNCATED, 102, "ECONNRESET", "The peer ended the TCP stream without a TLS close_notify: the data may have been cut short.") \

@@ -6,8 +6,9 @@
  * asks what security was applied and who the peer is. The administrator's policy file
  * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
  * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
- * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, and AF_UNIX stream
- * sockets with kernel-attested peer credentials (or TLS when encryption is required).
+ * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, connected UDP sockets
+ * (AF_INET, AF_INET6, SOCK_DGRAM), connected or serving many peers, with DTLS 1.2 (see "Datagram sockets" below), and AF_UNIX
+ * stream sockets with kernel-attested peer credentials (or TLS when encryption is required).
  *
  * The life of a client socket:
  *
@@ -61,6 +62,31 @@
  * connection's state to the new socket, but the state's memory is held until then.
  *
  * Signals. ssx never raises SIGPIPE: it sends with MSG_NOSIGNAL and reports EPIPE instead.
+ *
+ * Datagram sockets (UDP, DTLS; docs/datagram.md). A UDP socket is secured like a TCP one:
+ *
+ *   int fd = socket(AF_INET, SOCK_DGRAM, 0);
+ *   ssx_set_socket_security(fd, NULL, 0);               // DTLS (SSX_PROTOCOL_DEFAULT on UDP)
+ *   ssx_set_socket_peer_target_name(fd, "metrics.example", NULL, 0);
+ *   ssx_connect(fd, addr, addr_len);     // connect(2) + DTLS handshake with that one peer
+ *   ssx_send(fd, buf, len, 0);           // one call = one datagram, or EMSGSIZE
+ *   ssx_recv(fd, buf, sizeof buf, 0);    // one datagram (truncated to the buffer)
+ *   ssx_close(fd);                       // close_notify, then close(2)
+ *
+ * The same trust, target names, credentials, CRL, identity mapping and fail-closed rules apply
+ * as for TCP; there is never a cleartext fallback on UDP. DTLS 1.2 is what OpenSSL 3.0 provides
+ * (ssx offers the highest version the OpenSSL in use has, never 1.0; a query reports what was
+ * negotiated). Handshake datagrams lost on the way are sent again when DTLS's timer expires (1 s,
+ * doubling), within handshake_timeout_ms; non-blocking sockets need ssx called at the times
+ * ssx_timeout_ms gives. One ssx_send is one datagram and one DTLS record: the policy's dtls_mtu
+ * (default 1200 bytes of UDP payload) bounds it, and a send that does not fit fails with EMSGSIZE
+ * rather than being split. One ssx_recv returns one datagram; one longer than the buffer is cut
+ * and its rest discarded (MSG_TRUNC returns its full length, as recv(2) does). Records that do not
+ * authenticate (forged, corrupted, replayed: DTLS keeps a replay window) or are not DTLS at all
+ * are dropped and never returned. ssx_recv returns 0 only after the peer's close_notify
+ * (empty datagrams are neither sent nor delivered). MSG_MORE is EOPNOTSUPP on UDP.
+ * Unconnected UDP sockets serve many peers, as clients and servers: see ssx_sendto and
+ * ssx_recvfrom below.
  */
 
 #ifndef SSX_SSX_H
@@ -91,10 +117,10 @@ extern "C" {
  * the administrator's policy choose; an explicit protocol is honoured only when the policy allows
  * it. In a query result, SSX_PROTOCOL_NONE means the connection runs in cleartext. */
 enum ssx_protocol {
-  SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP) */
+  SSX_PROTOCOL_DEFAULT = 0, /* the policy decides (TLS for TCP, DTLS for UDP) */
   SSX_PROTOCOL_TLS = 1,     /* TLS 1.3 (1.2 where the policy allows it) over OpenSSL */
   SSX_PROTOCOL_LOCAL = 2,   /* AF_UNIX: the kernel attests the peer (SO_PEERCRED), no crypto */
-  SSX_PROTOCOL_DTLS = 3,    /* reserved: DTLS for UDP (not yet built) */
+  SSX_PROTOCOL_DTLS = 3,    /* UDP: DTLS 1.2 (the highest OpenSSL provides; never 1.0) */
   SSX_PROTOCOL_NONE = 4     /* query only: no security protocol, cleartext */
 };
 
@@ -114,7 +140,7 @@ enum ssx_protocol {
  * it whole ("= {0}" or memset) before setting fields, so that a program rebuilt against newer
  * headers asks for nothing it did not mean to. */
 struct ssx_security_settings {
-  enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT or SSX_PROTOCOL_TLS */
+  enum ssx_protocol protocol; /* SSX_PROTOCOL_DEFAULT, SSX_PROTOCOL_TLS (TCP), _DTLS (UDP) */
   uint32_t flags;             /* SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE */
   /* New fields go here, at the end. */
 };
@@ -140,9 +166,9 @@ struct ssx_security_settings {
  * block. A string that does not apply is NULL (never dangling). New fields are only ever added
  * at the end, so callers must never allocate this structure themselves. */
 struct ssx_security_info {
-  enum ssx_protocol protocol;    /* SSX_PROTOCOL_TLS, or SSX_PROTOCOL_NONE for cleartext */
+  enum ssx_protocol protocol;    /* SSX_PROTOCOL_TLS, _DTLS (UDP), _NONE for cleartext */
   uint32_t flags;                /* SSX_INFO_* */
-  const char *version;           /* "TLSv1.3", "TLSv1.2"; NULL in cleartext */
+  const char *version;           /* "TLSv1.3", "TLSv1.2", "DTLSv1.2"; NULL in cleartext */
   const char *cipher;            /* IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
   const char *group;             /* key-exchange group, e.g. "x25519"; NULL if unknown */
   const char *peer_principal;    /* URI SAN if any, else the first DNS SAN, else the subject DN */
@@ -206,10 +232,13 @@ struct ssx_security_info {
  *   EISCONN       the socket is already connected.
  *   EAFNOSUPPORT  the family is not AF_INET, AF_INET6 or AF_UNIX.
  *   EINVAL        bad |settings| (unknown protocol or flags, a bad |settings_len| or a non-zero
- *                 byte beyond the known fields, see above), or not SOCK_STREAM (datagram
- *                 sockets are not supported yet).
- *   EPROTONOSUPPORT  an explicit protocol this build cannot provide (SSX_PROTOCOL_DTLS), or
- *                 SSX_PROTOCOL_LOCAL on a socket that is not AF_UNIX.
+ *                 byte beyond the known fields, see above), or neither SOCK_STREAM nor a UDP
+ *                 (AF_INET/AF_INET6 SOCK_DGRAM) socket.
+ *   EPROTONOSUPPORT  an explicit protocol the socket cannot use: SSX_PROTOCOL_DTLS on a stream
+ *                 socket, SSX_PROTOCOL_TLS on a UDP socket, SSX_PROTOCOL_LOCAL on a socket
+ *                 that is not AF_UNIX.
+ * UDP sockets use SSX_PROTOCOL_DTLS by default (see "Datagram sockets" above); call this before
+ * connect and before the first send.
  * AF_UNIX sockets use SSX_PROTOCOL_LOCAL by default; with SSX_GUARANTEE_ENCRYPTION (or
  * SSX_PROTOCOL_TLS) they run TLS instead, as TCP sockets do.
  * Copies |settings|. Thread safety: safe; do not race it against other calls on the same fd.
@@ -229,22 +258,32 @@ SSX_EXPORT int ssx_set_socket_security(int fd, const struct ssx_security_setting
  * A name is at most 2048 bytes (the SPIFFE ID bound), a DNS name at most 253 (RFC 1035); a
  * longer one is EINVAL, and ssx_last_error quotes only a bounded prefix of it.
  * On a listening socket the names apply to the client certificates of accepted connections.
- * |peer| must be NULL and |peer_len| 0 for stream sockets (datagram peers come later).
+ * |peer| must be NULL and |peer_len| 0 for stream sockets and connected UDP sockets. On an
+ * unconnected UDP socket (ssx_sendto / ssx_recvfrom) |peer| names one peer (address and port,
+ * neither zero, of the socket's family: else EINVAL) and the name applies to that peer only;
+ * calling it again with another |peer| adds names for that one. |peer| NULL sets the names
+ * every peer without names of its own must satisfy (on a server: the names acceptable client
+ * certificates must carry). A peer's names must be set before the first exchange with it;
+ * afterwards EISCONN for that peer.
  *
  * When: after ssx_set_socket_security, before ssx_connect / listen.
  * Returns 0, or -1 with errno:
  *   EINVAL    malformed or too long name (ssx_last_error says why), or non-NULL |peer|.
  *   EFAULT    |name| is NULL.
  *   EPERM     ssx_set_socket_security was not called on |fd| first.
- *   EISCONN   the socket is already connected: names can no longer change.
+ *   EISCONN   the socket is already connected: names can no longer change (for |peer|: an
+ *             association with that peer exists).
  *   EBADF, ENOTSOCK  as for ssx_set_socket_security.
  * Copies |name|. Never blocks. */
 SSX_EXPORT int ssx_set_socket_peer_target_name(int fd, const char *name,
                                                const struct sockaddr *peer, socklen_t peer_len);
 
 /* ssx_delete_socket_peer_target_name removes every target name set on |fd|. |peer| must be NULL
- * for stream sockets. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not set),
- * EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer|). */
+ * for stream sockets. On an unconnected UDP socket a |peer| forgets that peer's names: an
+ * association with it that is already established continues, and the next handshake with it
+ * uses the socket-wide names. Returns 0, or -1 with errno EBADF, ENOTSOCK, EPERM (security not
+ * set), EISCONN (connected: names can no longer change) or EINVAL (non-NULL |peer| on a stream
+ * socket, or a bad address). */
 SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer,
                                                   socklen_t peer_len);
 
@@ -263,6 +302,10 @@ SSX_EXPORT int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr 
  * timer) for a silent peer to fail with ETIMEDOUT.
  * It may also return 0 at once, when connect and handshake could complete without waiting (the
  * peer's whole reply was already there, or an AF_UNIX connection).
+ * UDP sockets: connect(2) fixes the one peer, then the DTLS handshake runs as above (client
+ * side); lost handshake datagrams are sent again on DTLS's timer, which a non-blocking caller
+ * drives by calling ssx_handshake when ssx_timeout_ms says. A peer's ICMP "port unreachable"
+ * surfaces as ECONNREFUSED; a peer that never answers as ETIMEDOUT.
  *
  * Returns 0, or -1 with errno:
  *   EACCES        refused by policy (a `deny` rule, no target name where one is required,
@@ -366,6 +409,25 @@ SSX_EXPORT int ssx_handshake(int fd);
  * looks, in a process that has not claimed the connection (docs/handoff.md). */
 SSX_EXPORT short ssx_wants(int fd);
 
+/* ssx_timeout_ms returns how many milliseconds an event loop may wait before it must call ssx
+ * on |fd| again although no event came: the time left until the handshake's deadline
+ * (handshake_timeout_ms, or a server's client_hello_timeout_ms) or, for a UDP socket (DTLS),
+ * until the retransmission timer expires, whichever is first. 0 means now. -1 when no timer
+ * runs (no handshake in progress, an established or failed socket, or not an ssx socket).
+ *
+ * A non-blocking DTLS handshake only makes progress when ssx is called: a lost datagram is sent
+ * again when the timer expires and ssx_handshake (or ssx_send / ssx_recv) runs. The loop:
+ *
+ *   while (ssx_handshake(fd) == -1 && errno == EAGAIN) {
+ *     struct pollfd p = {fd, ssx_wants(fd), 0};
+ *     poll(&p, 1, ssx_timeout_ms(fd));   // wakes for input or for the timer
+ *   }
+ *
+ * For TCP sockets it gives the handshake deadline, so the same loop makes a silent peer fail
+ * with ETIMEDOUT on time. Never blocks, never sets errno. Thread-safe; takes the socket's lock
+ * briefly. */
+SSX_EXPORT int ssx_timeout_ms(int fd);
+
 /* ssx_pending returns how many bytes of application data ssx_recv can return for |fd| without
  * reading the socket: data ssx has decrypted, plus that of whole TLS records it has read ahead
  * (processing them, never reading more). 0 when there is none, for sockets without TLS (the kernel
@@ -378,6 +440,9 @@ SSX_EXPORT size_t ssx_pending(int fd);
 
 /* ssx_send sends |len| bytes from |buf|, protected. |flags| may hold MSG_DONTWAIT, MSG_NOSIGNAL
  * (always implied) and MSG_MORE; any other flag is EOPNOTSUPP.
+ * UDP sockets (DTLS): the bytes are one datagram, sent whole or not at all: EMSGSIZE (reason
+ * SSX_REASON_DATAGRAM_TOO_LARGE; the association goes on) when they do not fit in one record
+ * under the policy's dtls_mtu; MSG_MORE is EOPNOTSUPP; |len| 0 sends nothing and returns 0.
  * MSG_MORE says more data follows at once: ssx then fills TLS records instead of sending one per
  * call. Bytes sent with MSG_MORE are held by ssx (counted as sent) until a record is full (16 KiB,
  * which is then sent, the rest held again) or until the next ssx_send / ssx_sendmsg on the socket
@@ -396,6 +461,9 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 
 /* ssx_recv receives up to |len| bytes into |buf|. |flags| may hold MSG_DONTWAIT, MSG_PEEK and
  * MSG_WAITALL; any other flag is EOPNOTSUPP.
+ * UDP sockets (DTLS): returns one datagram, the part beyond |len| discarded; with MSG_TRUNC
+ * (allowed on UDP only) it returns the datagram's full length, as recv(2) does. MSG_WAITALL has
+ * no effect. Datagrams that do not authenticate are dropped and the call goes on waiting.
  * Returns the count, 0 only at a clean end of stream (the peer sent close_notify), or -1 with
  * errno: ECONNRESET when the TCP stream ended without close_notify (truncation: the data may be
  * cut short), EAGAIN (non-blocking, nothing yet), EPROTO (corrupt or forged records), ENOTCONN
@@ -404,7 +472,7 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
 
 /* ssx_sendmsg sends the bytes gathered from |msg|'s iovecs, protected, as ssx_send sends one
- * buffer: the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
+ * buffer (on a UDP socket: all the iovecs together are one datagram): the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
  * never one record per iovec). |msg->msg_name| must be NULL (the socket is connected) and
  * |msg->msg_control| NULL or empty: ancillary data is not supported (EOPNOTSUPP). At most 1024
  * iovecs (IOV_MAX on Linux; else EMSGSIZE); the total must fit in ssize_t (else EINVAL). |flags| as
@@ -420,6 +488,61 @@ SSX_EXPORT ssize_t ssx_sendmsg(int fd, const struct msghdr *msg, int flags);
  * across the iovecs). Returns the bytes received, 0 at a clean end of stream, or -1 with errno as
  * for ssx_recv. */
 SSX_EXPORT ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags);
+
+/* Unconnected UDP sockets: one socket, many peers (docs/datagram.md).
+ *
+ * A UDP socket secured with ssx_set_socket_security and never connected talks to many peers,
+ * one DTLS association per peer address, with ssx_sendto and ssx_recvfrom. A server binds it
+ * (after ssx_set_socket_security, before its first ssx_recvfrom) and calls ssx_recvfrom in a
+ * loop; a client sends to each peer with ssx_sendto. ssx_recvfrom's address plus
+ * ssx_query_socket_security(fd, that address, ...) give the verified principal of every
+ * datagram, so a UDP service can authorise per datagram. A client of many servers may set
+ * different target names per server (ssx_set_socket_peer_target_name with |peer|).
+ *
+ *   int fd = socket(AF_INET, SOCK_DGRAM, 0);
+ *   ssx_set_socket_security(fd, NULL, 0);
+ *   bind(fd, (struct sockaddr *)&any_4433, sizeof any_4433);
+ *   for (;;) {
+ *     struct sockaddr_storage from; socklen_t from_len = sizeof from;
+ *     ssize_t n = ssx_recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_len);
+ *     ...ssx_query_socket_security(fd, (struct sockaddr *)&from, from_len, &info)...
+ *     ssx_sendto(fd, reply, reply_len, 0, (struct sockaddr *)&from, from_len);
+ *   }
+ *
+ * New peers (server side): a datagram from an address without an association is answered with
+ * a stateless cookie (HelloVerifyRequest, HMAC-SHA256 under a secret that rotates every 60 s);
+ * ssx keeps state for the peer only once it returns a valid cookie, so spoofed source addresses
+ * cost no memory. At most the policy's max_peers (default 1024) associations exist at once
+ * (beyond it new peers are refused, and counted); one that carried nothing for
+ * peer_idle_timeout_ms (default 5 minutes) is dropped (with a close_notify). A socket that was
+ * not bound before its first exchange only talks to the peers it sent to first. */
+
+/* ssx_sendto sends |len| bytes from |buf| as one datagram to |addr|, protected: on an
+ * unconnected UDP socket, the first send to a new peer runs the DTLS handshake with it as client
+ * (with the names set for that peer, else the socket's); a blocking socket waits for it (bounded
+ * by handshake_timeout_ms and SO_SNDTIMEO) while datagrams from other peers are taken in for
+ * ssx_recvfrom; a non-blocking one gets EAGAIN until the handshake, driven by later ssx calls,
+ * is done. |addr| NULL with |addr_len| 0 is ssx_send (connected sockets). |flags|:
+ * MSG_DONTWAIT, MSG_NOSIGNAL. Returns |len|, or -1 with errno: EMSGSIZE (does not fit under
+ * dtls_mtu), EINVAL (an address of another family, a zero address or port), EFAULT, EISCONN (a
+ * connected UDP socket, or a stream socket, with an address), EAGAIN (non-blocking; also
+ * max_peers associations exist), the handshake's failures as for ssx_connect (the association
+ * is then forgotten: the next send tries again). Threads: as ssx_send. */
+SSX_EXPORT ssize_t ssx_sendto(int fd, const void *buf, size_t len, int flags,
+                              const struct sockaddr *addr, socklen_t addr_len);
+
+/* ssx_recvfrom returns the next application datagram from any established peer of an
+ * unconnected UDP socket, and its address in |addr| (as recvfrom(2): |*addr_len| in, the
+ * address's length out; both may be NULL). Meanwhile it drives every handshake and, on a socket
+ * bound before its first exchange, accepts new peers as server (cookie first). A datagram longer
+ * than |len| is cut, the rest discarded; MSG_TRUNC returns its full length; MSG_PEEK leaves it.
+ * Datagrams that are not DTLS records of an association (forged, replayed, cleartext, from a
+ * peer without an association) are dropped, never returned. On a connected UDP socket it is
+ * ssx_recv and |addr| gets the peer's address. |flags|: MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC.
+ * Returns the length, or -1 with errno: EAGAIN (non-blocking and nothing ready, or SO_RCVTIMEO
+ * passed), EFAULT, EOPNOTSUPP, or as recvfrom(2) reports. Threads: as ssx_recv. */
+SSX_EXPORT ssize_t ssx_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                                socklen_t *addr_len);
 
 /* ssx_shutdown ends one or both directions. SHUT_WR (or SHUT_RDWR) sends close_notify and then
  * shuts the TCP write side, so the peer's ssx_recv returns 0; the socket can still receive.
@@ -503,9 +626,12 @@ SSX_EXPORT int ssx_release(int fd);
 
 /* ssx_query_socket_security reports the security applied to the established connection |fd|.
  * On success |*out| owns a newly allocated ssx_security_info; free it with
- * ssx_free_security_info. |peer| must be NULL for stream sockets.
- * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished), EPERM
- * (not an ssx socket), EINVAL (non-NULL |peer|), ENOMEM.
+ * ssx_free_security_info. |peer| must be NULL for stream sockets and connected UDP sockets; on
+ * an unconnected UDP socket it names the peer to report on (ssx_recvfrom's address), and NULL
+ * is EINVAL there.
+ * Returns 0, or -1 with errno EFAULT (|out| NULL), ENOTCONN (handshake not finished; for
+ * |peer|: no established association with it), EPERM (not an ssx socket), EINVAL (non-NULL
+ * |peer| on a stream socket, NULL |peer| on an unconnected UDP socket), ENOMEM.
  * Blocks only to read the account database (an [[identity]] mapping; NSS may ask LDAP or SSSD),
  * and not under the socket's lock: other calls on |fd| go on meanwhile. */
 SSX_EXPORT int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t peer_len,
@@ -519,8 +645,8 @@ SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
 /* ssx_impersonate_socket_peer makes the calling thread — and only the calling thread — act as the
  * local account the peer of |fd| maps to (see SSX_INFO_IMPERSONATION_AVAILABLE): its effective
  * gid, supplementary groups and uid become the peer's, so the kernel's own access checks
- * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| must be NULL for
- * stream sockets. Pair every success with ssx_revert_impersonation once the access checks are
+ * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| as for
+ * ssx_query_socket_security (an unconnected UDP socket: the peer to act as). Pair every success with ssx_revert_impersonation once the access checks are
  * done; the thread must not impersonate across calls that expect the process's identity.
  *
  * Returns 0, or -1 with errno:

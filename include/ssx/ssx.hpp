@@ -162,6 +162,40 @@ class Descriptor {
   int fd_ = -1;
 };
 
+// query runs ssx_query_socket_security on |fd| (for |peer|, or NULL) and copies the result.
+inline Result<SecurityInfo> query(int fd, const sockaddr *peer, socklen_t peer_length) {
+  ssx_security_info *raw = nullptr;
+  if (ssx_query_socket_security(fd, peer, peer_length, &raw) != 0) return last_failure();
+  SecurityInfo info;
+  info.protocol = raw->protocol;
+  info.flags = raw->flags;
+  info.version = detail::str(raw->version);
+  info.cipher = detail::str(raw->cipher);
+  info.group = detail::str(raw->group);
+  info.peer_principal = detail::str(raw->peer_principal);
+  for (const char *const *n = raw->peer_names; n != nullptr && *n != nullptr; ++n) {
+    info.peer_names.emplace_back(*n);
+  }
+  info.peer_spki_sha256 = detail::str(raw->peer_spki_sha256);
+  info.peer_chain_pem = detail::str(raw->peer_chain_pem);
+  info.local_principal = detail::str(raw->local_principal);
+  info.policy_rule = detail::str(raw->policy_rule);
+  info.handshake_time = std::chrono::nanoseconds(raw->handshake_ns);
+  if ((raw->flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0) {
+    PeerAccount account;
+    account.user = detail::str(raw->peer_user);
+    account.uid = raw->peer_uid;
+    account.gid = raw->peer_gid;
+    account.groups.assign(raw->peer_groups, raw->peer_groups + raw->peer_group_count);
+    info.peer_account = std::move(account);
+  }
+  info.peer_pid = raw->peer_pid;
+  info.peer_security_label = detail::str(raw->peer_security_label);
+  info.idle_timeout_ms = raw->idle_timeout_ms;
+  ssx_free_security_info(raw);
+  return info;
+}
+
 }  // namespace detail
 
 // Socket is a secured, connected stream socket.
@@ -232,38 +266,7 @@ class Socket {
   bool input_held() const { return (ssx_wants(fd_.get()) & SSX_POLLPENDING) != 0; }
 
   // query_security returns what security the connection has.
-  Result<SecurityInfo> query_security() const {
-    ssx_security_info *raw = nullptr;
-    if (ssx_query_socket_security(fd_.get(), nullptr, 0, &raw) != 0) return detail::last_failure();
-    SecurityInfo info;
-    info.protocol = raw->protocol;
-    info.flags = raw->flags;
-    info.version = detail::str(raw->version);
-    info.cipher = detail::str(raw->cipher);
-    info.group = detail::str(raw->group);
-    info.peer_principal = detail::str(raw->peer_principal);
-    for (const char *const *n = raw->peer_names; n != nullptr && *n != nullptr; ++n) {
-      info.peer_names.emplace_back(*n);
-    }
-    info.peer_spki_sha256 = detail::str(raw->peer_spki_sha256);
-    info.peer_chain_pem = detail::str(raw->peer_chain_pem);
-    info.local_principal = detail::str(raw->local_principal);
-    info.policy_rule = detail::str(raw->policy_rule);
-    info.handshake_time = std::chrono::nanoseconds(raw->handshake_ns);
-    if ((raw->flags & SSX_INFO_IMPERSONATION_AVAILABLE) != 0) {
-      PeerAccount account;
-      account.user = detail::str(raw->peer_user);
-      account.uid = raw->peer_uid;
-      account.gid = raw->peer_gid;
-      account.groups.assign(raw->peer_groups, raw->peer_groups + raw->peer_group_count);
-      info.peer_account = std::move(account);
-    }
-    info.peer_pid = raw->peer_pid;
-    info.peer_security_label = detail::str(raw->peer_security_label);
-    info.idle_timeout_ms = raw->idle_timeout_ms;
-    ssx_free_security_info(raw);
-    return info;
-  }
+  Result<SecurityInfo> query_security() const { return detail::query(fd_.get(), nullptr, 0); }
 
   // native_handle returns the fd, for poll(2)/epoll. ssx still owns it.
   int native_handle() const { return fd_.get(); }
@@ -289,6 +292,87 @@ class Socket {
     if (released != 0) return failure;
     return {};
   }
+
+ private:
+  detail::Descriptor fd_;
+};
+
+// Datagram is what DatagramSocket::receive_from returns: the datagram's length (its full length
+// when it was longer than the buffer and MSG_TRUNC was given) and the peer that sent it.
+struct Datagram {
+  std::size_t length = 0;
+  sockaddr_storage peer{};
+  socklen_t peer_length = 0;
+  const sockaddr *peer_address() const { return reinterpret_cast<const sockaddr *>(&peer); }
+};
+
+// DatagramSocket is a secured UDP socket (DTLS) talking to many peers, one association per peer
+// address (ssx.h: ssx_sendto, ssx_recvfrom). Bound (open with a local address), it also accepts
+// new peers as a server. Threads: as the C calls.
+class DatagramSocket {
+ public:
+  DatagramSocket() = default;
+
+  // open creates a UDP socket of |family| (AF_INET or AF_INET6), secures it with |settings|
+  // (its target names apply to every peer without names of its own) and, when |local| is not
+  // NULL, binds it there.
+  static Result<DatagramSocket> open(int family, const SecuritySettings &settings,
+                                     const sockaddr *local = nullptr, socklen_t local_length = 0) {
+    detail::Descriptor fd(::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) return Failure{errno, "socket: cannot create", SSX_REASON_SYSTEM};
+    SecuritySettings dtls = settings;
+    if (dtls.protocol == SSX_PROTOCOL_TLS) dtls.protocol = SSX_PROTOCOL_DTLS;
+    if (auto r = detail::apply_settings(fd.get(), dtls); !r) return r.error();
+    if (local != nullptr && ::bind(fd.get(), local, local_length) != 0) {
+      return Failure{errno, std::string("bind: ") + std::strerror(errno), SSX_REASON_SYSTEM};
+    }
+    DatagramSocket s;
+    s.fd_ = std::move(fd);
+    return s;
+  }
+
+  // set_peer_target_name adds |name| for |peer| only (before the first exchange with it).
+  Result<void> set_peer_target_name(const std::string &name, const sockaddr *peer,
+                                    socklen_t peer_length) {
+    if (ssx_set_socket_peer_target_name(fd_.get(), name.c_str(), peer, peer_length) != 0) {
+      return detail::last_failure();
+    }
+    return {};
+  }
+
+  // send_to sends |data| as one datagram to |peer|, handshaking with it first if needed.
+  Result<std::size_t> send_to(std::span<const std::byte> data, const sockaddr *peer,
+                              socklen_t peer_length, int flags = 0) {
+    ssize_t n = ssx_sendto(fd_.get(), data.data(), data.size(), flags, peer, peer_length);
+    if (n < 0) return detail::last_failure();
+    return static_cast<std::size_t>(n);
+  }
+
+  // receive_from receives the next datagram from any established peer into |buffer| (cut to
+  // its size) and says who sent it.
+  Result<Datagram> receive_from(std::span<std::byte> buffer, int flags = 0) {
+    Datagram d;
+    d.peer_length = sizeof d.peer;
+    ssize_t n = ssx_recvfrom(fd_.get(), buffer.data(), buffer.size(), flags,
+                             reinterpret_cast<sockaddr *>(&d.peer), &d.peer_length);
+    if (n < 0) return detail::last_failure();
+    d.length = static_cast<std::size_t>(n);
+    return d;
+  }
+
+  // query_security reports on the association with |peer| (ENOTCONN: none established).
+  Result<SecurityInfo> query_security(const sockaddr *peer, socklen_t peer_length) const {
+    return detail::query(fd_.get(), peer, peer_length);
+  }
+
+  // timeout_ms is ssx_timeout_ms: when to call again for a handshake timer, -1 for none.
+  int timeout_ms() const { return ssx_timeout_ms(fd_.get()); }
+  short wants() const { return ssx_wants(fd_.get()); }
+  int native_handle() const { return fd_.get(); }
+  int release() { return fd_.release(); }
+  bool is_open() const { return fd_.get() >= 0; }
+  // close sends close_notify to every established peer and closes.
+  void close() { fd_.reset(); }
 
  private:
   detail::Descriptor fd_;

@@ -42,19 +42,27 @@ namespace ssx::base {
   X(EALREADY,                                                                                    \
     "`ssx_set_socket_security` called twice, or a second `ssx_connect` while one is in "         \
     "progress.")                                                                                 \
-  X(EISCONN, "Security or target names set on a socket that is already connected or listening.") \
-  X(ENOTCONN, "Data, shutdown or query on a socket whose connection is not established.")        \
+  X(EISCONN,                                                                                     \
+    "Security or target names set on a socket that is already connected or listening (or a "     \
+    "peer's names once it has an association); an address given to a connected socket.")         \
+  X(ENOTCONN,                                                                                    \
+    "Data, shutdown or query on a socket whose connection is not established (for a peer of an " \
+    "unconnected UDP socket: no established association with it).")                              \
   X(EPERM,                                                                                       \
     "The fd is a socket but not an ssx socket (call `ssx_set_socket_security` first, or it was " \
     "released with `ssx_release`); or, after `fork()`, another process uses the connection "     \
     "(docs/handoff.md).")                                                                        \
   X(EINVAL,                                                                                      \
     "A malformed argument: settings, target name, `how`, non-NULL peer address for a "           \
-    "stream socket, a datagram socket (DTLS is not built yet).")                                 \
+    "stream socket, a datagram socket that is not AF_INET or AF_INET6.")                         \
   X(EAFNOSUPPORT, "Not AF_INET, AF_INET6 or AF_UNIX.")                                           \
   X(EPROTONOSUPPORT,                                                                             \
-    "An explicit protocol this build cannot provide: `SSX_PROTOCOL_DTLS`, or "                   \
-    "`SSX_PROTOCOL_LOCAL` on a socket that is not AF_UNIX.")                                     \
+    "An explicit protocol the socket cannot use: `SSX_PROTOCOL_DTLS` on a stream socket, "       \
+    "`SSX_PROTOCOL_TLS` on a datagram socket, `SSX_PROTOCOL_LOCAL` on a socket that is not "     \
+    "AF_UNIX.")                                                                                  \
+  X(EMSGSIZE,                                                                                    \
+    "A datagram socket: the data does not fit in one DTLS record under `dtls_mtu`; also "        \
+    "more than 1024 iovecs.")                                                                    \
   X(EBUSY, "`ssx_impersonate_socket_peer` on a thread that already impersonates.")               \
   X(EOPNOTSUPP, "A flag `ssx_send` / `ssx_recv` does not support.")                              \
   X(ENOTSOCK, "The fd is not a socket.")                                                         \

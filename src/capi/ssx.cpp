@@ -81,7 +81,15 @@ int socket_domain(int fd) {
   return domain;
 }
 
-// check_socket explains why |fd| cannot be an ssx stream socket, if it cannot.
+int socket_type(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  return type;
+}
+
+// check_socket explains why |fd| cannot be an ssx socket, if it cannot: TCP and AF_UNIX stream
+// sockets, UDP sockets (AF_INET, AF_INET6).
 Result<void> check_socket(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fail(EBADF, "fd " + std::to_string(fd) + " is not open");
@@ -93,10 +101,11 @@ Result<void> check_socket(int fd) {
   if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) {
     return fail(EAFNOSUPPORT, "only AF_INET, AF_INET6 and AF_UNIX sockets can be secured");
   }
-  if (type != SOCK_STREAM) {
-    return fail(EINVAL, type == SOCK_DGRAM
-                            ? "datagram sockets are not supported yet (DTLS is planned)"
-                            : "only SOCK_STREAM sockets can be secured");
+  if (type == SOCK_DGRAM && domain == AF_UNIX) {
+    return fail(EINVAL, "AF_UNIX datagram sockets cannot be secured (UDP sockets can)");
+  }
+  if (type != SOCK_STREAM && type != SOCK_DGRAM) {
+    return fail(EINVAL, "only SOCK_STREAM and (UDP) SOCK_DGRAM sockets can be secured");
   }
   return {};
 }
@@ -219,10 +228,8 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
           // range is undefined, so look at the raw integer first.
           std::underlying_type_t<ssx_protocol> raw = 0;
           std::memcpy(&raw, &given.protocol, sizeof raw);
-          if (raw == SSX_PROTOCOL_DTLS) {
-            return failed(fail(EPROTONOSUPPORT, "DTLS is not built yet"), -1);
-          }
-          if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL) {
+          if (raw != SSX_PROTOCOL_DEFAULT && raw != SSX_PROTOCOL_TLS && raw != SSX_PROTOCOL_LOCAL &&
+              raw != SSX_PROTOCOL_DTLS) {
             return failed(fail(EINVAL, "unknown protocol " + std::to_string(raw)), -1);
           }
           if ((given.flags & ~(SSX_GUARANTEE_ENCRYPTION | SSX_ALLOW_INSECURE)) != 0) {
@@ -234,6 +241,17 @@ int ssx_set_socket_security(int fd, const struct ssx_security_settings *settings
         if (auto r = check_socket(fd); !r) return failed(r.error(), -1);
         if (app.protocol == SSX_PROTOCOL_LOCAL && socket_domain(fd) != AF_UNIX) {
           return failed(fail(EPROTONOSUPPORT, "SSX_PROTOCOL_LOCAL needs an AF_UNIX socket"), -1);
+        }
+        const bool datagram = socket_type(fd) == SOCK_DGRAM;
+        if (app.protocol == SSX_PROTOCOL_DTLS && !datagram) {
+          return failed(fail(EPROTONOSUPPORT, "SSX_PROTOCOL_DTLS needs a UDP (SOCK_DGRAM) socket"),
+                        -1);
+        }
+        if (app.protocol == SSX_PROTOCOL_TLS && datagram) {
+          return failed(
+              fail(EPROTONOSUPPORT,
+                   "SSX_PROTOCOL_TLS needs a stream socket: UDP sockets use SSX_PROTOCOL_DTLS"),
+              -1);
         }
         if (ssx::core::find_socket(fd)) {
           return failed(fail(EALREADY, "security is already set on this socket"), -1);
@@ -260,9 +278,14 @@ int ssx_set_socket_peer_target_name(int fd, const char *name, const struct socka
   return guarded(
       [&]() -> int {
         if (name == nullptr) return failed(fail(EFAULT, "name is NULL"), -1);
-        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
         auto socket = lookup(fd);
         if (!socket) return failed(socket.error(), -1);
+        if (peer != nullptr || peer_len != 0) {
+          if (!(*socket)->datagram()) return failed(no_peer_address(peer, peer_len).error(), -1);
+          auto parsed = ssx::identity::parse_target_name(name);
+          if (!parsed) return failed(parsed.error(), -1);
+          return to_c((*socket)->add_peer_target_name(peer, peer_len, std::move(*parsed)));
+        }
         auto parsed = ssx::identity::parse_target_name(name);
         if (!parsed) return failed(parsed.error(), -1);
         return to_c((*socket)->add_target_name(std::move(*parsed)));
@@ -273,9 +296,12 @@ int ssx_set_socket_peer_target_name(int fd, const char *name, const struct socka
 int ssx_delete_socket_peer_target_name(int fd, const struct sockaddr *peer, socklen_t peer_len) {
   return guarded(
       [&]() -> int {
-        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
         auto socket = lookup(fd);
         if (!socket) return failed(socket.error(), -1);
+        if (peer != nullptr || peer_len != 0) {
+          if (!(*socket)->datagram()) return failed(no_peer_address(peer, peer_len).error(), -1);
+          return to_c((*socket)->clear_peer_target_names(peer, peer_len));
+        }
         return to_c((*socket)->clear_target_names());
       },
       -1);
@@ -427,6 +453,58 @@ ssize_t ssx_recvmsg(int fd, struct msghdr *msg, int flags) {
       ssize_t{-1});
 }
 
+ssize_t ssx_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+                   socklen_t addr_len) {
+  return guarded(
+      [&]() -> ssize_t {
+        if (buf == nullptr && len > 0) return failed(fail(EFAULT, "buffer is NULL"), ssize_t{-1});
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        auto n = addr == nullptr && addr_len == 0 ? (*socket)->send(buf, len, flags)
+                 : (*socket)->datagram()
+                     ? (*socket)->send_to(buf, len, flags, addr, addr_len)
+                     : Result<size_t>(fail(EISCONN, SSX_REASON_INVALID_ARGUMENT,
+                                           "a stream socket takes no address: use ssx_send"));
+        if (!n) return failed(n.error(), ssize_t{-1});
+        return static_cast<ssize_t>(*n);
+      },
+      ssize_t{-1});
+}
+
+ssize_t ssx_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                     socklen_t *addr_len) {
+  return guarded(
+      [&]() -> ssize_t {
+        if (buf == nullptr && len > 0) return failed(fail(EFAULT, "buffer is NULL"), ssize_t{-1});
+        if (addr != nullptr && addr_len == nullptr) {
+          return failed(fail(EFAULT, "addr_len is NULL"), ssize_t{-1});
+        }
+        auto socket = lookup(fd);
+        if (!socket) return failed(socket.error(), ssize_t{-1});
+        const bool unconnected = (*socket)->datagram() && ((*socket)->unconnected_datagram() ||
+                                                           !ssx::core::is_connected(fd));
+        if (unconnected) {
+          auto n = (*socket)->recv_from(buf, len, flags, addr, addr_len);
+          if (!n) return failed(n.error(), ssize_t{-1});
+          return static_cast<ssize_t>(*n);
+        }
+        auto n = (*socket)->recv(buf, len, flags);
+        if (!n) return failed(n.error(), ssize_t{-1});
+        if (addr != nullptr && ::getpeername(fd, addr, addr_len) != 0) *addr_len = 0;
+        return static_cast<ssize_t>(*n);
+      },
+      ssize_t{-1});
+}
+
+int ssx_timeout_ms(int fd) {
+  return guarded(
+      [&]() -> int {
+        auto socket = ssx::core::find_socket(fd);
+        return socket ? socket->timeout_ms() : -1;
+      },
+      -1);
+}
+
 int ssx_shutdown(int fd, int how) {
   return guarded(
       [&]() -> int {
@@ -490,10 +568,13 @@ int ssx_query_socket_security(int fd, const struct sockaddr *peer, socklen_t pee
       [&]() -> int {
         if (out == nullptr) return failed(fail(EFAULT, "out is NULL"), -1);
         *out = nullptr;
-        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
         auto socket = lookup(fd);
         if (!socket) return failed(socket.error(), -1);
-        auto report = (*socket)->query();
+        const bool per_peer = (*socket)->unconnected_datagram() || peer != nullptr;
+        if (!(*socket)->datagram()) {
+          if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        }
+        auto report = per_peer ? (*socket)->query_peer(peer, peer_len) : (*socket)->query();
         if (!report) return failed(report.error(), -1);
         *out = ssx::capi::make_info_block(*report);
         if (*out == nullptr) return failed(fail(ENOMEM, "out of memory"), -1);
@@ -509,13 +590,17 @@ void ssx_free_security_info(struct ssx_security_info *info) {
 int ssx_impersonate_socket_peer(int fd, const struct sockaddr *peer, socklen_t peer_len) {
   return guarded(
       [&]() -> int {
-        if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
         if (ssx::identity::impersonating()) {
           return failed(fail(EBUSY, "this thread is already impersonating a peer"), -1);
         }
         auto socket = lookup(fd);
         if (!socket) return failed(socket.error(), -1);
-        auto account = (*socket)->peer_account();
+        if (!(*socket)->datagram()) {
+          if (auto r = no_peer_address(peer, peer_len); !r) return failed(r.error(), -1);
+        }
+        const bool per_peer = (*socket)->unconnected_datagram() || peer != nullptr;
+        auto account =
+            per_peer ? (*socket)->peer_account(peer, peer_len) : (*socket)->peer_account();
         if (!account) {
           const int reason = account.error().code == EACCES ? SSX_REASON_PEER_UNMAPPED : 0;
           return failed(with_reason(account.error(), reason), -1);

@@ -53,15 +53,27 @@ Result<Effective> decide(const AppSettings &app, std::shared_ptr<PolicySnapshot>
                 "SSX_PROTOCOL_LOCAL is only for AF_UNIX sockets without "
                 "SSX_GUARANTEE_ENCRYPTION");
   }
-  if (s.protocol != policy::Protocol::tls) {
-    return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
-                            "\", which ssx cannot provide for TCP sockets");
+  if (query.transport == policy::Transport::udp) {
+    // UDP: DTLS. A rule's "tls" (the default) means the TLS family, which for datagrams is DTLS.
+    if (s.protocol != policy::Protocol::tls && s.protocol != policy::Protocol::dtls) {
+      return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
+                              "\", which ssx cannot provide for UDP sockets");
+    }
+    if (app.protocol != SSX_PROTOCOL_DEFAULT && app.protocol != SSX_PROTOCOL_DTLS) {
+      return fail(EACCES, "the application's protocol is not allowed by " + rule_label(e.rule));
+    }
+    // No cleartext fallback for datagrams (docs/datagram.md): a UDP socket is DTLS or nothing.
+    e.datagram = true;
+  } else {
+    if (s.protocol != policy::Protocol::tls) {
+      return fail(EACCES, rule_label(e.rule) + " selects protocol \"" + protocol_name(s.protocol) +
+                              "\", which ssx cannot provide for TCP sockets");
+    }
+    if (app.protocol != SSX_PROTOCOL_DEFAULT && app.protocol != SSX_PROTOCOL_TLS) {
+      return fail(EACCES, "the application's protocol is not allowed by " + rule_label(e.rule));
+    }
+    e.cleartext_fallback = !guarantee && (app.flags & SSX_ALLOW_INSECURE) != 0 && s.allow_insecure;
   }
-  if (app.protocol != SSX_PROTOCOL_DEFAULT && app.protocol != SSX_PROTOCOL_TLS) {
-    return fail(EACCES, "the application's protocol is not allowed by " + rule_label(e.rule));
-  }
-
-  e.cleartext_fallback = !guarantee && (app.flags & SSX_ALLOW_INSECURE) != 0 && s.allow_insecure;
 
   e.requirements.app_names = app.names;
   e.requirements.policy_rule = e.rule;

@@ -42,11 +42,13 @@ struct Effective {
   std::string rule;                 // rule name, or "defaults"
   bool cleartext_fallback = false;  // both the application and the rule allow cleartext
   bool local = false;               // AF_UNIX with kernel-attested credentials, no TLS
+  bool datagram = false;            // a UDP socket: DTLS (query.transport was udp)
   tls::PeerRequirements requirements;
 };
 
 // decide matches |query| against |snapshot|'s policy and merges |app| into the result for a
-// socket of |family|. AF_UNIX sockets use the kernel's attestation (local) unless the application
+// socket of |family| (UDP sockets: query.transport == udp, which means DTLS and no cleartext
+// fallback). AF_UNIX sockets use the kernel's attestation (local) unless the application
 // requires encryption or asks for TLS. EACCES when the rule denies the socket, selects a protocol
 // ssx cannot run here, conflicts with an explicit application protocol, or (outbound TLS) no
 // target name exists where one is required.

@@ -354,7 +354,9 @@ Result<std::shared_ptr<PolicySnapshot>> PolicySnapshot::build(policy::Policy pol
   const policy::Policy &p = snapshot->policy();
   auto prepare = [&](const policy::Settings &s, const std::optional<policy::Direction> &direction,
                      const std::string &table) -> Result<void> {
-    if (s.deny || s.protocol != policy::Protocol::tls) return {};
+    // protocol "dtls" too: a DTLS context is derived from the TLS context of the same settings
+    // (its credentials and trust store), so that one must hold the files as they are now.
+    if (s.deny || s.protocol == policy::Protocol::local) return {};
     // An agent key's contexts ask the agent: built on first use, so that an agent that is down
     // when the policy loads fails those handshakes (and is asked again), not the whole policy.
     if (!policy::agent_key_name(s).empty()) return {};
@@ -414,6 +416,26 @@ Result<std::shared_ptr<tls::Context>> PolicySnapshot::tls_context(const policy::
   }
   contexts_[key] = *built;
   return *built;
+}
+
+Result<std::shared_ptr<tls::Context>> PolicySnapshot::dtls_context(const policy::Settings &settings,
+                                                                   tls::Role role) {
+  {
+    std::lock_guard lock(contexts_mu_);
+    if (auto it = dtls_contexts_.find(std::make_pair(&settings, role));
+        it != dtls_contexts_.end()) {
+      return it->second;
+    }
+  }
+  // Not under contexts_mu_: tls_context takes it (and may build, reading nothing new when the
+  // snapshot was built with build()).
+  auto stream = tls_context(settings, role);
+  if (!stream) return stream.error();
+  auto built = tls::Context::build_datagram(**stream, settings);
+  if (!built) return built.error();
+  std::lock_guard lock(contexts_mu_);
+  // Another thread may have built it meanwhile: keep the first, so every socket shares one.
+  return dtls_contexts_.emplace(std::make_pair(&settings, role), *built).first->second;
 }
 
 std::vector<std::string> PolicySnapshot::files() const {

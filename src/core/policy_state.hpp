@@ -65,6 +65,12 @@ class PolicySnapshot {
   Result<std::shared_ptr<tls::Context>> tls_context(const policy::Settings &settings,
                                                     tls::Role role);
 
+  // dtls_context returns the DTLS context for |settings| in |role|, derived on first use from
+  // the TLS context of the same settings and role (tls::Context::build_datagram): the same
+  // credentials, chain, trust store and CRLs, so no file is read again.
+  Result<std::shared_ptr<tls::Context>> dtls_context(const policy::Settings &settings,
+                                                     tls::Role role);
+
   // files returns every file the policy names: certificates, keys, trust bundles other than
   // "system", CRLs, each once, in the order they first appear ([defaults], then the rules).
   std::vector<std::string> files() const;
@@ -73,6 +79,8 @@ class PolicySnapshot {
   policy::Policy policy_;
   std::mutex contexts_mu_;
   std::map<std::pair<const policy::Settings *, tls::Role>, std::shared_ptr<tls::Context>> contexts_;
+  std::map<std::pair<const policy::Settings *, tls::Role>, std::shared_ptr<tls::Context>>
+      dtls_contexts_;
 };
 
 // current_policy returns the policy in force, loading it on first use from policy::policy_path().

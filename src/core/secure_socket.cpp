@@ -60,6 +60,12 @@ bool is_listening(int fd) {
   return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
 }
 
+bool is_connected(int fd) {
+  sockaddr_storage peer{};
+  socklen_t length = sizeof peer;
+  return ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &length) == 0;
+}
+
 ino_t inode_of(int fd, dev_t *device) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return 0;
@@ -67,7 +73,14 @@ ino_t inode_of(int fd, dev_t *device) {
   return st.st_ino;
 }
 
-SecureSocket::SecureSocket(int fd, AppSettings app) : fd_(fd), app_(std::move(app)) {
+bool is_datagram_socket(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
+}
+
+SecureSocket::SecureSocket(int fd, AppSettings app)
+    : fd_(fd), app_(std::move(app)), datagram_(is_datagram_socket(fd)) {
   identity_ = inode_of(fd, &device_);
 }
 
@@ -112,7 +125,7 @@ Result<void> SecureSocket::require_connection() const {
 }
 
 void SecureSocket::apply_tcp_nodelay() {
-  if (!effective_->settings->tcp_nodelay || effective_->local) return;
+  if (!effective_->settings->tcp_nodelay || effective_->local || datagram_) return;
   sockaddr_storage local{};
   socklen_t length = sizeof local;
   if (::getsockname(fd_, reinterpret_cast<sockaddr *>(&local), &length) != 0) return;
@@ -165,6 +178,11 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
     switch (state_) {
       case State::configured:
         if (is_listening(fd_)) return fail(EINVAL, "cannot connect a listening socket");
+        if (peers_) {
+          return fail(EISCONN,
+                      "the UDP socket already exchanges datagrams unconnected "
+                      "(ssx_sendto / ssx_recvfrom)");
+        }
         return {};
       case State::connecting:
       case State::cleartext_connecting:
@@ -222,7 +240,8 @@ Result<void> SecureSocket::connect(const sockaddr *address, socklen_t length) {
 
 Result<void> SecureSocket::begin_outbound(Lock &lock, const sockaddr *address, socklen_t length,
                                           std::shared_ptr<PolicySnapshot> snapshot) {
-  policy::MatchQuery query{policy::Direction::outbound, address, nullptr, executable_path()};
+  policy::MatchQuery query{policy::Direction::outbound, address, nullptr, executable_path(),
+                           datagram_ ? policy::Transport::udp : policy::Transport::tcp};
   auto decided = decide(app_, std::move(snapshot), query, address->sa_family);
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
@@ -245,11 +264,15 @@ Result<void> SecureSocket::begin_outbound(Lock &lock, const sockaddr *address, s
 }
 
 Result<void> SecureSocket::start_tls(tls::Role role) {
-  auto context = effective_->snapshot->tls_context(*effective_->settings, role);
+  auto context = datagram_ ? effective_->snapshot->dtls_context(*effective_->settings, role)
+                           : effective_->snapshot->tls_context(*effective_->settings, role);
   if (!context) return context.error();
   std::string server_name;
   std::string cache_key;
   if (role == tls::Role::client) {
+    server_name = server_name_for(effective_->requirements);
+  }
+  if (role == tls::Role::client && !datagram_) {  // DTLS: no resumption yet
     server_name = server_name_for(effective_->requirements);
     // Resumption is only offered to the same address, name and requirements.
     // Appended piece by piece: GCC 12 at -O3 warns falsely (-Wrestrict, GCC bug 105329) about
@@ -262,8 +285,9 @@ Result<void> SecureSocket::start_tls(tls::Role role) {
       cache_key += n.text();
     }
   }
+  tls::DatagramPath path{reinterpret_cast<const sockaddr *>(&peer_), peer_len_};
   auto session = tls::Session::create(*context, fd_, effective_->requirements, server_name,
-                                      std::move(cache_key));
+                                      std::move(cache_key), datagram_ ? &path : nullptr);
   if (!session) return session.error();
   session_ = std::move(*session);
   handshake_start_ = net::Clock::now();
@@ -291,7 +315,8 @@ Result<void> SecureSocket::begin_inbound() {
   }
   peer_len_ = peer_len;
   policy::MatchQuery query{policy::Direction::inbound, reinterpret_cast<sockaddr *>(&peer_),
-                           reinterpret_cast<sockaddr *>(&local), executable_path()};
+                           reinterpret_cast<sockaddr *>(&local), executable_path(),
+                           datagram_ ? policy::Transport::udp : policy::Transport::tcp};
   auto decided = decide(app_, *snapshot, query, local.ss_family);
   if (!decided) return decided.error();
   effective_ = std::move(*decided);
@@ -502,6 +527,10 @@ Result<void> SecureSocket::drive(Lock &lock, bool nb) {
     net::Deadline deadline;
     if (!connecting) {
       deadline = hello_deadline_ != net::Clock::time_point{} ? hello_deadline_ : deadline_;
+      // DTLS: wake for the retransmission timer too; advance() then resends the last flight.
+      if (const long timer = session_ ? session_->timer_ms() : -1; timer >= 0) {
+        deadline = std::min(*deadline, net::Clock::now() + std::chrono::milliseconds(timer));
+      }
     }
     auto waited = wait_unlocked(lock, *events, deadline);
     if (!waited && waited.error().code != ETIMEDOUT) return fail_with(waited.error());
@@ -531,6 +560,7 @@ Result<size_t> SecureSocket::sendv(const iovec *iov, size_t count, int flags) {
   if (write_shut_) {
     return fail(EPIPE, SSX_REASON_WRONG_STATE, "the socket was shut down for writing");
   }
+  if (datagram_) return send_datagram(lock, iov, count, flags);
   if (is_plain(state_)) {
     if (auto c = claim_for_use(); !c) return c.error();
     lock.unlock();
@@ -568,6 +598,70 @@ Result<size_t> SecureSocket::sendv(const iovec *iov, size_t count, int flags) {
     if (*n < iov[i].iov_len) return total;
   }
   return total;
+}
+
+Result<size_t> SecureSocket::send_datagram(Lock &lock, const iovec *iov, size_t count, int flags) {
+  if ((flags & MSG_MORE) != 0) {
+    return fail(EOPNOTSUPP, SSX_REASON_UNSUPPORTED,
+                "MSG_MORE on a datagram socket: each ssx_send is one datagram");
+  }
+  // The iovecs make one datagram: gathered into one record.
+  std::string gathered;
+  const unsigned char *bytes = nullptr;
+  size_t length = 0;
+  if (count == 1) {
+    bytes = static_cast<const unsigned char *>(iov[0].iov_base);
+    length = iov[0].iov_len;
+  } else {
+    for (size_t i = 0; i < count; ++i) {
+      gathered.append(static_cast<const char *>(iov[i].iov_base), iov[i].iov_len);
+      if (gathered.size() > tls::kMaxRecordPlaintext) break;  // too large anyway: EMSGSIZE
+    }
+    bytes = reinterpret_cast<const unsigned char *>(gathered.data());
+    length = gathered.size();
+  }
+  for (int turn = 0;; ++turn) {
+    if (!session_) return failure_;
+    if (auto c = claim_for_use(); !c) return c.error();
+    auto r = session_->write(bytes, length);
+    if (!r) {
+      if (r.error().code == EMSGSIZE) return r.error();  // the datagram, not the association
+      return fail_with(r.error());
+    }
+    if (r->bytes > 0 || length == 0) return r->bytes;
+    if (nonblocking(flags)) {
+      transition(state_, events_for(r->want));
+      return fail(EAGAIN, SSX_REASON_WOULD_BLOCK);
+    }
+    auto waited = wait_unlocked(lock, events_for(r->want), net::socket_timeout(fd_, false));
+    if (!waited) {
+      if (waited.error().code == ETIMEDOUT) return fail(EAGAIN, "send timed out (SO_SNDTIMEO)");
+      return waited.error();
+    }
+  }
+}
+
+Result<size_t> SecureSocket::recv_datagram(Lock &lock, void *buffer, size_t length, int flags) {
+  const bool peek = (flags & MSG_PEEK) != 0;
+  int peek_error = 0;
+  for (;;) {
+    if (!session_) return failure_;
+    if (auto c = claim_for_use(); !c) return c.error();
+    size_t full = 0;
+    auto r = session_->read_datagram(buffer, length, peek, &full);
+    if (!r) return fail_with(r.error());
+    if (r->end_of_stream) {
+      peer_closed_ = true;
+      return size_t{0};
+    }
+    if (full > 0) return (flags & MSG_TRUNC) != 0 ? full : r->bytes;
+    if (r->want == tls::Want::read) session_->release_idle_buffers();
+    // Forged, replayed or cleartext datagrams are dropped by DTLS and the read finds nothing:
+    // wait again (bounded by SO_RCVTIMEO / O_NONBLOCK as for a stream).
+    if (auto waited = wait_to_receive(lock, r->want, flags, peek_error); !waited) {
+      return waited.error();
+    }
+  }
 }
 
 Result<size_t> SecureSocket::send_corked(Lock &lock, const unsigned char *data, size_t length,
@@ -641,13 +735,21 @@ Result<size_t> SecureSocket::write_records(Lock &lock, const unsigned char *byte
 }
 
 Result<size_t> SecureSocket::recv(void *buffer, size_t length, int flags) {
-  if ((flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)) != 0) {
-    return fail(EOPNOTSUPP, "ssx_recv supports only MSG_DONTWAIT, MSG_PEEK and MSG_WAITALL");
+  const int allowed = MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL | (datagram_ ? MSG_TRUNC : 0);
+  if ((flags & ~allowed) != 0) {
+    return fail(EOPNOTSUPP, datagram_ ? "ssx_recv on a datagram socket supports only "
+                                        "MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC and MSG_WAITALL"
+                                      : "ssx_recv supports only MSG_DONTWAIT, MSG_PEEK and "
+                                        "MSG_WAITALL");
   }
   std::lock_guard receiver(recv_mu_);
   Lock lock(mu_);
   if (!is_stream_established(state_)) {
     if (auto r = drive(lock, nonblocking(flags)); !r) return r.error();
+  }
+  if (datagram_) {
+    if (read_shut_ || peer_closed_) return size_t{0};
+    return recv_datagram(lock, buffer, length, flags);
   }
   if (read_shut_ || length == 0) return size_t{0};
   if (is_plain(state_)) {
@@ -772,6 +874,7 @@ Result<void> SecureSocket::shutdown(int how) {
 void SecureSocket::close_notify_best_effort() {
   Lock lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is mid-call; closing must not wait for it
+  if (peers_) close_notify_peers();
   if (state_ == State::established && session_ && !write_shut_ &&
       claim_.standing(true) == handoff::Standing::own) {  // never on a connection forked away
     if (!corked_.empty()) {  // held by MSG_MORE: one try, without waiting
@@ -796,6 +899,26 @@ tls::Session::Buffered SecureSocket::buffered_input() {
   }
 }
 
+int SecureSocket::timeout_ms() {
+  Lock lock(mu_);
+  if (peers_) return peers_timeout_ms();
+  if (state_ != State::handshaking && state_ != State::sniffing) return -1;
+  const auto now = net::Clock::now();
+  auto until = [&now](net::Clock::time_point t) -> long {
+    if (t <= now) return 0;
+    // Rounded up: waking before the deadline would find it not yet passed.
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 t - now + std::chrono::microseconds(999))
+                                 .count());
+  };
+  long left = until(deadline_);
+  if (hello_deadline_ != net::Clock::time_point{}) left = std::min(left, until(hello_deadline_));
+  if (const long timer = session_ ? session_->timer_ms() : -1; timer >= 0) {
+    left = std::min(left, timer);
+  }
+  return static_cast<int>(std::min<long>(left, INT32_MAX));
+}
+
 handoff::Standing SecureSocket::standing(bool settle) {
   Lock lock(mu_);
   return claim_.standing(settle);
@@ -809,7 +932,7 @@ Result<Report> SecureSocket::query(bool with_chain) {
     Lock lock(mu_);
     switch (state_) {
       case State::established: {
-        report.protocol = SSX_PROTOCOL_TLS;
+        report.protocol = datagram_ ? SSX_PROTOCOL_DTLS : SSX_PROTOCOL_TLS;
         report.tls = session_->details();
         report.flags = SSX_INFO_SECURED | SSX_INFO_ENCRYPTED;
         if (report.tls.peer_authenticated) report.flags |= SSX_INFO_PEER_AUTHENTICATED;
@@ -846,6 +969,12 @@ Result<Report> SecureSocket::query(bool with_chain) {
     }
     if (effective_) snapshot = effective_->snapshot;
   }
+  complete_report(report, snapshot, attested, with_chain);
+  return report;
+}
+
+void complete_report(Report &report, const std::shared_ptr<PolicySnapshot> &snapshot,
+                     std::optional<uid_t> attested, bool with_chain) {
   // Without the lock: PEM encoding, and the account database, which NSS may look up over the
   // network (LDAP, SSSD). The snapshot and the certificates are held by reference.
   if (with_chain) report.tls.peer_chain_pem = tls::chain_pem(report.tls.peer_chain);
@@ -859,7 +988,6 @@ Result<Report> SecureSocket::query(bool with_chain) {
   } else {
     report.unmapped_reason = "the peer is not authenticated";
   }
-  return report;
 }
 
 Result<identity::Account> SecureSocket::peer_account() {

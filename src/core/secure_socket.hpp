@@ -35,12 +35,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/datagram.hpp"
 #include "core/effective.hpp"
 #include "core/handoff.hpp"
 #include "identity/account.hpp"
@@ -134,6 +136,35 @@ class SecureSocket {
   // with |settle| it claims it when no other process can any more.
   handoff::Standing standing(bool settle);
 
+  // datagram says whether this is a UDP socket (DTLS).
+  bool datagram() const { return datagram_; }
+
+  // Unconnected UDP sockets, many peers (core/datagram.cpp; ssx.h: ssx_sendto, ssx_recvfrom).
+  // send_to sends one datagram to |address|, first running the DTLS handshake with it as client
+  // when there is no association yet (blocking sockets wait; non-blocking ones get EAGAIN and
+  // the handshake goes on as ssx is called). recv_from returns the next application datagram
+  // from any established peer, with its address, meanwhile driving every handshake and
+  // accepting new peers as server (cookie first) when the socket was bound before its first
+  // exchange. Both fail with EISCONN on a connected socket.
+  Result<size_t> send_to(const void *data, size_t length, int flags, const sockaddr *address,
+                         socklen_t address_length);
+  Result<size_t> recv_from(void *buffer, size_t length, int flags, sockaddr *address,
+                           socklen_t *address_length);
+  // Per-peer target names (ssx_set_socket_peer_target_name with a peer): EISCONN once that
+  // peer has an association (or the socket is connected).
+  Result<void> add_peer_target_name(const sockaddr *peer, socklen_t peer_length,
+                                    identity::TargetName name);
+  Result<void> clear_peer_target_names(const sockaddr *peer, socklen_t peer_length);
+  // query_peer / peer_account report on |peer|'s association: ENOTCONN when it has none
+  // established, EINVAL when the socket is connected (use query()).
+  Result<Report> query_peer(const sockaddr *peer, socklen_t peer_length, bool with_chain = true);
+  Result<identity::Account> peer_account(const sockaddr *peer, socklen_t peer_length);
+  // unconnected_datagram says whether the socket serves peers with sendto/recvfrom.
+  bool unconnected_datagram() const;
+  // timeout_ms is ssx_timeout_ms: the milliseconds until a handshake deadline or a DTLS
+  // retransmission needs a call (0: now), or -1 when no timer runs.
+  int timeout_ms();
+
   // Fork support (core/handoff.cpp): the pthread_atfork handlers hold every socket's lock across
   // fork(2); the two *_locked calls are made with it held.
   void lock_for_fork() { mu_.lock(); }
@@ -224,6 +255,21 @@ class SecureSocket {
   bool nonblocking(int flags) const;
   // write_records writes |bytes| as TLS records, waiting unless non-blocking (send_mu_ held).
   Result<size_t> write_records(Lock &lock, const unsigned char *bytes, size_t length, int flags);
+  // Unconnected UDP (core/datagram.cpp), all with mu_ held.
+  Result<void> ensure_peers(Lock &lock);
+  Result<bool> receive_one();  // one datagram from the socket, dispatched; false: none waiting
+  void step(Association &association);  // after its inbox was filled or its timer expired
+  void service_peers();                 // handshake timers, deadlines, idle peers
+  Result<Association *> start_client(const sockaddr *address, socklen_t length);
+  net::Deadline peers_wake(net::Deadline limit) const;
+  Result<void> wait_for_peers(Lock &lock, net::Deadline limit, int flags);
+  void close_notify_peers();
+  int peers_timeout_ms() const;
+  // send_datagram sends the iovecs as one DTLS datagram (ssx_send on a UDP socket); EMSGSIZE
+  // when it does not fit, which leaves the association usable.
+  Result<size_t> send_datagram(Lock &lock, const iovec *iov, size_t count, int flags);
+  // recv_datagram receives one datagram, truncated to |length| (MSG_TRUNC: returns its length).
+  Result<size_t> recv_datagram(Lock &lock, void *buffer, size_t length, int flags);
   // send_corked is a send with MSG_MORE, or any send while bytes are held (ssx.h, ssx_send).
   Result<size_t> send_corked(Lock &lock, const unsigned char *data, size_t length, int flags);
 
@@ -231,6 +277,7 @@ class SecureSocket {
   std::atomic<ino_t> identity_{0};
   dev_t device_ = 0;
   AppSettings app_;
+  const bool datagram_;    // SOCK_DGRAM: DTLS, one send one datagram
   mutable std::mutex mu_;  // the state below; never held while waiting
   std::mutex send_mu_;     // one ssx_send at a time, across its waits (records must not interleave)
   std::mutex recv_mu_;     // one ssx_recv at a time
@@ -260,11 +307,22 @@ class SecureSocket {
   bool write_shut_ = false;
   bool read_shut_ = false;
   bool peer_closed_ = false;
-  handoff::Claim claim_;  // which process may use the connection after fork(2)
+  handoff::Claim claim_;                  // which process may use the connection after fork(2)
+  std::unique_ptr<DatagramPeers> peers_;  // unconnected UDP: created by the first sendto/recvfrom
+  // Per-peer target names of an unconnected UDP socket, by peer_key().
+  std::map<std::string, std::vector<identity::TargetName>> peer_names_;
 };
+
+// complete_report finishes a query outside the socket's lock: the PEM chain (|with_chain|) and
+// the peer's local account (|attested| uid for AF_UNIX).
+void complete_report(Report &report, const std::shared_ptr<PolicySnapshot> &snapshot,
+                     std::optional<uid_t> attested, bool with_chain);
 
 // is_listening reports whether listen(2) was called on |fd| (SO_ACCEPTCONN).
 bool is_listening(int fd);
+
+// is_connected reports whether |fd| has a peer (getpeername succeeds).
+bool is_connected(int fd);
 
 // inode_of returns |fd|'s inode (0 if fstat fails) and optionally its device.
 ino_t inode_of(int fd, dev_t *device = nullptr);

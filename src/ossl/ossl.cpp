@@ -37,6 +37,14 @@ bool free_buffers_is_safe_in(unsigned major, unsigned minor, unsigned patch) {
   }
 }
 
+bool dtls13_available() {
+#ifdef DTLS1_3_VERSION
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool free_buffers_is_safe() {
   static const bool safe = free_buffers_is_safe_in(OPENSSL_version_major(), OPENSSL_version_minor(),
                                                    OPENSSL_version_patch());

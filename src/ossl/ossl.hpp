@@ -47,6 +47,7 @@ SSX_OSSL_DELETER(EVP_MD_CTX, EVP_MD_CTX_free);
 SSX_OSSL_DELETER(EVP_MD, EVP_MD_free);
 SSX_OSSL_DELETER(BIO, BIO_free_all);
 SSX_OSSL_DELETER(BIO_METHOD, BIO_meth_free);
+SSX_OSSL_DELETER(BIO_ADDR, BIO_ADDR_free);
 SSX_OSSL_DELETER(BIGNUM, BN_free);
 // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING, ASN1_IA5STRING, … are all typedefs of
 // ASN1_STRING, so one deleter serves them all (a second specialisation would be a redefinition).
@@ -91,6 +92,10 @@ class ErrorQueueGuard {
 // not (CVE-2024-4741: use after free); with those, callers must leave buffer release to
 // SSL_MODE_RELEASE_BUFFERS. Computed once; thread-safe.
 bool free_buffers_is_safe();
+
+// dtls13_available says whether this OpenSSL provides DTLS 1.3 (OpenSSL 3.0 does not): the
+// policy accepts min_dtls_version = "1.3" only then.
+bool dtls13_available();
 
 // free_buffers_is_safe_in is the version rule behind free_buffers_is_safe, for tests.
 bool free_buffers_is_safe_in(unsigned major, unsigned minor, unsigned patch);

@@ -24,6 +24,7 @@
 #include "identity/target_name.hpp"
 #include "ossl/credentials.hpp"
 #include "ossl/names.hpp"
+#include "ossl/ossl.hpp"
 #include "policy/policy.hpp"
 #include "policy/prescan.hpp"
 #include "policy/toml_names.hpp"
@@ -52,8 +53,13 @@ constexpr std::string_view kTopKeys[] = {
     "version", "defaults", "rule", "identity", "key", "agent_socket", "agent_timeout_ms"};
 constexpr std::string_view kKeyKeys[] = {"name", "certificate", "private_key", "users", "programs"};
 constexpr std::int64_t kMaxAgentTimeoutMs = 60000;
-constexpr std::string_view kMatchKeys[] = {"name",  "direction", "port",
+constexpr std::string_view kMatchKeys[] = {"name",  "direction", "transport", "port",
                                            "ports", "address",   "program"};
+// Datagram settings' bounds (docs/policy.md).
+constexpr std::int64_t kMinDtlsMtu = 512;
+constexpr std::int64_t kMaxDtlsMtu = 65507;  // the largest UDP payload
+constexpr std::int64_t kMaxPeers = 1000000;
+constexpr std::int64_t kMaxPeerIdleTimeoutMs = 86400000;  // a day
 constexpr std::string_view kIdentityKeys[] = {"peer", "user", "uid", "gid", "groups"};
 
 // in_file_order returns |table|'s entries in the order they appear in the file: toml::table is
@@ -139,6 +145,10 @@ class Loader {
 
   Result<void> set_protocol(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_min_tls_version(std::string_view key, const toml::node &node, Settings &s);
+  Result<void> set_min_dtls_version(std::string_view key, const toml::node &node, Settings &s);
+  // set_bounded sets an integer member of Settings that must lie in [Low, High].
+  template <std::uint32_t Settings::*Field, std::int64_t Low, std::int64_t High>
+  Result<void> set_bounded(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_cipher_suites(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_tls12_ciphers(std::string_view key, const toml::node &node, Settings &s);
   Result<void> set_groups(std::string_view key, const toml::node &node, Settings &s);
@@ -212,6 +222,11 @@ const Loader::SettingKey Loader::kSettingKeys[] = {
     {"tcp_nodelay", &Loader::set_bool<&Settings::tcp_nodelay>},
     {"peer_names", &Loader::set_peer_names},
     {"deny", &Loader::set_bool<&Settings::deny>},
+    {"min_dtls_version", &Loader::set_min_dtls_version},
+    {"dtls_mtu", &Loader::set_bounded<&Settings::dtls_mtu, kMinDtlsMtu, kMaxDtlsMtu>},
+    {"max_peers", &Loader::set_bounded<&Settings::max_peers, 1, kMaxPeers>},
+    {"peer_idle_timeout_ms",
+     &Loader::set_bounded<&Settings::peer_idle_timeout_ms, 1, kMaxPeerIdleTimeoutMs>},
 };
 
 std::vector<std::string_view> Loader::setting_names() {
@@ -325,16 +340,51 @@ Result<void> Loader::set_file(std::string_view key, const toml::node &node, Sett
 }
 
 Result<void> Loader::set_protocol(std::string_view key, const toml::node &node, Settings &s) {
-  auto text = string_value(key, node, "a string (\"tls\")");
+  auto text = string_value(key, node, "a string (\"tls\" or \"dtls\")");
   if (!text) return std::move(text).error();
   if (*text == "tls") {
     s.protocol = Protocol::tls;
     return {};
   }
-  if (*text == "local" || *text == "dtls") {
-    return error(node, "protocol " + quote(*text) + " is not supported yet (only \"tls\" is)");
+  if (*text == "dtls") {  // UDP sockets only: a TCP socket under it is refused (EACCES)
+    s.protocol = Protocol::dtls;
+    return {};
   }
-  return error(node, "protocol must be \"tls\", not " + quote(*text));
+  if (*text == "local") {
+    return error(node, "protocol \"local\" is not supported yet (only \"tls\" and \"dtls\" are)");
+  }
+  return error(node, "protocol must be \"tls\" or \"dtls\", not " + quote(*text));
+}
+
+Result<void> Loader::set_min_dtls_version(std::string_view key, const toml::node &node,
+                                          Settings &s) {
+  static constexpr std::string_view kOptions[] = {"1.2", "1.3"};
+  auto text = string_value(key, node, "a string (\"1.2\")");
+  if (!text) return std::move(text).error();
+  if (*text == "1.0") {
+    return error(node, "min_dtls_version \"1.0\" is refused: DTLS 1.0 is obsolete (RFC 8996)");
+  }
+  auto index = choice(key, node, kOptions);
+  if (!index) return std::move(index).error();
+  if (*index == 1 && !ossl::dtls13_available()) {
+    return error(node,
+                 "min_dtls_version \"1.3\": the OpenSSL in use does not provide DTLS 1.3 "
+                 "(OpenSSL 3.0 has DTLS 1.2 only)");
+  }
+  s.min_dtls_version = *index == 0 ? TlsVersion::v1_2 : TlsVersion::v1_3;
+  return {};
+}
+
+template <std::uint32_t Settings::*Field, std::int64_t Low, std::int64_t High>
+Result<void> Loader::set_bounded(std::string_view key, const toml::node &node, Settings &s) {
+  auto value = int_value(key, node);
+  if (!value) return std::move(value).error();
+  if (*value < Low || *value > High) {
+    return error(node, std::string(key) + " must be between " + std::to_string(Low) + " and " +
+                           std::to_string(High) + ", not " + std::to_string(*value));
+  }
+  s.*Field = static_cast<std::uint32_t>(*value);
+  return {};
 }
 
 Result<void> Loader::set_min_tls_version(std::string_view key, const toml::node &node,
@@ -582,6 +632,11 @@ Result<void> Loader::load_match_key(std::string_view key, const toml::node &node
     auto index = choice(key, node, kOptions);
     if (!index) return std::move(index).error();
     match.direction = *index == 0 ? Direction::inbound : Direction::outbound;
+  } else if (key == "transport") {
+    static constexpr std::string_view kOptions[] = {"tcp", "udp"};
+    auto index = choice(key, node, kOptions);
+    if (!index) return std::move(index).error();
+    match.transport = *index == 0 ? Transport::tcp : Transport::udp;
   } else if (key == "port") {
     auto value = int_value(key, node);
     if (!value) return std::move(value).error();

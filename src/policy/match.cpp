@@ -61,6 +61,7 @@ bool in_network(const Cidr &cidr, const IpAddress &ip) {
 
 bool matches(const Match &match, const MatchQuery &query) {
   if (match.direction && *match.direction != query.direction) return false;
+  if (match.transport && *match.transport != query.transport) return false;
   if (match.program && (query.program.empty() || *match.program != query.program)) return false;
   if (match.ports.empty() && !match.address) return true;
   // Outbound, the rule is about where the socket goes; inbound, about where it listens.

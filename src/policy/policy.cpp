@@ -38,6 +38,10 @@ std::string_view to_string(Protocol protocol) {
   return "?";
 }
 
+std::string_view to_string(Transport transport) {
+  return transport == Transport::udp ? "udp" : "tcp";
+}
+
 std::string_view to_string(TlsVersion version) {
   switch (version) {
     case TlsVersion::v1_2:

@@ -28,12 +28,15 @@ enum class Protocol { tls, local, dtls };
 enum class TlsVersion { v1_2, v1_3 };
 enum class PeerAuthentication { none, optional, required };
 enum class Direction { inbound, outbound };
+// Transport is the kind of socket a rule is about: TCP (streams, TLS) or UDP (datagrams, DTLS).
+enum class Transport { tcp, udp };
 
 // to_string returns the spelling the policy file uses: "tls", "1.3", "required", "inbound", ….
 std::string_view to_string(Protocol protocol);
 std::string_view to_string(TlsVersion version);
 std::string_view to_string(PeerAuthentication authentication);
 std::string_view to_string(Direction direction);
+std::string_view to_string(Transport transport);
 
 // Settings are the keys of [defaults] that every [[rule]] may override. The member initialisers
 // are the built-in defaults that apply when no policy file exists: TLS 1.3 only, the system trust
@@ -71,6 +74,20 @@ struct Settings {
   bool tcp_nodelay = true;
   std::vector<std::string> peer_names;  // names the peer must satisfy besides the application's
   bool deny = false;  // refuse matching sockets with EACCES (in [defaults]: default-deny)
+
+  // Datagram sockets (UDP, DTLS; docs/datagram.md). DTLS 1.2 is the only version OpenSSL 3.0
+  // provides; 1.0 is always refused.
+  // dtls_mtu is the largest UDP payload ssx sends: every DTLS record, handshake fragments
+  // included, fits in one datagram of at most this many bytes (1200 fits every path, as QUIC
+  // assumes); an ssx_send whose record would not fit fails with EMSGSIZE.
+  std::uint32_t dtls_mtu = 1200;
+  // The lowest DTLS version accepted: 1.2 (1.0 is always refused; 1.3 only where the OpenSSL
+  // in use provides it).
+  TlsVersion min_dtls_version = TlsVersion::v1_2;
+  // Unconnected server sockets: at most this many peers with an association at once.
+  std::uint32_t max_peers = 1024;
+  // An association that carried nothing for this long is dropped (unconnected sockets).
+  std::uint32_t peer_idle_timeout_ms = 300000;
 };
 
 // kAgentKeyPrefix starts a private_key that names a [[key]] held by `ssx agent`.
@@ -122,8 +139,9 @@ struct Cidr {
 // Match holds a rule's match keys; an absent key matches everything.
 struct Match {
   std::optional<Direction> direction;
-  std::vector<PortRange> ports;  // `port` and `ports` together; empty = any
-  std::optional<Cidr> address;   // remote address outbound, local address inbound
+  std::optional<Transport> transport;  // absent: TCP and UDP sockets alike
+  std::vector<PortRange> ports;        // `port` and `ports` together; empty = any
+  std::optional<Cidr> address;         // remote address outbound, local address inbound
   // Absolute path compared with /proc/self/exe's target. Symbolic links in it are resolved when
   // the policy is loaded (when the file exists then), since /proc/self/exe names the real file.
   std::optional<std::string> program;
@@ -152,6 +170,7 @@ struct MatchQuery {
   const sockaddr *remote = nullptr;  // may be null when unknown (inbound before accept)
   const sockaddr *local = nullptr;   // may be null when unknown
   std::string_view program;          // the process's executable path; empty = unknown
+  Transport transport = Transport::tcp;
 };
 
 // Effective is what matching yields: the settings to apply and the name of the rule that applied

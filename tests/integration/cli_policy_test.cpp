@@ -286,7 +286,10 @@ TEST_F(CliPolicy, ExplainJson) {
   EXPECT_TRUE(j["program"].is_null());
   EXPECT_EQ(j["rule"], "postgres");
   EXPECT_EQ(j["rule_number"], 2);
-  EXPECT_EQ(j["settings"].size(), 19u);
+  EXPECT_EQ(j["settings"].size(), 23u);
+  EXPECT_EQ(j["transport"], "tcp");
+  EXPECT_EQ(j["settings"]["dtls_mtu"], 1200);
+  EXPECT_EQ(j["settings"]["max_peers"], 1024);
   EXPECT_EQ(j["settings"]["client_hello_timeout_ms"], 2000);
   EXPECT_TRUE(j["settings"]["idle_timeout_ms"].is_null());  // unset: the application's choice
   EXPECT_EQ(j["settings"]["peer_names"],

@@ -270,5 +270,31 @@ TEST_F(ExamplesTest, ForkServerParentsSsxCloseStillDeliversTheChildsAnswer) {
   EXPECT_EQ(server->output().find("fork_server["), std::string::npos) << server->output();
 }
 
+// dtls_server.c: a UDP service that answers each datagram with its sender's verified principal.
+TEST_F(ExamplesTest, DtlsServerAnswersEachPeerWithItsPrincipal) {
+  use_policy("", "peer_authentication = \"required\"");
+  std::unique_ptr<ChildProcess> server;
+  const std::string bin = example("dtls_server");
+  ASSERT_EQ(::access(bin.c_str(), X_OK), 0) << bin << " is not built";
+  server = std::make_unique<ChildProcess>(
+      std::vector<std::string>{"env", "SSX_POLICY=" + newest_policy(dir_), bin, "0"});
+  const std::string line = server->wait_for_line("listening on ", std::chrono::seconds(10));
+  ASSERT_FALSE(line.empty()) << server->output();
+  const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(' ') + 1)));
+  Fd client(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(ssx_set_socket_security(client.get(), nullptr, 0), 0);
+  ASSERT_EQ(ssx_set_socket_peer_target_name(client.get(), "localhost", nullptr, 0), 0);
+  const timeval ten{10, 0};
+  ASSERT_EQ(::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &ten, sizeof ten), 0);
+  const sockaddr_in to = loopback_address(port);
+  ASSERT_EQ(
+      ssx_sendto(client.get(), "ping", 4, 0, reinterpret_cast<const sockaddr *>(&to), sizeof to), 4)
+      << last_error_text();
+  char buf[256];
+  const ssize_t n = ssx_recvfrom(client.get(), buf, sizeof buf, 0, nullptr, nullptr);
+  ASSERT_GT(n, 0) << last_error_text();
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), "spiffe://ssx.test/client: ping");
+}
+
 }  // namespace
 }  // namespace ssx::test

@@ -63,8 +63,8 @@ Fd ssx_listener(std::uint32_t flags, int backlog) {
 }
 
 int ssx_client_connect(std::uint16_t port, const std::vector<std::string> &names,
-                       std::uint32_t flags, Fd *out_fd) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+                       std::uint32_t flags, Fd *out_fd, int type) {
+  Fd fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
   ssx_security_settings s{SSX_PROTOCOL_DEFAULT, flags};
   if (ssx_set_socket_security(fd.get(), &s, sizeof s) != 0) return -1;
   for (const auto &n : names) {

@@ -63,9 +63,11 @@ Fd ssx_listener(std::uint32_t flags = SSX_GUARANTEE_ENCRYPTION, int backlog = 64
 
 // ssx_client_connect creates a socket, secures it with |flags| and |names| and connects it to
 // 127.0.0.1:|port|. Returns the fd (>= 0), or -1 with errno and ssx_last_error() set; |out_fd|
-// always receives the socket so that a test can look at it after a failure.
+// always receives the socket so that a test can look at it after a failure. |type| SOCK_DGRAM
+// makes a UDP client (DTLS).
 int ssx_client_connect(std::uint16_t port, const std::vector<std::string> &names,
-                       std::uint32_t flags = SSX_GUARANTEE_ENCRYPTION, Fd *out_fd = nullptr);
+                       std::uint32_t flags = SSX_GUARANTEE_ENCRYPTION, Fd *out_fd = nullptr,
+                       int type = SOCK_STREAM);
 
 // PolicyFile writes a policy into a TempDir and loads it with ssx_load_policy.
 // |toml| is appended after `version = 1`.

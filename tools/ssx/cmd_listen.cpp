@@ -28,6 +28,7 @@
 // docs/cli.md is the user's reference.
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -44,9 +45,11 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "base/text.hpp"
 #include "command.hpp"
 #include "common/address.hpp"
 #include "common/handshake_budget.hpp"
@@ -84,6 +87,7 @@ struct ListenOptions {
   bool once = false;
   bool exec = false;
   bool impersonate = false;
+  bool udp = false;
   double idle_timeout = 0;  // seconds; 0: none (the policy's idle_timeout_ms overrides)
   unsigned keepalive = 60;  // seconds; 0: off
   std::string address;
@@ -502,6 +506,96 @@ std::string Server::run() {
   }
 }
 
+// run_listen_udp is `ssx listen --udp`: one UDP socket secured with DTLS serving every client
+// (ssx_recvfrom); each datagram received is written to standard output (with --json: one JSON
+// object per line with the peer's address, its verified identity and the data), and each line
+// of standard input is sent as one datagram to the peer heard from last. Runs until killed.
+void run_listen_udp(const ListenOptions &opts, const HostPort &where) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+  addrinfo *list = nullptr;
+  const std::string port = std::to_string(where.port);
+  if (::getaddrinfo(where.host.empty() ? nullptr : where.host.c_str(), port.c_str(), &hints,
+                    &list) != 0 ||
+      list == nullptr) {
+    usage_error("--udp: " + base::quote(where.host) + " is not an IPv4 or IPv6 address");
+  }
+  auto socket =
+      DatagramSocket::open(list->ai_family, settings_from(opts.security, opts.security.names),
+                           list->ai_addr, list->ai_addrlen);
+  ::freeaddrinfo(list);
+  if (!socket) {
+    failure("cannot listen on UDP " + format_host_port(where.host, where.port) + ": " +
+            socket.error().message);
+  }
+  const int fd = socket->native_handle();
+  {
+    // The server modes' safe defaults (a certificate; client certificates unless the policy
+    // says otherwise), checked before the first datagram is served.
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &local_len) == 0) {
+      check_server_policy(reinterpret_cast<sockaddr *>(&local),
+                          format_address(reinterpret_cast<sockaddr *>(&local)),
+                          !opts.security.names.empty(), opts.security.encrypt);
+    }
+  }
+  warn("listening on UDP " + local_address_of(fd));
+  std::optional<Datagram> last;
+  std::string pending;
+  bool input_open = true;
+  for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    const int timer = socket->timeout_ms();
+    (void)::poll(p, input_open ? 2 : 1, timer >= 0 ? std::min(timer, 1000) : 1000);
+    for (int i = 0; i < 256; ++i) {  // whatever is ready, then wait again
+      std::vector<std::byte> buf(65536);
+      auto d = socket->receive_from(buf, MSG_DONTWAIT);
+      if (!d) {
+        if (d.error().code != EAGAIN) warn("receive: " + d.error().message);
+        break;
+      }
+      last = *d;
+      const std::string data(reinterpret_cast<const char *>(buf.data()), d->length);
+      if (opts.json) {
+        nlohmann::ordered_json out;
+        out["peer"] = format_address(d->peer_address());
+        auto info = socket->query_security(d->peer_address(), d->peer_length);
+        if (info) out["security"] = security_json(*info);
+        out["data"] = data;
+        const std::string line =
+            out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+        (void)std::fputs(line.c_str(), stdout);
+        (void)std::fflush(stdout);
+      } else if (::write(STDOUT_FILENO, data.data(), data.size()) < 0) {
+        return;  // the reader of standard output went away
+      }
+    }
+    if (input_open && (p[1].revents & (POLLIN | POLLHUP)) != 0) {
+      char buf[4096];
+      const ssize_t got = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (got <= 0) {
+        input_open = false;  // a server goes on serving
+        continue;
+      }
+      pending.append(buf, static_cast<size_t>(got));
+      for (std::size_t end = pending.find('\n'); end != std::string::npos;
+           end = pending.find('\n')) {
+        if (!last) {
+          warn("no peer yet: line of standard input dropped");
+        } else {
+          auto sent = socket->send_to(std::as_bytes(std::span(pending.data(), end + 1)),
+                                      last->peer_address(), last->peer_length);
+          if (!sent) warn("send: " + sent.error().message);
+        }
+        pending.erase(0, end + 1);
+      }
+      if (pending.size() > 65507) pending.clear();
+    }
+  }
+}
+
 void run_listen(ListenOptions &opts) {
   ensure_standard_descriptors();
   if (opts.exec && opts.command.empty()) {
@@ -527,6 +621,15 @@ void run_listen(ListenOptions &opts) {
               kExitUsage);
   }
   load_policy_option(opts.policy);
+  if (opts.udp) {
+    if (unix_path) usage_error("--udp needs [ADDR]:PORT, not a unix: path");
+    if (opts.exec || opts.once || opts.impersonate) {
+      usage_error("--udp cannot be combined with --exec, --once or --impersonate (not built yet)");
+    }
+    (void)signal(SIGPIPE, SIG_IGN);
+    run_listen_udp(opts, where);
+    return;
+  }
   (void)raise_nofile_limit();  // accepting everything: use every descriptor we may
   (void)signal(SIGPIPE, SIG_IGN);
   (void)signal(SIGCHLD, SIG_DFL);  // reaped with waitpid; an inherited SIG_IGN would auto-reap
@@ -582,6 +685,10 @@ void register_listen(CLI::App &app) {
   listen->add_flag("--json", opts->json,
                    "Print what each connection's query reported, one JSON object per line on "
                    "stderr, once its handshake is done");
+  listen->add_flag("--udp", opts->udp,
+                   "UDP secured with DTLS, one socket for every client: each datagram received "
+                   "is printed (--json: one object per datagram, on stdout), each line of stdin "
+                   "goes to the peer heard from last");
   listen->add_flag("--once", opts->once,
                    "Serve one connection, then exit with its outcome (0, or 1 and the reason)");
   listen->add_flag("--exec", opts->exec,

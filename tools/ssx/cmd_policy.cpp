@@ -49,6 +49,7 @@ struct ExplainOptions {
   std::string connect;
   std::string accept;
   std::string program;
+  bool udp = false;
   bool json = false;
 };
 
@@ -417,6 +418,14 @@ const SettingKey kSettingKeys[] = {
     {"tcp_nodelay", [](const policy::Settings &s) -> ordered_json { return s.tcp_nodelay; }},
     {"peer_names", [](const policy::Settings &s) -> ordered_json { return s.peer_names; }},
     {"deny", [](const policy::Settings &s) -> ordered_json { return s.deny; }},
+    {"min_dtls_version",
+     [](const policy::Settings &s) -> ordered_json {
+       return std::string(to_string(s.min_dtls_version));
+     }},
+    {"dtls_mtu", [](const policy::Settings &s) -> ordered_json { return s.dtls_mtu; }},
+    {"max_peers", [](const policy::Settings &s) -> ordered_json { return s.max_peers; }},
+    {"peer_idle_timeout_ms",
+     [](const policy::Settings &s) -> ordered_json { return s.peer_idle_timeout_ms; }},
 };
 
 // toml_value writes a value as it would appear in the policy file.
@@ -432,6 +441,7 @@ std::string toml_value(const ordered_json &value) {
 struct Explanation {
   std::string policy;  // the file, or "(built-in defaults)"
   bool outbound = true;
+  bool udp = false;  // a UDP socket (DTLS)
   Endpoint endpoint;
   std::string program;          // "" when not given
   std::string rule;             // "defaults" when no rule matched
@@ -457,7 +467,7 @@ std::string from_layer(const ordered_json &value, const ordered_json &defaults,
 
 void print_text(const Explanation &e) {
   std::printf("policy   %s\n", e.policy.c_str());
-  std::printf("socket   %s %s\n", e.outbound ? "outbound to" : "inbound on",
+  std::printf("socket   %s%s %s\n", e.udp ? "UDP, " : "", e.outbound ? "outbound to" : "inbound on",
               e.endpoint.text.c_str());
   std::printf("program  %s\n", e.program.empty() ? "(not given)" : e.program.c_str());
   if (e.rule_number == 0) {
@@ -490,6 +500,7 @@ void print_json(const Explanation &e) {
   ordered_json out;
   out["policy"] = e.policy;
   out["direction"] = e.outbound ? "outbound" : "inbound";
+  out["transport"] = e.udp ? "udp" : "tcp";
   out[e.outbound ? "remote" : "local"] = e.endpoint.text;
   out["program"] = e.program.empty() ? ordered_json(nullptr) : ordered_json(e.program);
   out["rule"] = e.rule;
@@ -528,6 +539,7 @@ void run_explain(const ExplainOptions &opts) {
   Explanation e;
   e.policy = p.source;
   e.outbound = !opts.connect.empty();
+  e.udp = opts.udp;
   bool address_given = true;
   e.endpoint =
       e.outbound ? connect_endpoint(opts.connect) : accept_endpoint(opts.accept, &address_given);
@@ -538,6 +550,7 @@ void run_explain(const ExplainOptions &opts) {
   const auto *address = reinterpret_cast<const sockaddr *>(&e.endpoint.address);
   (e.outbound ? query.remote : query.local) = address;
   query.program = e.program;
+  query.transport = e.udp ? policy::Transport::udp : policy::Transport::tcp;
   const policy::Effective matched = p.match(query);
   e.rule = std::string(matched.rule_name);
   e.rule_count = p.rules.size();
@@ -620,6 +633,8 @@ void register_policy(CLI::App &app) {
   connect->excludes(accept);
   explain->add_option("--program", explain_opts->program,
                       "Absolute path of the program that owns the socket (matches `program`)");
+  explain->add_flag("--udp", explain_opts->udp,
+                    "A UDP socket (DTLS; matches rules with transport = \"udp\")");
   explain->add_flag("--json", explain_opts->json, "Print JSON instead of text");
   explain->footer(
       "\nGive exactly one of --connect and --accept. Each setting is followed by the layer its\n"

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "protocol/tls/agent_key.hpp"
+#include "protocol/tls/cookie.hpp"
 #include "protocol/tls/peer_names.hpp"
 #include "ssx/ssx.h"
 
@@ -287,6 +288,75 @@ Result<std::shared_ptr<Context>> Context::build(const policy::Settings &s, Role 
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
   }
   SSL_CTX_set_app_data(ctx, c.get());  // the Context owns the SSL_CTX, so it outlives it
+  return c;
+}
+
+Result<std::shared_ptr<Context>> Context::build_datagram(const Context &stream,
+                                                         const policy::Settings &s) {
+  ossl::ErrorQueueGuard guard;
+  if (!policy::agent_key_name(s).empty()) {
+    // The agent's key lives in ssx's own OpenSSL library context (agent_key.hpp); DTLS contexts
+    // are not made there yet. Fail closed rather than handshake without the key.
+    return fail(EACCES, SSX_REASON_POLICY_INVALID,
+                "private_key " + s.private_key +
+                    ": agent keys are not supported for DTLS (UDP) sockets yet");
+  }
+  std::shared_ptr<Context> c(new Context());
+  c->role_ = stream.role_;
+  c->datagram_ = true;
+  c->mtu_ = s.dtls_mtu;
+  c->resumption_ = false;
+  c->local_principal_ = stream.local_principal_;
+  c->ctx_.reset(
+      SSL_CTX_new(c->role_ == Role::client ? DTLS_client_method() : DTLS_server_method()));
+  SSL_CTX *ctx = c->ctx_.get();
+  if (ctx == nullptr) return config_error("cannot create DTLS context");
+    // DTLS 1.0 is refused; the highest version is whatever this OpenSSL provides (3.0: DTLS 1.2),
+    // so ssx never claims a version the library cannot run.
+#ifdef DTLS1_3_VERSION
+  SSL_CTX_set_min_proto_version(
+      ctx, s.min_dtls_version == policy::TlsVersion::v1_3 ? DTLS1_3_VERSION : DTLS1_2_VERSION);
+#else
+  SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);  // the loader refuses "1.3" here
+#endif
+  SSL_CTX_set_max_proto_version(ctx, 0);
+  // No resumption for DTLS yet (docs/datagram.md): no tickets, no cache. The MTU is ours to set
+  // (Session::create), never the kernel's guess.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
+                               SSL_OP_NO_QUERY_MTU |
+                               (c->role_ == Role::server ? SSL_OP_COOKIE_EXCHANGE : 0));
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_max_cert_list(ctx, kMaxHandshakeMessage);
+  const std::string tls12 = s.tls12_ciphers.empty() ? kDefaultTls12Ciphers : s.tls12_ciphers;
+  if (SSL_CTX_set_cipher_list(ctx, tls12.c_str()) != 1) {
+    return config_error("tls12_ciphers: none usable for DTLS");
+  }
+  if (!s.groups.empty() && SSL_CTX_set1_groups_list(ctx, join(s.groups, ':').c_str()) != 1) {
+    return config_error("groups: none usable");
+  }
+  // Trust (and CRLs, with their flags) are the stream context's store, shared.
+  SSL_CTX_set1_cert_store(ctx, SSL_CTX_get_cert_store(stream.native()));
+  if (X509 *cert = SSL_CTX_get0_certificate(stream.native()); cert != nullptr) {
+    EVP_PKEY *key = SSL_CTX_get0_privatekey(stream.native());
+    STACK_OF(X509) *chain = nullptr;
+    if (SSL_CTX_use_certificate(ctx, cert) != 1 || key == nullptr ||
+        SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1 ||
+        SSL_CTX_get0_chain_certs(stream.native(), &chain) != 1 ||
+        (chain != nullptr && SSL_CTX_set1_chain(ctx, chain) != 1)) {
+      return config_error("certificate " + s.certificate + ": cannot use it for DTLS");
+    }
+    if ((SSL_CTX_get_mode(stream.native()) & SSL_MODE_NO_AUTO_CHAIN) != 0) {
+      SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    }
+  }
+  SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(stream.native()), nullptr);
+  if (c->role_ == Role::server) {
+    static constexpr unsigned char kSessionContext[] = "ssx-dtls";
+    SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+    install_cookie_callbacks(ctx);
+  }
+  SSL_CTX_set_app_data(ctx, c.get());
   return c;
 }
 

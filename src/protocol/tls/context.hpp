@@ -8,6 +8,7 @@
 #ifndef SSX_PROTOCOL_TLS_CONTEXT_HPP
 #define SSX_PROTOCOL_TLS_CONTEXT_HPP
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,21 @@ class Context {
   // present the new one (core::PolicySnapshot rebuilds it).
   bool stale() const;
 
+  // build_datagram makes the DTLS context for |settings| in |stream|'s role, taking from
+  // |stream| (a context build() made for the same settings) its certificate, key, chain and
+  // trust store (CRLs included), so nothing is read from disk again. DTLS 1.2 and later as the
+  // OpenSSL in use provides them (never 1.0), the TLS 1.2 cipher list, the same verification
+  // rules, records sized for settings.dtls_mtu, no session resumption. Servers answer a
+  // ClientHello without a valid cookie with a HelloVerifyRequest (cookies: HMAC-SHA256 under a
+  // process-wide secret that rotates; see cookie.cpp).
+  static Result<std::shared_ptr<Context>> build_datagram(const Context &stream,
+                                                         const policy::Settings &settings);
+
+  // datagram says whether this is a DTLS context (build_datagram).
+  bool datagram() const { return datagram_; }
+  // mtu is the largest UDP payload sessions of a DTLS context send (policy dtls_mtu).
+  std::uint32_t mtu() const { return mtu_; }
+
   SSL_CTX *native() const { return ctx_.get(); }
   Role role() const { return role_; }
   // local_principal is our certificate's principal, "" when we have none.
@@ -69,6 +85,8 @@ class Context {
   ossl::UniquePtr<SSL_CTX> ctx_;
   Role role_ = Role::client;
   bool resumption_ = true;
+  bool datagram_ = false;
+  std::uint32_t mtu_ = 0;
   std::string local_principal_;
   std::shared_ptr<AgentKeyRef> agent_key_;
   std::mutex sessions_mu_;

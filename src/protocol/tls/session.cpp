@@ -174,7 +174,7 @@ int verify_callback(int preverify_ok, X509_STORE_CTX *store) {
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> context, int fd,
                                                  PeerRequirements requirements,
                                                  const std::string &server_name,
-                                                 std::string cache_key) {
+                                                 std::string cache_key, const DatagramPath *path) {
   std::unique_ptr<Session> s(new Session());
   s->context_ = std::move(context);
   s->requirements_ = std::move(requirements);
@@ -185,10 +185,28 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<Context> contex
   SSL *ssl = s->ssl_.get();
   SSL_set_app_data(ssl, s.get());
 
+  if (s->context_->datagram()) {
+    if (path == nullptr || path->peer == nullptr || path->peer_len > sizeof(sockaddr_storage)) {
+      return fail(EINVAL, "a DTLS session needs its peer's address");
+    }
+    s->datagram_peer_ = std::make_unique<sockaddr_storage>();
+    std::memcpy(s->datagram_peer_.get(), path->peer, path->peer_len);
+    s->bio_state_.datagram = true;
+    s->bio_state_.unconnected = path->unconnected;
+    s->bio_state_.peer = reinterpret_cast<const sockaddr *>(s->datagram_peer_.get());
+    s->bio_state_.peer_len = path->peer_len;
+    s->bio_state_.inbox = path->inbox;
+  }
   auto bio = new_socket_bio(&s->bio_state_);
   if (!bio) return with_detail(ENOMEM, "cannot create socket BIO");
   BIO *raw = bio.release();
   SSL_set_bio(ssl, raw, raw);  // the SSL owns the BIO (one reference for both directions)
+  // DTLS: every record, handshake fragments included, fits in one datagram of dtls_mtu bytes.
+  // (SSL_set_mtu returns the MTU it set, 0 when it is below DTLS's minimum.)
+  if (s->context_->datagram() && SSL_set_mtu(ssl, static_cast<long>(s->context_->mtu())) <= 0) {
+    return with_detail(EINVAL,
+                       "dtls_mtu " + std::to_string(s->context_->mtu()) + " is too small for DTLS");
+  }
 
   const bool names = !s->requirements_.app_names.empty() || !s->requirements_.policy_names.empty();
   int mode = SSL_CTX_get_verify_mode(s->context_->native());
@@ -221,6 +239,10 @@ void Session::on_message(int write_p, int /*version*/, int content_type, const v
   auto *s = static_cast<Session *>(arg);
   switch (content_type) {
     case SSL3_RT_HEADER:  // one call per record received
+      // Not for DTLS: a datagram's header is seen before it is authenticated, and anyone who
+      // can spoof the peer's address could otherwise end the association. DTLS drops forged
+      // and replayed records without a word (RFC 6347 §4.1.2.7).
+      if (s->bio_state_.datagram) return;
       ++s->records_in_;
       break;
     case SSL3_RT_HANDSHAKE:
@@ -269,6 +291,12 @@ Result<Want> Session::handshake() {
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
   clear_agent_failure();      // likewise for an agent key's signature (agent_key.hpp)
+  if (datagram() && DTLSv1_handle_timeout(ssl_.get()) < 0) {
+    // Too many retransmissions without an answer (OpenSSL's own limit); our deadline
+    // (handshake_timeout_ms) usually comes first.
+    return with_detail(ETIMEDOUT, SSX_REASON_HANDSHAKE_TIMEOUT,
+                       "DTLS handshake: the peer did not answer our retransmissions");
+  }
   int ret = SSL_do_handshake(ssl_.get());
   if (ret == 1) {
     // A resumed session skips certificate verification, so the names are checked again against
@@ -410,6 +438,9 @@ Failure Session::handshake_failure(int ssl_error) {
                          "peer closed the connection during the TLS handshake");
     case SSL_R_EXCESSIVE_MESSAGE_SIZE:
       return with_detail(EPROTO, SSX_REASON_MESSAGE_TOO_LARGE, excessive_message());
+    case SSL_R_READ_TIMEOUT_EXPIRED:
+      return with_detail(ETIMEDOUT, SSX_REASON_HANDSHAKE_TIMEOUT,
+                         "DTLS handshake: the peer did not answer our retransmissions");
     default:
       // A fatal alert from the peer (SSL_R_SSLV3_ALERT_* / SSL_R_TLSV1_ALERT_*) or our own
       // protocol error.
@@ -565,6 +596,18 @@ Session::Buffered Session::buffered(bool process) {
 Result<IoResult> Session::write(const void *data, std::size_t length) {
   ossl::ErrorQueueGuard::clear_errors();
   bio_state_.last_errno = 0;  // a failure must report its own errno, not an earlier call's
+  if (datagram()) {
+    // One write is one datagram: a record that does not fit under the MTU is refused whole,
+    // never split (and never fragmented by IP).
+    const std::size_t room = max_datagram();
+    if (length > room) {
+      return fail(EMSGSIZE, SSX_REASON_DATAGRAM_TOO_LARGE,
+                  "datagram of " + std::to_string(length) + " bytes does not fit in one DTLS " +
+                      "record under dtls_mtu " + std::to_string(context_->mtu()) + " (at most " +
+                      std::to_string(room) + " bytes of data)");
+    }
+    if (length == 0) return IoResult{0};  // DTLS carries no empty datagrams
+  }
   // One record per call: with SSL_MODE_ENABLE_PARTIAL_WRITE OpenSSL returns after each record
   // anyway, and the cap makes a record left pending exactly this call's bytes (see unsent_).
   length = std::min(length, kMaxRecordPlaintext);
@@ -651,6 +694,74 @@ Details Session::details() {
     }
   }
   return d;
+}
+
+void Session::retarget(const sockaddr *peer, socklen_t peer_len, std::string *inbox) {
+  if (!datagram_peer_ || peer_len > sizeof(sockaddr_storage)) return;
+  std::memcpy(datagram_peer_.get(), peer, peer_len);
+  bio_state_.peer_len = peer_len;
+  bio_state_.inbox = inbox;
+  bio_state_.bytes_in = 0;
+  bio_state_.first_byte = -1;
+}
+
+Result<bool> Session::listen() {
+  ossl::ErrorQueueGuard::clear_errors();
+  bio_state_.last_errno = 0;
+  ossl::UniquePtr<BIO_ADDR> client(BIO_ADDR_new());
+  if (!client) return with_detail(ENOMEM, "cannot allocate an address");
+  const int ret = DTLSv1_listen(ssl_.get(), client.get());
+  if (ret > 0) return true;
+  if (ret == 0) return false;
+  return with_detail(EPROTO, SSX_REASON_PROTOCOL_ERROR, "DTLS listen failed");
+}
+
+void Session::set_requirements(PeerRequirements requirements) {
+  requirements_ = std::move(requirements);
+  const bool names = !requirements_.app_names.empty() || !requirements_.policy_names.empty();
+  if (context_->role() == Role::server && (names || requirements_.require_certificate)) {
+    SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_callback);
+  }
+}
+
+long Session::timer_ms() const {
+  if (!datagram() || established_) return -1;
+  timeval left{};
+  if (DTLSv1_get_timeout(ssl_.get(), &left) != 1) return -1;
+  // Rounded up: waking a millisecond early would find the timer not yet expired.
+  return static_cast<long>(left.tv_sec) * 1000 + (left.tv_usec + 999) / 1000;
+}
+
+std::size_t Session::max_datagram() const {
+  if (!datagram() || !established_) return 0;
+  return DTLS_get_data_mtu(ssl_.get());
+}
+
+Result<IoResult> Session::read_datagram(void *buffer, std::size_t length, bool peek,
+                                        std::size_t *full_length) {
+  *full_length = 0;
+  // OpenSSL's SSL_read on DTLS returns one record's data at most, leaving the rest of a record
+  // larger than |length| for the next call: a datagram socket discards it instead.
+  unsigned char byte = 0;
+  void *into = length > 0 ? buffer : &byte;
+  const std::size_t want = length > 0 ? length : 1;
+  auto r = read(into, want, true);
+  if (!r || r->bytes == 0) return r;
+  const std::size_t full = static_cast<std::size_t>(SSL_pending(ssl_.get()));
+  *full_length = std::max(full, r->bytes);
+  const std::size_t delivered = length > 0 ? r->bytes : 0;
+  if (peek) return IoResult{delivered};
+  // Consume the whole record: what was delivered, then the rest, in bounded pieces.
+  std::size_t left = *full_length;
+  unsigned char scratch[2048];
+  for (int guard = 0; left > 0 && guard < 64; ++guard) {  // a record holds at most 16 KiB
+    const std::size_t piece = std::min(left, sizeof scratch);
+    std::size_t n = 0;
+    if (SSL_read_ex(ssl_.get(), scratch, piece, &n) != 1 || n == 0) break;
+    app_bytes_in_ += n;
+    left -= n;
+  }
+  return IoResult{delivered};
 }
 
 std::string chain_pem(const std::vector<ossl::UniquePtr<X509>> &chain) {

@@ -9,6 +9,8 @@
 #ifndef SSX_PROTOCOL_TLS_SESSION_HPP
 #define SSX_PROTOCOL_TLS_SESSION_HPP
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -77,14 +79,47 @@ inline constexpr std::uint64_t kFreeRecords = 128;
 inline constexpr std::uint64_t kFreeControl = 32;
 inline constexpr std::uint64_t kBytesPerControl = 1024;
 
+// DatagramPath is where a DTLS session's datagrams go (Session::create with a DTLS context).
+struct DatagramPath {
+  const sockaddr *peer = nullptr;  // the peer's address (copied); required
+  socklen_t peer_len = 0;
+  bool unconnected = false;      // the socket is not connected: send with sendto(peer)
+  std::string *inbox = nullptr;  // see SocketBioState::inbox; null: read the socket itself
+};
+
 class Session {
  public:
   // create prepares a session on |fd|. For clients, |server_name| is sent as SNI when not empty,
-  // and |cache_key| selects a cached session to resume (empty = no resumption).
+  // and |cache_key| selects a cached session to resume (empty = no resumption). A DTLS context
+  // (Context::datagram) needs |path|; then each write is one datagram and each read one record.
   static Result<std::unique_ptr<Session>> create(std::shared_ptr<Context> context, int fd,
                                                  PeerRequirements requirements,
                                                  const std::string &server_name,
-                                                 std::string cache_key);
+                                                 std::string cache_key,
+                                                 const DatagramPath *path = nullptr);
+
+  bool datagram() const { return context_->datagram(); }
+  // timer_ms is, for a DTLS session whose retransmission timer runs, the milliseconds until it
+  // expires (0 when it has: call handshake()); -1 when none runs (and for TLS).
+  long timer_ms() const;
+  // max_datagram is the most application data one write() sends in one datagram under the
+  // MTU (DTLS, established); 0 for TLS.
+  std::size_t max_datagram() const;
+  // read_datagram reads one DTLS record's data: at most |length| bytes into |buffer|, the rest
+  // of a longer record discarded (unless |peek|), its full length in |IoResult::bytes|' companion
+  // |*full_length| (recvfrom's MSG_TRUNC).
+  Result<IoResult> read_datagram(void *buffer, std::size_t length, bool peek,
+                                 std::size_t *full_length);
+
+  // Unconnected DTLS servers (core/datagram.cpp). One server session reused for every datagram
+  // from an unknown address: retarget() points it at that address and inbox, then listen() runs
+  // DTLSv1_listen: false (nothing kept; a HelloVerifyRequest was sent, or the datagram was not
+  // a ClientHello) until a ClientHello carries a valid cookie (cookie.hpp): true, and the
+  // session goes on as that peer's association (handshake()).
+  void retarget(const sockaddr *peer, socklen_t peer_len, std::string *inbox);
+  Result<bool> listen();
+  // set_requirements replaces the names the peer must satisfy (before the handshake needs them).
+  void set_requirements(PeerRequirements requirements);
   ~Session();
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
@@ -182,6 +217,7 @@ class Session {
   // that slow path; at most one record.
   std::string unsent_;
   std::unique_ptr<Failure> held_failure_;  // met by buffered(); the next read() returns it
+  std::unique_ptr<sockaddr_storage> datagram_peer_;  // DTLS: the peer (bio_state_.peer)
 };
 
 }  // namespace ssx::tls

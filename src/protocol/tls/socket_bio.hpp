@@ -13,7 +13,10 @@
 #ifndef SSX_PROTOCOL_TLS_SOCKET_BIO_HPP
 #define SSX_PROTOCOL_TLS_SOCKET_BIO_HPP
 
+#include <sys/socket.h>
+
 #include <cstddef>
+#include <string>
 
 #include "ossl/ossl.hpp"
 
@@ -31,11 +34,25 @@ struct SocketBioState {  // ordered without padding holes: one lives in every Se
   // buffered_only makes reads report "would block" without touching the socket, so that OpenSSL
   // can be asked what it holds already (Session::buffered) without taking bytes from the kernel.
   bool buffered_only = false;
+  // Datagram mode (DTLS over UDP). Each read returns one datagram and each write sends one; an
+  // empty datagram is dropped (a UDP read of 0 bytes is not an end of stream). |peer| names the
+  // peer: writes go to it with sendto(2) when the socket is not connected, and the cookie
+  // callbacks (cookie.hpp) authenticate it. With |inbox| set (an unconnected socket's
+  // association: core demultiplexes datagrams by source address), reads take the datagram
+  // waiting there instead of reading the socket.
+  bool datagram = false;
+  bool unconnected = false;  // sendto(|peer|) rather than send
+  const sockaddr *peer = nullptr;
+  socklen_t peer_len = 0;
+  std::string *inbox = nullptr;  // one datagram waiting for this association, or empty
 };
 
 // new_socket_bio returns a BIO over |state->fd|. |state| is borrowed and must outlive the BIO.
 // The BIO does not close the fd.
 ossl::UniquePtr<BIO> new_socket_bio(SocketBioState *state);
+
+// bio_state_of returns the state of |ssl|'s read BIO when it is one of ours, else null.
+const SocketBioState *bio_state_of(SSL *ssl);
 
 }  // namespace ssx::tls
 

@@ -244,7 +244,8 @@ TEST(PolicyFile, InvalidFileIsEinvalWithFirstError) {
   Result<Policy> policy = load_policy_file(file);
   ASSERT_FALSE(policy.has_value());
   EXPECT_EQ(policy.error().code, EINVAL);
-  EXPECT_EQ(policy.error().message, file + ":3:12: protocol must be \"tls\", not \"tcp\"");
+  EXPECT_EQ(policy.error().message,
+            file + ":3:12: protocol must be \"tls\" or \"dtls\", not \"tcp\"");
 }
 
 TEST(PolicyFile, RejectsFileWritableByOthers) {

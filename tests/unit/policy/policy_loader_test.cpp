@@ -328,11 +328,46 @@ TEST(PolicyLoader, RejectsUnknownTlsVersion) {
 
 TEST(PolicyLoader, RejectsProtocolsNotBuiltYet) {
   EXPECT_EQ(error_of("version = 1\n[defaults]\nprotocol = \"local\"\n"),
-            "p.toml:3:12: protocol \"local\" is not supported yet (only \"tls\" is)");
-  EXPECT_EQ(error_of("version = 1\n[[rule]]\nname = \"u\"\nprotocol = \"dtls\"\n"),
-            "p.toml:4:12: protocol \"dtls\" is not supported yet (only \"tls\" is)");
+            "p.toml:3:12: protocol \"local\" is not supported yet (only \"tls\" and \"dtls\" are)");
   EXPECT_EQ(error_of("version = 1\n[defaults]\nprotocol = \"ipsec\"\n"),
-            "p.toml:3:12: protocol must be \"tls\", not \"ipsec\"");
+            "p.toml:3:12: protocol must be \"tls\" or \"dtls\", not \"ipsec\"");
+}
+
+TEST(PolicyLoader, DatagramKeys) {
+  auto p = parse_ok(
+      "version = 1\n[defaults]\ndtls_mtu = 1400\nmax_peers = 8\n"
+      "peer_idle_timeout_ms = 5000\nmin_dtls_version = \"1.2\"\n"
+      "[[rule]]\nname = \"u\"\ntransport = \"udp\"\nprotocol = \"dtls\"\n"
+      "[[rule]]\nname = \"t\"\ntransport = \"tcp\"\n");
+  ASSERT_EQ(p.defaults.dtls_mtu, 1400u);
+  EXPECT_EQ(p.defaults.max_peers, 8u);
+  EXPECT_EQ(p.defaults.peer_idle_timeout_ms, 5000u);
+  ASSERT_EQ(p.rules.size(), 2u);
+  EXPECT_EQ(p.rules[0].settings.protocol, Protocol::dtls);
+  EXPECT_EQ(p.rules[0].match.transport, Transport::udp);
+  EXPECT_EQ(p.rules[1].match.transport, Transport::tcp);
+  EXPECT_EQ(p.rules[0].settings.dtls_mtu, 1400u) << "rules inherit [defaults]";
+  MatchQuery udp;
+  udp.transport = Transport::udp;
+  EXPECT_EQ(p.match(udp).rule_name, "u");
+  MatchQuery tcp;
+  EXPECT_EQ(p.match(tcp).rule_name, "t");
+}
+
+TEST(PolicyLoader, RejectsBadDatagramKeys) {
+  EXPECT_EQ(error_of("version = 1\n[defaults]\ndtls_mtu = 100\n"),
+            "p.toml:3:12: dtls_mtu must be between 512 and 65507, not 100");
+  EXPECT_EQ(error_of("version = 1\n[defaults]\nmax_peers = 0\n"),
+            "p.toml:3:13: max_peers must be between 1 and 1000000, not 0");
+  EXPECT_EQ(error_of("version = 1\n[defaults]\npeer_idle_timeout_ms = 0\n"),
+            "p.toml:3:24: peer_idle_timeout_ms must be between 1 and 86400000, not 0");
+  EXPECT_EQ(error_of("version = 1\n[defaults]\nmin_dtls_version = \"1.0\"\n"),
+            "p.toml:3:20: min_dtls_version \"1.0\" is refused: DTLS 1.0 is obsolete (RFC 8996)");
+  EXPECT_EQ(error_of("version = 1\n[defaults]\nmin_dtls_version = \"1.3\"\n"),
+            "p.toml:3:20: min_dtls_version \"1.3\": the OpenSSL in use does not provide DTLS 1.3 "
+            "(OpenSSL 3.0 has DTLS 1.2 only)");
+  EXPECT_EQ(error_of("version = 1\n[[rule]]\nname = \"u\"\ntransport = \"sctp\"\n"),
+            "p.toml:4:13: transport must be \"tcp\" or \"udp\", not \"sctp\"");
 }
 
 TEST(PolicyLoader, RejectsUnknownPeerAuthentication) {
@@ -599,7 +634,7 @@ TEST(PolicyLoader, ReportsFirstErrorInReadingOrder) {
 
 TEST(PolicyLoader, EscapesControlCharactersInMessages) {
   EXPECT_EQ(error_of("version = 1\n[defaults]\nprotocol = \"tls\\nx\"\n"),
-            "p.toml:3:12: protocol must be \"tls\", not \"tls\\nx\"");
+            "p.toml:3:12: protocol must be \"tls\" or \"dtls\", not \"tls\\nx\"");
 }
 
 }  // namespace
