@@ -444,6 +444,7 @@ TEST_F(DatagramServerTest, MaxPeersRefusesANewPeerAndIdlePeersAreDropped) {
         ssx_query_socket_security(server.get(), reinterpret_cast<const sockaddr *>(&first_address),
                                   sizeof first_address, &info) == -1 &&
         errno == ENOTCONN;
+    ssx_free_security_info(info);  // NULL when the query failed
     if (!dropped) {
       pollfd p{server.get(), POLLIN, 0};
       ::poll(&p, 1, 50);
