@@ -49,6 +49,9 @@ TSAN_OPTIONS_ALL = halt_on_error=1 second_deadlock_stack=1 history_size=4 \
 #     run concurrently by the other tunnel tests.
 #   TunnelTest.SlowlorisFloodDoesNotStarveALegitimateClient: a latency bound under a flood of
 #     slow clients; the legitimate client's handshake misses handshake_timeout_ms.
+#   DatagramStressTest.AThousandConcurrentPeersOnOneServerSocket: 1,000 DTLS handshakes in one
+#     thread; alone it passes under TSan in 15 s, beside other tests some handshakes miss their
+#     timeout. The datagram server's code runs under TSan in every other Datagram/Dtls test.
 # And two that TSan itself cannot follow: ssx's fork handlers hold every open socket's lock
 # across fork() (core/handoff.cpp), and TSan's deadlock detector aborts (CHECK failed,
 # sanitizer_deadlock_detector.h:67) once one thread holds more than 64 locks. These two run
@@ -56,7 +59,7 @@ TSAN_OPTIONS_ALL = halt_on_error=1 second_deadlock_stack=1 history_size=4 \
 # itself is run under TSan by the handoff and --exec tests with fewer sockets.
 #   CliNetcat.ExecServesAClientPastManySilentConnections
 #   CliNetcat.ListenShedsTheOldestSilentConnectionWhenTheBudgetIsFull
-TSAN_EXCLUDE ?= ^(TunnelTest\.(TwoThousandConcurrentConnectionsAreAllServed|SlowlorisFloodDoesNotStarveALegitimateClient)|CliNetcat\.(ExecServesAClientPastManySilentConnections|ListenShedsTheOldestSilentConnectionWhenTheBudgetIsFull))$$
+TSAN_EXCLUDE ?= ^(TunnelTest\.(TwoThousandConcurrentConnectionsAreAllServed|SlowlorisFloodDoesNotStarveALegitimateClient)|DatagramStressTest\.AThousandConcurrentPeersOnOneServerSocket|CliNetcat\.(ExecServesAClientPastManySilentConnections|ListenShedsTheOldestSilentConnectionWhenTheBudgetIsFull))$$
 tsan-test: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSSX_TSAN=ON -DSSX_BUILD_BENCH=OFF $(DEV_FLAGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
