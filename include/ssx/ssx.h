@@ -7,8 +7,9 @@
  * (/etc/ssx/policy.toml, or $SSX_POLICY; see docs/policy.md), not the application, decides which
  * protocol, versions, ciphers, credentials and trust meet those requirements. Today TCP sockets
  * (AF_INET, AF_INET6, SOCK_STREAM) are secured with TLS over OpenSSL 3, connected UDP sockets
- * (AF_INET, AF_INET6, SOCK_DGRAM), connected or serving many peers, with DTLS 1.2 (see "Datagram sockets" below), and AF_UNIX
- * stream sockets with kernel-attested peer credentials (or TLS when encryption is required).
+ * (AF_INET, AF_INET6, SOCK_DGRAM), connected or serving many peers, with DTLS 1.2 (see "Datagram
+ * sockets" below), and AF_UNIX stream sockets with kernel-attested peer credentials (or TLS when
+ * encryption is required).
  *
  * The life of a client socket:
  *
@@ -472,12 +473,13 @@ SSX_EXPORT ssize_t ssx_send(int fd, const void *buf, size_t len, int flags);
 SSX_EXPORT ssize_t ssx_recv(int fd, void *buf, size_t len, int flags);
 
 /* ssx_sendmsg sends the bytes gathered from |msg|'s iovecs, protected, as ssx_send sends one
- * buffer (on a UDP socket: all the iovecs together are one datagram): the iovecs are coalesced into as few TLS records as possible (full records of 16 KiB,
- * never one record per iovec). |msg->msg_name| must be NULL (the socket is connected) and
- * |msg->msg_control| NULL or empty: ancillary data is not supported (EOPNOTSUPP). At most 1024
- * iovecs (IOV_MAX on Linux; else EMSGSIZE); the total must fit in ssize_t (else EINVAL). |flags| as
- * for ssx_send, MSG_MORE included. Returns the bytes sent (which, for a non-blocking socket, may
- * end inside an iovec: resend from there), or -1 with errno as for ssx_send. */
+ * buffer (on a UDP socket: all the iovecs together are one datagram): the iovecs are coalesced into
+ * as few TLS records as possible (full records of 16 KiB, never one record per iovec).
+ * |msg->msg_name| must be NULL (the socket is connected) and |msg->msg_control| NULL or empty:
+ * ancillary data is not supported (EOPNOTSUPP). At most 1024 iovecs (IOV_MAX on Linux; else
+ * EMSGSIZE); the total must fit in ssize_t (else EINVAL). |flags| as for ssx_send, MSG_MORE
+ * included. Returns the bytes sent (which, for a non-blocking socket, may end inside an iovec:
+ * resend from there), or -1 with errno as for ssx_send. */
 SSX_EXPORT ssize_t ssx_sendmsg(int fd, const struct msghdr *msg, int flags);
 
 /* ssx_recvmsg receives into |msg|'s iovecs in order, as ssx_recv into one buffer: it blocks (if
@@ -646,8 +648,9 @@ SSX_EXPORT void ssx_free_security_info(struct ssx_security_info *info);
  * local account the peer of |fd| maps to (see SSX_INFO_IMPERSONATION_AVAILABLE): its effective
  * gid, supplementary groups and uid become the peer's, so the kernel's own access checks
  * (open(2), ...) apply to the peer. Other threads keep their credentials. |peer| as for
- * ssx_query_socket_security (an unconnected UDP socket: the peer to act as). Pair every success with ssx_revert_impersonation once the access checks are
- * done; the thread must not impersonate across calls that expect the process's identity.
+ * ssx_query_socket_security (an unconnected UDP socket: the peer to act as). Pair every success
+ * with ssx_revert_impersonation once the access checks are done; the thread must not impersonate
+ * across calls that expect the process's identity.
  *
  * Returns 0, or -1 with errno:
  *   EACCES    the peer maps to no local account (ssx_last_error names the principal and why).
