@@ -175,11 +175,15 @@ TEST_F(DtlsInteropTest, NonBlockingHandshakeIsDrivenWithWantsAndTimeout) {
   ASSERT_EQ(ssx_set_socket_peer_target_name(fd.get(), "localhost", nullptr, 0), 0);
   EXPECT_EQ(ssx_timeout_ms(fd.get()), -1) << "no timer before the handshake";
   sockaddr_in a = loopback_address(server.port);
-  int rc = ssx_connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a);
-  ASSERT_EQ(rc, -1);
-  ASSERT_EQ(errno, EINPROGRESS) << last_error_text();
+  // ssx_connect takes the first steps itself; on loopback the server may answer within them, and
+  // the handshake is then done at once (0), as ssx.h allows.
+  const int rc = ssx_connect(fd.get(), reinterpret_cast<sockaddr *>(&a), sizeof a);
+  if (rc != 0) {
+    ASSERT_EQ(rc, -1);
+    ASSERT_EQ(errno, EINPROGRESS) << last_error_text();
+  }
   int turns = 0;
-  for (; turns < 400; ++turns) {  // bounded: a handshake takes a handful of turns
+  for (; rc != 0 && turns < 400; ++turns) {  // bounded: a handshake takes a handful of turns
     const int timeout = ssx_timeout_ms(fd.get());
     EXPECT_GE(timeout, 0) << "turn " << turns;
     EXPECT_LE(timeout, 20000);  // the policy's handshake_timeout_ms
