@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "base/text.hpp"
+#include "base/unique_fd.hpp"
 #include "ossl/inspect.hpp"
 #include "ossl/ossl.hpp"
 
@@ -34,19 +35,7 @@ struct FileBytes {
   }
 };
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = base::UniqueFd;
 
 Failure read_failure(int code, std::string_view what, const std::string &path) {
   return fail(code, "cannot read " + std::string(what) + " " + base::quote(path) + ": " +
