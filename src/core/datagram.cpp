@@ -557,13 +557,7 @@ Result<Report> SecureSocket::query_peer(const sockaddr *peer, socklen_t peer_len
 }
 
 Result<identity::Account> SecureSocket::peer_account(const sockaddr *peer, socklen_t peer_length) {
-  auto report = query_peer(peer, peer_length, false);
-  if (!report) return report.error();
-  if (report->account) return std::move(*report->account);
-  const std::string who = report->tls.peer_principal.empty()
-                              ? std::string("the peer")
-                              : "peer \"" + report->tls.peer_principal + "\"";
-  return fail(EACCES, "cannot impersonate " + who + ": " + report->unmapped_reason);
+  return account_of(query_peer(peer, peer_length, false));
 }
 
 int SecureSocket::peers_timeout_ms() const {

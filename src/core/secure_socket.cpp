@@ -991,7 +991,10 @@ void complete_report(Report &report, const std::shared_ptr<PolicySnapshot> &snap
 }
 
 Result<identity::Account> SecureSocket::peer_account() {
-  auto report = query(false);
+  return account_of(query(false));
+}
+
+Result<identity::Account> SecureSocket::account_of(Result<Report> report) {
   if (!report) return report.error();
   if (report->account) return std::move(*report->account);
   const std::string who = report->tls.peer_principal.empty()

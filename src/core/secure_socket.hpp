@@ -177,6 +177,9 @@ class SecureSocket {
   // peer_account returns the local account the peer maps to; EACCES (naming the principal and
   // the reason) when it maps to none, ENOTCONN before the connection is established.
   Result<identity::Account> peer_account();
+  // account_of turns a query's result into the peer's account, or EACCES naming the principal
+  // and why it maps to none (both peer_account overloads).
+  static Result<identity::Account> account_of(Result<Report> report);
 
  private:
   using Lock = std::unique_lock<std::mutex>;
